@@ -1,0 +1,3 @@
+from fixuser.main import main
+
+raise SystemExit(main())

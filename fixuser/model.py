@@ -1,0 +1,64 @@
+"""The values the engine hands to every front-end (check, fix, session, batch, verify)."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections.abc import Callable
+
+# Reads a file of the build context by its path relative to the context directory; None when
+# the file is not there. Front-ends pass one that reads the working tree, a git tree or nothing.
+ContextReader = Callable[[str], bytes | None]
+
+
+class Verdict(enum.StrEnum):
+    COMPLIANT = "compliant"
+    ROOT = "root"
+    DROPS_PRIVILEGES = "drops-privileges"
+    ROOT_BY_DESIGN = "root-by-design"
+    IGNORED = "ignored"
+    UNKNOWN = "unknown"
+
+    @property
+    def is_finding(self) -> bool:
+        """Counts against CIS 4.1 (``check`` exits 1). root-by-design still runs PID 1 as root."""
+        return self in (Verdict.ROOT, Verdict.ROOT_BY_DESIGN)
+
+
+class DockerfileError(ValueError):
+    """Input fixuser cannot read as a Dockerfile; the message is one line, without the path."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Analysis:
+    verdict: Verdict
+    stage: str  # the runtime stage: its name, or its index as a string ("0", "1", ...)
+    stage_line: int  # 1-based line of the stage's FROM
+    base_image: str  # resolved base image reference ("scratch", a stage chain ends in an image)
+    family: str  # debian, alpine, rhel, rhel-minimal, suse, arch, distroless, scratch, windows,
+    # unknown
+    evidence: str  # why fixuser believes the family (image table, RUN uses apt-get, ...)
+    user: str  # the effective user of the runtime stage ("root (image default)", "10001:10001")
+    reason: str = ""  # why the verdict (e.g. "ENTRYPOINT script docker-entrypoint.sh uses gosu")
+    warnings: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Change:
+    """What a fix did, for commit messages, PR bodies and reports."""
+
+    user: str  # the USER value written, e.g. "10001:10001" or "node"
+    created_user: str | None  # "app (10001:10001)" when a user block was inserted, else None
+    chowned: tuple[str, ...]  # paths made writable, COPY/ADD destinations given --chown
+    notes: tuple[str, ...]  # human lines describing each edit
+
+
+@dataclasses.dataclass(frozen=True)
+class FixResult:
+    output: bytes
+    analysis: Analysis  # of the input
+    change: Change | None  # None when nothing was changed
+
+    @property
+    def changed(self) -> bool:
+        return self.change is not None

@@ -1,0 +1,111 @@
+"""Settings: built once from defaults, ``[tool.fixuser]`` and CLI flags, then frozen."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+UserFormat = Literal["numeric", "name"]
+Ownership = Literal["app", "read-only"]
+
+USER_NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+MAX_ID = 2**31 - 2
+
+
+class SettingsError(ValueError):
+    """A setting has a value fixuser cannot use."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    user: str = "app"
+    uid: int = 10001
+    gid: int | None = None
+    user_format: UserFormat = "numeric"
+    target: str | None = None
+    ownership: Ownership = "app"
+    openshift: bool = False
+    force: bool = False
+
+    def __post_init__(self) -> None:
+        validate_user_name(self.user)
+        validate_id(self.uid, "uid")
+        if self.gid is not None:
+            validate_id(self.gid, "gid")
+        if self.user_format not in ("numeric", "name"):
+            raise SettingsError(f"user-format must be numeric or name, not {self.user_format!r}")
+        if self.ownership not in ("app", "read-only"):
+            raise SettingsError(f"ownership must be app or read-only, not {self.ownership!r}")
+
+    @property
+    def group_id(self) -> int:
+        return self.uid if self.gid is None else self.gid
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+
+FIELDS = {f.name for f in dataclasses.fields(Settings)}
+
+
+def validate_user_name(name: str) -> None:
+    if not USER_NAME_RE.match(name):
+        raise SettingsError(
+            f"user name {name!r} is not a portable POSIX user name "
+            "(lower-case letters, digits, '_' and '-', starting with a letter or '_', at most 32)"
+        )
+
+
+def validate_id(value: object, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
+        raise SettingsError(f"{what} must be a whole number from 1 to {MAX_ID}, not {value!r}")
+
+
+def read_pyproject(directory: Path) -> dict[str, Any]:
+    """The ``[tool.fixuser]`` table of ``directory/pyproject.toml`` (empty when there is none)."""
+    path = directory / "pyproject.toml"
+    try:
+        with path.open("rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, tomllib.TOMLDecodeError) as e:
+        raise SettingsError(f"{path}: cannot read [tool.fixuser]: {e}") from e
+    table = data.get("tool", {}).get("fixuser", {})
+    if not isinstance(table, dict):
+        raise SettingsError(f"{path}: [tool.fixuser] must be a table")
+    return table
+
+
+def normalise_keys(table: Mapping[str, Any], source: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in table.items():
+        name = key.replace("-", "_")
+        if name not in FIELDS:
+            raise SettingsError(f"{source}: unknown setting {key!r}")
+        out[name] = value
+    return out
+
+
+def build_settings(
+    cli: Mapping[str, Any] | None = None,
+    project_dir: Path | None = None,
+    base: Settings | None = None,
+) -> Settings:
+    """Defaults (or ``base``), then ``[tool.fixuser]`` of ``project_dir``, then explicit CLI flags.
+
+    ``cli`` holds only the flags the user actually gave (``None`` values are ignored), so a
+    repository's own table never overrides an explicit flag.
+    """
+    values: dict[str, Any] = {}
+    if project_dir is not None:
+        values.update(normalise_keys(read_pyproject(project_dir), str(project_dir / "pyproject.toml")))
+    values.update({k: v for k, v in (cli or {}).items() if v is not None})
+    try:
+        return (base or Settings()).replace(**values)
+    except TypeError as e:
+        raise SettingsError(str(e)) from e
