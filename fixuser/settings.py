@@ -103,7 +103,9 @@ def build_settings(
     """
     values: dict[str, Any] = {}
     if project_dir is not None:
-        values.update(normalise_keys(read_pyproject(project_dir), str(project_dir / "pyproject.toml")))
+        values.update(
+            normalise_keys(read_pyproject(project_dir), str(project_dir / "pyproject.toml"))
+        )
     values.update({k: v for k, v in (cli or {}).items() if v is not None})
     try:
         return (base or Settings()).replace(**values)

@@ -1,0 +1,82 @@
+"""The command line: argparse, lazy dispatch to one module per sub-command, exit codes.
+
+Only the chosen sub-command's module is imported, so ``fixuser --version`` and ``fixuser check``
+never pay for GitPython, questionary or the container SDK.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from fixuser import __version__
+
+# name -> (module, one-line help). Each module has add_arguments(parser) and run(args) -> int.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "check": ("fixuser.cmd_check", "report which Dockerfiles run as root (CIS Docker 4.1)"),
+    "fix": ("fixuser.cmd_fix", "rewrite Dockerfiles to run as a non-root user"),
+    "interactive": ("fixuser.session", "pick, review and commit fixes in this repository"),
+    "batch": ("fixuser.batch", "fix many repositories and open remediation branches"),
+    "batch-report": ("fixuser.batch_report", "merge the reports of sharded batch runs"),
+    "verify": ("fixuser.verify", "build before and after the fix and prove the UID"),
+    "audit": ("fixuser.audit", "CIS 4.1 audit: the UID of PID 1 in running containers"),
+}
+
+EXIT_ERROR = 2
+
+
+def build_parser(chosen: str | None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fixuser",
+        description="Make containers run as a non-root user (CIS Docker Benchmark 4.1).",
+    )
+    parser.add_argument("--version", action="version", version=f"fixuser {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        command_parser = sub.add_parser(name, help=help_text, description=help_text)
+        if name == chosen:
+            importlib.import_module(module).add_arguments(command_parser)
+    return parser
+
+
+def chosen_command(argv: Sequence[str]) -> str | None:
+    for arg in argv:
+        if arg in COMMANDS:
+            return arg
+        if not arg.startswith("-"):
+            return None
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    chosen = chosen_command(argv)
+    parser = build_parser(chosen)
+    if chosen is None and not argv:
+        # `fixuser` alone: the interactive session on a terminal, help otherwise.
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            argv, chosen = ["interactive"], "interactive"
+            parser = build_parser(chosen)
+        else:
+            parser.print_help()
+            print(
+                "\nNo terminal: run `fixuser check` to report or `fixuser fix` to rewrite.",
+                file=sys.stderr,
+            )
+            return EXIT_ERROR
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_ERROR
+    module = importlib.import_module(COMMANDS[args.command][0])
+    try:
+        return int(module.run(args))
+    except KeyboardInterrupt:
+        print("fixuser: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,27 @@
+"""The jinja2 environment over ``templates/`` (packaged as ``fixuser.templates``)."""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+from typing import Any
+
+import jinja2
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        # templates/ is mapped to the package fixuser.templates (see pyproject.toml), in a wheel
+        # and in an editable install alike.
+        loader=jinja2.FileSystemLoader(str(importlib.resources.files("fixuser.templates"))),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+
+
+def render(name: str, **values: Any) -> str:
+    return environment().get_template(name).render(**values)
