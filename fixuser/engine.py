@@ -1,0 +1,596 @@
+"""The container engine at the edge: build, run and inspect with docker, podman or buildah.
+
+Everything here shells out to the engine's own CLI, so what fixuser proves is what a user's
+``docker build`` / ``podman build`` does. Builds never pull (``--pull=never`` where the engine has
+it) and read the Dockerfile from a temporary file outside the build context, so ``COPY . .``
+cannot pick it up and the working tree is never touched.
+
+Who a container runs as is read the way CIS 4.1 audits it: the effective UID of PID 1 from
+``/proc/1/status``. Images without a shell (distroless, scratch) cannot run a probe; for them the
+image config's ``User`` is resolved against the image's own ``/etc/passwd`` and the ownership of
+its directories.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+ENGINES = ("docker", "podman", "buildah")
+INFO_TIMEOUT = 20
+BUILD_TIMEOUT = 1800
+RUN_TIMEOUT = 120
+# How long a container started with its own entrypoint gets before PID 1 is read.
+SETTLE_SECONDS = 1.5
+MISSING_EXECUTABLE = (126, 127)
+
+HOW_TO_GET_ONE = (
+    "no container engine answers: install podman and buildah (Debian/Ubuntu: "
+    "`apt-get install podman buildah runc`), or start Docker, or set DOCKER_HOST; "
+    "choose one with --engine docker|podman|buildah"
+)
+
+
+class EngineError(Exception):
+    """An engine command failed; ``lines`` holds the engine's own error lines."""
+
+    def __init__(self, message: str, lines: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.lines = tuple(lines)
+
+
+class NoEngineError(EngineError):
+    """No usable engine: the message says how to get one."""
+
+
+@dataclasses.dataclass(frozen=True)
+class BuildOptions:
+    build_args: tuple[tuple[str, str], ...] = ()
+    target: str | None = None
+    platform: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Build:
+    tag: str
+    seconds: float
+    size: int  # bytes, as the engine reports the image
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageConfig:
+    user: str  # "" when the image does not set one (root)
+    workdir: str
+    volumes: tuple[str, ...]
+    entrypoint: tuple[str, ...]
+    cmd: tuple[str, ...]
+    labels: Mapping[str, str]
+    size: int
+
+
+@dataclasses.dataclass(frozen=True)
+class RuntimeUser:
+    """Who the container runs as, and what it can write."""
+
+    uid: int | None  # effective UID of PID 1 (or of the configured user, for shell-less images)
+    name: str | None  # the name the UID has in the image's /etc/passwd; None when it has none
+    writable: Mapping[str, bool]  # WORKDIR and VOLUME paths -> writable by that user
+    source: str  # how the UID was learnt
+    has_shell: bool
+    notes: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Completed:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    def error_lines(self, limit: int = 15) -> tuple[str, ...]:
+        lines = [line for line in (self.stderr or self.stdout).splitlines() if line.strip()]
+        return tuple(lines[-limit:])
+
+
+def parse_status_uid(status: str) -> int | None:
+    """The effective UID (second field of ``Uid:``) from a /proc/<pid>/status text."""
+    for line in status.splitlines():
+        if line.startswith("Uid:"):
+            fields = line.split()
+            if len(fields) >= 3 and fields[2].isdigit():
+                return int(fields[2])
+    return None
+
+
+def parse_passwd(text: str) -> dict[int, str]:
+    """uid -> name from an /etc/passwd text (first entry of a uid wins, like getpwuid)."""
+    users: dict[int, str] = {}
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 3 and fields[2].isdigit():
+            users.setdefault(int(fields[2]), fields[0])
+    return users
+
+
+def parse_group(text: str) -> dict[str, int]:
+    """name -> gid from an /etc/group text."""
+    groups: dict[str, int] = {}
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 3 and fields[2].isdigit():
+            groups.setdefault(fields[0], int(fields[2]))
+    return groups
+
+
+def resolve_user(spec: str, passwd: str, group: str) -> tuple[int | None, int | None, str | None]:
+    """(uid, gid, name) of a USER value (``name``, ``uid``, ``name:group``...) in an image."""
+    user, _, grp = (spec or "root").partition(":")
+    users = parse_passwd(passwd)
+    by_name = {name: uid for uid, name in users.items()}
+    uid = int(user) if user.isdigit() else by_name.get(user)
+    gid: int | None = None
+    if grp:
+        gid = int(grp) if grp.isdigit() else parse_group(group).get(grp)
+    name = users.get(uid) if uid is not None else None
+    return uid, gid, name
+
+
+# The probe a shell-based image runs as its PID 1: POSIX sh builtins only (and rm), so it works on
+# Debian, BusyBox and anything else with /bin/sh.
+PROBE = r"""
+uid=
+while read -r key real eff rest; do
+  if [ "$key" = "Uid:" ]; then uid=$eff; echo "uid $eff"; fi
+done < /proc/1/status
+while IFS=: read -r name pw u rest; do
+  if [ "$u" = "$uid" ]; then echo "name $name"; break; fi
+done < /etc/passwd
+for dir in "$@"; do
+  if [ ! -d "$dir" ]; then echo "missing $dir"; continue; fi
+  probe="$dir/.fixuser-probe.$$"
+  if ( : > "$probe" ) 2>/dev/null; then rm -f "$probe"; echo "writable $dir"
+  else echo "readonly $dir"; fi
+done
+"""
+
+
+def parse_probe(output: str) -> tuple[int | None, str | None, dict[str, bool]]:
+    uid: int | None = None
+    name: str | None = None
+    writable: dict[str, bool] = {}
+    for line in output.splitlines():
+        word, _, rest = line.partition(" ")
+        if word == "uid" and rest.isdigit():
+            uid = int(rest)
+        elif word == "name":
+            name = rest
+        elif word in ("writable", "readonly", "missing"):
+            writable[rest] = word == "writable"
+    return uid, name, writable
+
+
+def writable_by(mode: int, owner: int, group: int, uid: int, gids: set[int]) -> bool:
+    """Whether ``uid`` (in groups ``gids``) may create files in a directory (mode, owner)."""
+    if uid == 0:
+        return True
+    if owner == uid:
+        return bool(mode & 0o200 and mode & 0o100)
+    if group in gids:
+        return bool(mode & 0o020 and mode & 0o010)
+    return bool(mode & 0o002 and mode & 0o001)
+
+
+@dataclasses.dataclass(frozen=True)
+class Engine:
+    name: str  # docker, podman or buildah
+    executable: str
+
+    # --- running the CLI -----------------------------------------------------------------
+
+    def command(
+        self,
+        args: Sequence[str],
+        *,
+        timeout: float = RUN_TIMEOUT,
+        check: bool = True,
+        what: str = "",
+    ) -> Completed:
+        argv = [self.executable, *args]
+        try:
+            proc = subprocess.run(
+                argv,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+                check=False,
+            )
+        except subprocess.TimeoutExpired as e:
+            raise EngineError(f"{what or shlex.join(argv)}: timed out after {timeout:.0f} s") from e
+        except OSError as e:
+            raise EngineError(f"{self.executable}: {e}") from e
+        done = Completed(proc.returncode, proc.stdout, proc.stderr)
+        if check and proc.returncode != 0:
+            raise EngineError(
+                f"{what or shlex.join(argv[:3])} failed (exit {proc.returncode})",
+                done.error_lines(),
+            )
+        return done
+
+    @property
+    def runs_containers(self) -> bool:
+        return self.name != "buildah"
+
+    # --- images --------------------------------------------------------------------------
+
+    def build(
+        self,
+        dockerfile: bytes,
+        context: Path,
+        tag: str,
+        options: BuildOptions = BuildOptions(),
+        *,
+        timeout: float = BUILD_TIMEOUT,
+    ) -> Build:
+        """Build ``dockerfile`` (its text) with ``context`` as the build context."""
+        context = context.resolve()
+        with tempfile.TemporaryDirectory(prefix="fixuser-build-", dir=outside(context)) as tmp:
+            path = Path(tmp) / "Dockerfile"
+            path.write_bytes(dockerfile)
+            args = self.build_args(path, context, tag, options)
+            started = time.monotonic()
+            self.command(args, timeout=timeout, what=f"{self.name} build")
+            seconds = time.monotonic() - started
+        return Build(tag=tag, seconds=seconds, size=self.image_config(tag).size)
+
+    def build_args(self, path: Path, context: Path, tag: str, options: BuildOptions) -> list[str]:
+        if self.name == "buildah":
+            args = ["bud", "--pull=never", "--layers", "--isolation", "chroot"]
+        elif self.name == "podman":
+            args = ["build", "--pull=never", "--layers"]
+        else:  # docker: no --pull=never; it only pulls what is missing
+            args = ["build"]
+        args += ["-f", str(path), "-t", tag]
+        for key, value in options.build_args:
+            args += ["--build-arg", f"{key}={value}"]
+        if options.target:
+            args += ["--target", options.target]
+        if options.platform:
+            args += ["--platform", options.platform]
+        return [*args, str(context)]
+
+    def image_config(self, image: str) -> ImageConfig:
+        if self.name == "buildah":
+            out = self.command(["inspect", "--type", "image", image], what="buildah inspect")
+            data = json.loads(out.stdout)
+            config = data.get("OCIv1", {}).get("config", {}) or {}
+            size = self.image_size_buildah(image)
+            return config_from(config, size, lower=True)
+        out = self.command(["image", "inspect", image], what=f"{self.name} image inspect")
+        data = json.loads(out.stdout)[0]
+        return config_from(data.get("Config") or {}, int(data.get("Size") or 0), lower=False)
+
+    def image_size_buildah(self, image: str) -> int:
+        out = self.command(["images", "--json", image], what="buildah images", check=False)
+        try:
+            return int(json.loads(out.stdout)[0].get("size", 0))
+        except (ValueError, IndexError, KeyError, TypeError):
+            return 0
+
+    def image_exists(self, image: str) -> bool:
+        args = (
+            ["inspect", "--type", "image", image]
+            if self.name == "buildah"
+            else ["image", "inspect", image]
+        )
+        return self.command(args, check=False).returncode == 0
+
+    def remove_image(self, image: str) -> None:
+        args = ["rmi", "-f", image] if self.name != "docker" else ["image", "rm", "-f", image]
+        self.command(args, check=False)
+
+    def read_files(self, image: str, paths: Sequence[str]) -> dict[str, tarfile.TarInfo | bytes]:
+        """Files and directory entries of ``image``'s filesystem, without running it.
+
+        A regular file maps to its bytes, a directory to its TarInfo (owner, mode); missing paths
+        are left out. Works for images without a shell.
+        """
+        found: dict[str, tarfile.TarInfo | bytes] = {}
+        if self.name == "buildah":
+            container = self.command(["from", "--pull=never", image]).stdout.strip()
+            try:
+                root = Path(self.command(["mount", container]).stdout.strip())
+                for p in paths:
+                    found.update(read_local(root, p))
+            finally:
+                self.command(["rm", container], check=False)
+            return found
+        container = self.command(["create", image, "fixuser-probe"], what="create").stdout.strip()
+        try:
+            for p in paths:
+                found.update(self.copy_out(container, p))
+        finally:
+            self.command(["rm", "-f", container], check=False)
+        return found
+
+    def copy_out(self, container: str, path: str) -> dict[str, tarfile.TarInfo | bytes]:
+        """The first tar member of ``cp CONTAINER:PATH -`` (a directory's own entry or a file)."""
+        proc = subprocess.Popen(
+            [self.executable, "cp", f"{container}:{path}", "-"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+        )
+        try:
+            assert proc.stdout is not None
+            with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+                for member in tar:
+                    if member.isfile():
+                        extracted = tar.extractfile(member)
+                        return {path: extracted.read() if extracted else b""}
+                    return {path: member}
+        except tarfile.TarError:
+            pass
+        finally:
+            proc.kill()
+            proc.wait()
+        return {}
+
+    # --- containers ----------------------------------------------------------------------
+
+    def run(
+        self,
+        image: str,
+        argv: Sequence[str] = (),
+        *,
+        entrypoint: str | None = None,
+        user: str | None = None,
+        timeout: float = RUN_TIMEOUT,
+    ) -> Completed:
+        """Run a throw-away container to completion (never pulls)."""
+        if not self.runs_containers:
+            raise EngineError("buildah builds images but does not run containers")
+        args = ["run", "--rm"]
+        if self.name == "podman":
+            args.append("--pull=never")
+        if entrypoint is not None:
+            args += ["--entrypoint", entrypoint]
+        if user is not None:
+            args += ["--user", user]
+        return self.command([*args, image, *argv], timeout=timeout, check=False)
+
+    def pid1_uid_live(self, image: str) -> tuple[int | None, str]:
+        """Start ``image`` with its own entrypoint and read PID 1's effective UID while it runs.
+
+        This is what CIS 4.1 audits (an entrypoint may drop privileges with gosu/su-exec).
+        (None, why) when the container exits before it can be read.
+        """
+        args = ["run", "-d"] + (["--pull=never"] if self.name == "podman" else [])
+        started = self.command([*args, image], check=False)
+        if started.returncode != 0:
+            return None, "could not start: " + " ".join(started.error_lines(3))
+        container = started.stdout.strip().splitlines()[-1]
+        try:
+            time.sleep(SETTLE_SECONDS)
+            status = self.container_status(container)
+            if status is None:
+                return None, "exited before PID 1 could be read"
+            return parse_status_uid(status), "/proc/1/status of the running container"
+        finally:
+            self.command(["rm", "-f", "-v", container], check=False)
+
+    def container_status(self, container: str) -> str | None:
+        """/proc/1/status of a running container: exec cat, else the host's /proc/<pid>."""
+        running = self.command(
+            ["inspect", "--format", "{{.State.Running}} {{.State.Pid}}", container], check=False
+        ).stdout.split()
+        if not running or running[0] != "true":
+            return None
+        done = self.command(["exec", container, "cat", "/proc/1/status"], check=False)
+        if done.returncode == 0 and "Uid:" in done.stdout:
+            return done.stdout
+        if len(running) > 1 and running[1].isdigit():
+            try:  # no cat in the image (distroless): the kernel's view from the host
+                return Path(f"/proc/{running[1]}/status").read_text()
+            except OSError:
+                return None
+        return None
+
+    def runtime_user(self, image: str, config: ImageConfig | None = None) -> RuntimeUser:
+        """Who ``image`` runs as and whether its WORKDIR and VOLUMEs are writable by it."""
+        config = config or self.image_config(image)
+        paths = tuple(dict.fromkeys(p for p in (config.workdir, *config.volumes) if p))
+        notes: list[str] = []
+        if self.runs_containers:
+            done = self.run(image, ["-c", PROBE, "fixuser-probe", *paths], entrypoint="/bin/sh")
+            if done.returncode == 0:
+                uid, name, writable = parse_probe(done.stdout)
+                live_uid, how = self.pid1_uid_live(image)
+                source = "/proc/1/status (probe shell as PID 1)"
+                if live_uid is not None:
+                    source = how
+                    if live_uid != uid:
+                        notes.append(f"its entrypoint changes the user: PID 1 runs as {live_uid}")
+                    uid = live_uid
+                else:
+                    notes.append(f"own entrypoint: {how}")
+                return RuntimeUser(uid, name, writable, source, True, tuple(notes))
+            if done.returncode not in MISSING_EXECUTABLE:
+                raise EngineError("the probe container failed", done.error_lines())
+            notes.append("no /bin/sh in the image: read its config and filesystem")
+        return self.static_user(image, config, paths, tuple(notes))
+
+    def static_user(
+        self, image: str, config: ImageConfig, paths: Sequence[str], notes: tuple[str, ...]
+    ) -> RuntimeUser:
+        files = self.read_files(image, ["/etc/passwd", "/etc/group", *paths])
+        passwd, group = files.get("/etc/passwd", b""), files.get("/etc/group", b"")
+        passwd_text = passwd.decode(errors="replace") if isinstance(passwd, bytes) else ""
+        group_text = group.decode(errors="replace") if isinstance(group, bytes) else ""
+        uid, gid, name = resolve_user(config.user, passwd_text, group_text)
+        source = f"image config User {config.user or '(unset: root)'} and its /etc/passwd"
+        if self.runs_containers:
+            live_uid, how = self.pid1_uid_live(image)
+            if live_uid is not None:
+                uid, source = live_uid, how
+                name = parse_passwd(passwd_text).get(live_uid)
+        gids = {gid} if gid is not None else set()
+        if uid is not None and gid is None:
+            gids = primary_gids(passwd_text, uid)
+        writable: dict[str, bool] = {}
+        for p in paths:
+            entry = files.get(p)
+            if isinstance(entry, tarfile.TarInfo) and uid is not None:
+                writable[p] = writable_by(entry.mode, entry.uid, entry.gid, uid, gids)
+            else:
+                writable[p] = False
+        return RuntimeUser(uid, name, writable, source, False, notes)
+
+    def smoke(self, image: str, command: str, has_shell: bool) -> Completed:
+        """Run ``command`` in a container of ``image`` as the image's user."""
+        if has_shell:
+            return self.run(image, ["-c", command], entrypoint="/bin/sh")
+        argv = shlex.split(command)
+        if not argv:
+            raise EngineError("the smoke command is empty")
+        return self.run(image, argv[1:], entrypoint=argv[0])
+
+
+def config_from(config: Mapping[str, object], size: int, *, lower: bool) -> ImageConfig:
+    """ImageConfig from Docker-style (``User``) or OCI-style (``user``) config keys."""
+
+    def get(key: str) -> object:
+        return config.get(key.lower() if lower else key) or config.get(key)
+
+    def strings(value: object) -> tuple[str, ...]:
+        if isinstance(value, str):
+            return (value,)
+        if isinstance(value, list | tuple):
+            return tuple(str(v) for v in value)
+        if isinstance(value, dict):
+            return tuple(str(k) for k in value)
+        return ()
+
+    labels = get("Labels")
+    return ImageConfig(
+        user=str(get("User") or ""),
+        workdir=str(get("WorkingDir") or ""),
+        volumes=strings(get("Volumes")),
+        entrypoint=strings(get("Entrypoint")),
+        cmd=strings(get("Cmd")),
+        labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
+        size=size,
+    )
+
+
+def primary_gids(passwd: str, uid: int) -> set[int]:
+    for line in passwd.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 4 and fields[2] == str(uid) and fields[3].isdigit():
+            return {int(fields[3])}
+    return set()
+
+
+def read_local(root: Path, path: str) -> dict[str, tarfile.TarInfo | bytes]:
+    target = root / path.lstrip("/")
+    try:
+        if target.is_file():
+            return {path: target.read_bytes()}
+        st = target.stat()
+    except OSError:
+        return {}
+    info = tarfile.TarInfo(path)
+    info.type, info.mode, info.uid, info.gid = (
+        tarfile.DIRTYPE,
+        st.st_mode & 0o7777,
+        st.st_uid,
+        st.st_gid,
+    )
+    return {path: info}
+
+
+def outside(context: Path) -> str | None:
+    """A temporary directory that is not inside ``context`` (None: the system default)."""
+    default = Path(tempfile.gettempdir()).resolve()
+    if default != context and context not in default.parents:
+        return None
+    home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    for candidate in (home, Path("/var/tmp"), Path("/dev/shm")):
+        if candidate.is_dir() and candidate != context and context not in candidate.parents:
+            return str(candidate)
+    raise EngineError(f"no temporary directory outside the build context {context}")
+
+
+def answers(name: str, executable: str) -> bool:
+    """Whether the engine's daemon/storage responds (``docker`` without a daemon does not)."""
+    try:
+        proc = subprocess.run(
+            [executable, "info"],
+            capture_output=True,
+            timeout=INFO_TIMEOUT,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0
+
+
+def find_engine(name: str | None = None) -> Engine:
+    """The engine named, or the first of docker, podman, buildah that answers.
+
+    Raises NoEngineError with how to get one. ``DOCKER_HOST`` is honoured by docker itself.
+    """
+    candidates = [name] if name else list(ENGINES)
+    tried: list[str] = []
+    for candidate in candidates:
+        if candidate not in ENGINES:
+            raise NoEngineError(f"unknown engine {candidate!r} (choose docker, podman or buildah)")
+        executable = shutil.which(candidate)
+        if executable is None:
+            tried.append(f"{candidate}: not installed")
+            continue
+        if answers(candidate, executable):
+            return Engine(candidate, executable)
+        tried.append(f"{candidate}: `{candidate} info` does not answer")
+    raise NoEngineError(HOW_TO_GET_ONE + " (" + "; ".join(tried) + ")")
+
+
+def dockerfile_label(labels: Mapping[str, str]) -> str | None:
+    """Where an image says its Dockerfile came from, when its labels say so."""
+    for key in (
+        "fixuser.dockerfile",
+        "org.opencontainers.image.source",
+        "com.docker.compose.project.config_files",
+        "org.label-schema.vcs-url",
+    ):
+        if labels.get(key):
+            return labels[key]
+    return None
+
+
+__all__ = [
+    "ENGINES",
+    "HOW_TO_GET_ONE",
+    "Build",
+    "BuildOptions",
+    "Completed",
+    "Engine",
+    "EngineError",
+    "ImageConfig",
+    "NoEngineError",
+    "RuntimeUser",
+    "dockerfile_label",
+    "find_engine",
+    "parse_status_uid",
+    "resolve_user",
+]
