@@ -1,0 +1,363 @@
+"""``fixuser verify``: prove a fix with a real engine, before and after.
+
+For each Dockerfile the original and the fixed text are built (the fixed one from a temporary
+file outside the build context), a container of each is run, and the proof compares: the UID of
+PID 1 (must be the user fixuser wrote, and not 0), that its name resolves, that WORKDIR and
+VOLUMEs are writable by it, that the image did not grow beyond the budget, and that an optional
+smoke command succeeds in both. ``prove()`` is the same proof for ``fix --verify`` and
+``batch --verify``, which call it before committing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Literal, TextIO
+
+from fixuser.engine import (
+    BuildOptions,
+    Engine,
+    EngineError,
+    ImageConfig,
+    NoEngineError,
+    RuntimeUser,
+    find_engine,
+)
+from fixuser.model import ContextReader
+
+EXIT_PROVEN, EXIT_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
+# Growth budget for the shell-based families: 1 % of the original or 100 KB, whichever is larger.
+GROWTH_FRACTION = 0.01
+GROWTH_FLOOR = 100 * 1000
+SHELL_LESS_FAMILIES = frozenset({"distroless", "scratch"})
+TAG_REPOSITORY = "localhost/fixuser-verify"
+
+Status = Literal["proven", "failed", "unprovable", "unchanged"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Side:
+    """One build and run: the original or the fixed Dockerfile."""
+
+    built: bool
+    seconds: float = 0.0
+    size: int = 0
+    user: RuntimeUser | None = None
+    config: ImageConfig | None = None
+    smoke_ok: bool | None = None
+    errors: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Proof:
+    path: Path
+    status: Status
+    before: Side
+    after: Side | None
+    expected_user: str | None
+    reasons: tuple[str, ...] = ()  # why it failed or could not be proven
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("proven", "unchanged")
+
+    @property
+    def growth(self) -> int:
+        return self.after.size - self.before.size if self.after else 0
+
+
+def growth_budget(before_size: int) -> int:
+    return max(int(before_size * GROWTH_FRACTION), GROWTH_FLOOR)
+
+
+def image_tag(path: Path, which: str, text: bytes) -> str:
+    digest = hashlib.sha256(str(path.resolve()).encode() + b"\0" + text).hexdigest()[:12]
+    return f"{TAG_REPOSITORY}:{which}-{digest}"
+
+
+def build_and_run(
+    engine: Engine,
+    text: bytes,
+    context_dir: Path,
+    tag: str,
+    options: BuildOptions,
+    smoke: str | None,
+) -> Side:
+    try:
+        build = engine.build(text, context_dir, tag, options)
+    except EngineError as e:
+        return Side(built=False, errors=(str(e), *e.lines))
+    try:
+        config = engine.image_config(tag)
+        user = engine.runtime_user(tag, config)
+        smoke_ok: bool | None = None
+        errors: tuple[str, ...] = ()
+        if smoke:
+            done = engine.smoke(tag, smoke, user.has_shell)
+            smoke_ok = done.returncode == 0
+            if not smoke_ok:
+                errors = (f"smoke command exited {done.returncode}", *done.error_lines())
+    except EngineError as e:
+        return Side(True, build.seconds, build.size, errors=(str(e), *e.lines))
+    return Side(True, build.seconds, build.size, user, config, smoke_ok, errors)
+
+
+def expected_uid(expected_user: str | None) -> tuple[int | None, str | None]:
+    """The uid (or name) the fix wrote in USER, to compare with what PID 1 runs as."""
+    if not expected_user:
+        return None, None
+    user = expected_user.partition(":")[0]
+    return (int(user), None) if user.isdigit() else (None, user)
+
+
+def judge(
+    before: Side,
+    after: Side,
+    expected_user: str | None,
+    family: str | None,
+    require_writable: bool,
+    smoke: str | None,
+) -> list[str]:
+    """Every reason the fixed image fails its proof (empty: proven)."""
+    if not after.built:
+        return ["the fixed Dockerfile does not build", *after.errors]
+    user = after.user
+    if user is None or user.uid is None:
+        return ["cannot tell which user the fixed image runs as", *after.errors]
+    reasons: list[str] = []
+    if user.uid == 0:
+        reasons.append("the fixed image still runs as root (UID 0)")
+    want_uid, want_name = expected_uid(expected_user)
+    if want_uid is not None and user.uid != want_uid:
+        reasons.append(f"PID 1 runs as UID {user.uid}, not the {want_uid} fixuser wrote")
+    if want_name is not None and user.name != want_name:
+        reasons.append(f"PID 1 runs as {user.name or user.uid}, not the {want_name} fixuser wrote")
+    if user.name is None:
+        reasons.append(f"UID {user.uid} has no entry in the image's /etc/passwd")
+    if require_writable:
+        for path, ok in user.writable.items():
+            if not ok and path != "/":
+                reasons.append(f"{path} (WORKDIR/VOLUME) is not writable by UID {user.uid}")
+    if family not in SHELL_LESS_FAMILIES and after.size - before.size > growth_budget(before.size):
+        reasons.append(
+            f"the image grew by {human(after.size - before.size)}, over the budget of "
+            f"{human(growth_budget(before.size))}"
+        )
+    if smoke and before.smoke_ok and not after.smoke_ok:
+        reasons += ["the smoke command fails in the fixed image", *after.errors]
+    return reasons
+
+
+def prove(
+    path: Path,
+    original: bytes,
+    fixed: bytes,
+    context_dir: Path,
+    *,
+    engine: Engine | None = None,
+    expected_user: str | None = None,
+    family: str | None = None,
+    options: BuildOptions | None = None,
+    smoke: str | None = None,
+    require_writable: bool = True,
+    keep_images: bool = False,
+) -> Proof:
+    """Build and run ``original`` and ``fixed`` (Dockerfile texts) and judge the fix.
+
+    Raises NoEngineError when no engine answers. Status "unprovable" when the original itself
+    does not build or run here (nothing to compare with), "failed" when the fix does not hold.
+    """
+    engine = engine or find_engine()
+    options = options or BuildOptions()
+    before_tag, after_tag = image_tag(path, "before", original), image_tag(path, "after", fixed)
+    try:
+        before = build_and_run(engine, original, context_dir, before_tag, options, smoke)
+        if not before.built:
+            return Proof(
+                path,
+                "unprovable",
+                before,
+                None,
+                expected_user,
+                ("the original Dockerfile does not build here", *before.errors),
+            )
+        if original == fixed:
+            status: Status = "unchanged"
+            return Proof(path, status, before, None, expected_user)
+        after = build_and_run(engine, fixed, context_dir, after_tag, options, smoke)
+        reasons = judge(before, after, expected_user, family, require_writable, smoke)
+        if smoke and before.smoke_ok is False:
+            reasons.append("the smoke command already fails in the original image")
+            return Proof(path, "unprovable", before, after, expected_user, tuple(reasons))
+        return Proof(
+            path, "failed" if reasons else "proven", before, after, expected_user, tuple(reasons)
+        )
+    finally:
+        if not keep_images:
+            engine.remove_image(before_tag)
+            engine.remove_image(after_tag)
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        default=["."],
+        metavar="PATH",
+        help="Dockerfiles, or directories to search (default: .)",
+    )
+    parser.add_argument(
+        "--engine",
+        choices=("docker", "podman", "buildah"),
+        help="container engine (default: the first that answers)",
+    )
+    parser.add_argument(
+        "--context", type=Path, help="build context (default: each Dockerfile's directory)"
+    )
+    parser.add_argument(
+        "--smoke", metavar="CMD", help="a command that must succeed in both containers"
+    )
+    parser.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--target", help="build this stage")
+    parser.add_argument("--platform", help="build for this platform")
+    parser.add_argument("--user", help="name of the user fixuser creates")
+    parser.add_argument("--uid", type=int, help="its UID")
+    parser.add_argument("--gid", type=int, help="its GID (default: the UID)")
+    parser.add_argument(
+        "--keep-images",
+        action="store_true",
+        help="keep the before/after images (tagged localhost/fixuser-verify)",
+    )
+
+
+def parse_build_args(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    pairs = []
+    for value in values:
+        key, sep, val = value.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"fixuser verify: --build-arg wants KEY=VALUE, not {value!r}")
+        pairs.append((key, val))
+    return tuple(pairs)
+
+
+def human(size: int) -> str:
+    """Sizes the way engines print them (decimal units)."""
+    sign, value = ("-" if size < 0 else ""), float(abs(size))
+    if value < 1000:
+        return f"{sign}{value:.0f} B"
+    for unit in ("KB", "MB", "GB"):
+        value /= 1000
+        if value < 1000 or unit == "GB":
+            break
+    return f"{sign}{value:.1f} {unit}"
+
+
+def uid_text(side: Side | None) -> str:
+    if side is None or side.user is None or side.user.uid is None:
+        return "?"
+    name = f" ({side.user.name})" if side.user.name else ""
+    return f"{side.user.uid}{name}"
+
+
+def report(proof: Proof, out: TextIO | None = None) -> None:
+    write = (out or sys.stdout).write
+    before, after = proof.before, proof.after
+    write(f"{proof.path}: {proof.status.upper()}\n")
+    if after is not None:
+        write(f"  uid:        {uid_text(before)} -> {uid_text(after)}\n")
+        write(f"  build time: {before.seconds:.1f} s -> {after.seconds:.1f} s\n")
+        write(
+            f"  image size: {human(before.size)} -> {human(after.size)} "
+            f"({'+' if proof.growth >= 0 else ''}{human(proof.growth)})\n"
+        )
+        if after.user:
+            for path, ok in after.user.writable.items():
+                write(f"  writable:   {path}: {'yes' if ok else 'no'}\n")
+            for note in after.user.notes:
+                write(f"  note:       {note}\n")
+    elif before.built:
+        write(f"  uid:        {uid_text(before)} (nothing to fix)\n")
+    for reason in proof.reasons:
+        write(f"  | {reason}\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    from fixuser.core import fix
+    from fixuser.discover import DiscoveryError, discover
+    from fixuser.model import DockerfileError
+    from fixuser.settings import SettingsError, build_settings
+
+    try:
+        settings = build_settings(
+            {"user": args.user, "uid": args.uid, "gid": args.gid}, project_dir=Path.cwd()
+        )
+        engine = find_engine(args.engine)
+    except SettingsError as e:
+        print(f"fixuser verify: {e}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    except NoEngineError as e:
+        print(f"fixuser verify: {e}", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    options = BuildOptions(parse_build_args(args.build_arg), args.target, args.platform)
+    proofs: list[Proof] = []
+    errors = 0
+    for found in discover(args.paths):
+        if isinstance(found, DiscoveryError):
+            print(f"fixuser verify: {found}", file=sys.stderr)
+            errors += 1
+            continue
+        context = (args.context or found.parent).resolve()
+        original = found.read_bytes()
+        try:
+            result = fix(original, settings, path=str(found), context=context_reader(context))
+        except DockerfileError as e:
+            print(f"{found}: cannot read: {e}", file=sys.stderr)
+            errors += 1
+            continue
+        proof = prove(
+            found,
+            original,
+            result.output,
+            context,
+            engine=engine,
+            expected_user=result.change.user if result.change else None,
+            family=result.analysis.family,
+            options=options,
+            smoke=args.smoke,
+            require_writable=settings.ownership == "app",
+            keep_images=args.keep_images,
+        )
+        report(proof)
+        proofs.append(proof)
+    failed = sum(p.status == "failed" for p in proofs)
+    unprovable = sum(p.status == "unprovable" for p in proofs)
+    proven = len(proofs) - failed - unprovable
+    print(f"{proven} proven, {failed} failed, {unprovable} could not be proven ({engine.name})")
+    if failed:
+        return EXIT_FAILED
+    if unprovable or errors or not proofs:
+        return EXIT_CANNOT_RUN
+    return EXIT_PROVEN
+
+
+def context_reader(context: Path) -> ContextReader:
+    """Reads files of the build context, never outside it."""
+    root = context.resolve()
+
+    def read(relpath: str) -> bytes | None:
+        target = (root / relpath).resolve()
+        if target != root and root not in target.parents:
+            return None
+        try:
+            return target.read_bytes()
+        except OSError:
+            return None
+
+    return read
