@@ -1,0 +1,686 @@
+"""``fixuser batch``: fix many repositories, one remediation branch each, and say what happened.
+
+Per repository: a bare clone in fixuser's own cache (fetched again when present), the fixes
+planned from the base commit's blobs and committed by ``fixuser.repo`` (index-free, one
+``update-ref``), then optionally pushed and offered for review. A bare clone because nothing
+here needs a working tree: cloning is cheaper, and the remote's branches are the clone's
+branches, so "the branch is already there" is one ref lookup.
+
+Safety: the clone is made in a temporary directory and renamed into place, a commit appears
+only through ``update-ref`` and a push is atomic on the remote, so a repository interrupted
+at any point (Ctrl-C or kill -9) is untouched or has a complete branch. The state file is
+rewritten atomically after every repository; ``--resume`` continues from it. A rerun finds its
+own earlier branch (same parent, same fixed files) and reuses it instead of making another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import hashlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import tomllib
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from types import FrameType
+from typing import IO, TYPE_CHECKING, Any
+
+from fixuser import forge, repo
+from fixuser.batch_report import (
+    EXIT_ERROR,
+    OUTCOMES,
+    Record,
+    counts,
+    exit_code,
+    read_report,
+    summary_line,
+    write_atomically,
+    write_report,
+)
+from fixuser.batch_report import to_json as report_json
+from fixuser.model import Verdict
+from fixuser.render import render
+from fixuser.settings import Settings, SettingsError, build_settings, normalise_keys
+
+if TYPE_CHECKING:
+    import git
+
+TITLE = "Run containers as a non-root user (CIS Docker 4.1)"
+URL_RE = re.compile(r"^[a-z][a-z0-9+.-]*://|^[^/:]+@[^/:]+:")  # scheme:// or scp-like user@host:
+SETTINGS_FLAGS = ("user", "uid", "gid", "user_format", "target", "ownership", "openshift", "force")
+
+
+class StartError(Exception):
+    """The run cannot start (exit 2); the message is one line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """Everything a worker needs, built once from the command line."""
+
+    cli: dict[str, Any]  # the settings flags actually given
+    base_settings: Settings  # defaults < [tool.fixuser] of the directory fixuser runs in
+    workdir: Path
+    branch: str
+    base: str | None
+    remote: str
+    push: bool
+    dry_run: bool
+    conflict: str
+    author: str | None
+    forge: forge.Forge | None
+
+
+# -- the list of repositories -------------------------------------------------------------------
+
+
+def parse_list(lines: Iterator[str] | Sequence[str]) -> list[str]:
+    out = []
+    for line in lines:
+        line = line.split("#", 1)[0].strip() if not line.lstrip().startswith("#") else ""
+        if line:
+            out.append(line)
+    return out
+
+
+def repositories(given: Sequence[str], repos_file: str | None, stdin: IO[str]) -> list[str]:
+    """In the order given, each once: arguments (``-`` reads stdin), then ``--repos-file``."""
+    out: list[str] = []
+    for item in given:
+        out.extend(parse_list(stdin) if item == "-" else [item])
+    if repos_file is not None:
+        try:
+            text = stdin.read() if repos_file == "-" else Path(repos_file).read_text()
+        except OSError as e:
+            raise StartError(f"--repos-file {repos_file}: {e.strerror}") from None
+        out.extend(parse_list(text.splitlines()))
+    return list(dict.fromkeys(out))
+
+
+def parse_shard(value: str) -> tuple[int, int]:
+    match = re.fullmatch(r"(\d+)/(\d+)", value)
+    if not match or not 1 <= int(match[1]) <= int(match[2]):
+        raise argparse.ArgumentTypeError(f"--shard wants K/N with 1 <= K <= N, not {value!r}")
+    return int(match[1]), int(match[2])
+
+
+def in_shard(spec: str, shard: tuple[int, int]) -> bool:
+    """By a hash of the repository as given, not its position in the list: a repository stays
+    on its shard when the list is edited or reordered, so each shard's state file stays valid
+    for ``--resume``. SHA-256 rather than ``hash()``, which is salted per process."""
+    k, n = shard
+    return int.from_bytes(hashlib.sha256(spec.encode()).digest()[:8], "big") % n == k - 1
+
+
+# -- one repository -----------------------------------------------------------------------------
+
+
+def is_url(spec: str) -> bool:
+    return bool(URL_RE.match(spec))
+
+
+def cache_dir(workdir: Path, source: str) -> Path:
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", source.rstrip("/").removesuffix(".git"))[-60:]
+    return workdir / "repos" / f"{slug.strip('-.') or 'repo'}-{sha(source)[:12]}"
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def run_git(*args: str, cwd: Path | None = None) -> str:
+    proc = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    if proc.returncode != 0:
+        raise repo.RepoError(git_problem(proc.stderr) or f"git {args[0]} exited {proc.returncode}")
+    return proc.stdout
+
+
+def git_problem(stderr: str) -> str:
+    """The lines of git's stderr that say what went wrong, on one line.
+
+    The remote's own words (``remote: ...``, e.g. a hook's refusal) come first: they are the
+    reason a reviewer can act on; git's ``fatal:``/``error:`` lines follow.
+    """
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    remote = [line.removeprefix("remote:").strip() for line in lines if line.startswith("remote:")]
+    own = [line for line in lines if line.startswith(("fatal:", "error:", "! "))]
+    picked = [line for line in remote if line][:3] + own[:2]
+    return "; ".join(dict.fromkeys(picked)) or (lines[-1] if lines else "")
+
+
+def source_of(spec: str) -> tuple[str, bool]:
+    """(what to clone, whether it is a user's checkout). A checkout is cloned and its own
+    remote receives the push, so the checkout itself is never written to."""
+    if is_url(spec):
+        return spec, False
+    path = Path(spec).expanduser()
+    if not path.is_dir():
+        raise repo.RepoError(f"{spec}: no such repository")
+    path = path.resolve()
+    if run_git("rev-parse", "--is-bare-repository", cwd=path).strip() == "true":
+        return str(path), False
+    return run_git("rev-parse", "--show-toplevel", cwd=path).strip(), True
+
+
+def prepare(spec: str, options: Options) -> Path:
+    """A bare clone of ``spec`` in the cache, up to date with its source."""
+    source, checkout = source_of(spec)
+    target = cache_dir(options.workdir, source)
+    remote = options.remote
+    if target.exists():
+        run_git("fetch", "--quiet", "--force", remote, "+refs/heads/*:refs/heads/*", cwd=target)
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
+    try:
+        run_git("clone", "--quiet", "--bare", "--origin", remote, "--", source, str(tmp))
+        push_url = local_remote_url(Path(source), remote) if checkout else None
+        if push_url:
+            run_git("remote", "set-url", "--push", remote, push_url, cwd=tmp)
+        # A rename is atomic: an interrupted clone never looks like a finished one.
+        tmp.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def local_remote_url(checkout: Path, remote: str) -> str | None:
+    try:
+        return run_git("remote", "get-url", remote, cwd=checkout).strip() or None
+    except repo.RepoError:
+        return None
+
+
+def repo_settings(clone: git.Repo, base: str, options: Options) -> Settings:
+    """Explicit flags > the repository's own ``[tool.fixuser]`` > where fixuser runs > defaults."""
+    try:
+        data = (clone.commit(base).tree / "pyproject.toml").data_stream.read()
+    except KeyError:
+        return build_settings(options.cli, None, options.base_settings)
+    try:
+        table = tomllib.loads(data.decode()).get("tool", {}).get("fixuser", {})
+        own = options.base_settings.replace(**normalise_keys(table, "pyproject.toml"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, TypeError, AttributeError) as e:
+        raise SettingsError(f"pyproject.toml: cannot read [tool.fixuser]: {e}") from e
+    return build_settings(options.cli, None, own)
+
+
+def default_branch(clone: git.Repo) -> str | None:
+    import git
+
+    try:
+        ref: str = clone.git.symbolic_ref("--quiet", "HEAD")
+    except git.GitCommandError:
+        return None
+    return ref.removeprefix("refs/heads/") or None
+
+
+def configured_push_url(clone: git.Repo, remote: str) -> str:
+    """The URL as configured, before ``insteadOf`` rewriting: the forge's name for the project."""
+    reader = clone.config_reader()
+    section = f'remote "{remote}"'
+    url = reader.get_value(section, "pushurl", "") or reader.get_value(section, "url", "")
+    return str(url)
+
+
+def file_values(fix: repo.FileFix) -> dict[str, Any]:
+    analysis, change = fix.result.analysis, fix.result.change
+    assert change is not None
+    return {
+        "path": fix.path,
+        "context": os.path.dirname(fix.path) or ".",
+        "family": analysis.family,
+        "base_image": analysis.base_image,
+        "evidence": analysis.evidence,
+        "before": analysis.user,
+        "user": change.user,
+        "created_user": change.created_user,
+        "chowned": change.chowned,
+        "notes": change.notes,
+        "warnings": analysis.warnings,
+    }
+
+
+def description(plan: repo.RepoPlan, settings: Settings, branch: str) -> str:
+    files = [file_values(f) for f in plan.fixes]
+    return render("pull-request.md.j2", files=files, settings=settings, branch=branch)
+
+
+def commit_message(body: str) -> str:
+    # The trailer stays the last paragraph: is_fixuser_branch() looks for it there.
+    return f"{TITLE}\n\n{body.rstrip()}\n\n{repo.TRAILER}\n"
+
+
+def diff_stat(plan: repo.RepoPlan, clone: git.Repo) -> str:
+    parts = []
+    for f in plan.fixes:
+        old = (clone.commit(plan.head).tree / f.path).data_stream.read()
+        matcher = difflib.SequenceMatcher(None, old.splitlines(), f.result.output.splitlines())
+        added = removed = 0
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            if tag != "equal":
+                removed += i2 - i1
+                added += j2 - j1
+        parts.append(f"{f.path} +{added} -{removed}")
+    return ", ".join(parts)
+
+
+def blob_sha(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # git's object id
+
+
+def same_fix(clone: git.Repo, branch: str, plan: repo.RepoPlan) -> bool:
+    """The existing branch is exactly this fix: one commit on the same base, the same files."""
+    tip_sha = repo.branch_sha(clone, branch)
+    if tip_sha is None or not repo.is_fixuser_branch(clone, branch):
+        return False
+    tip = clone.commit(tip_sha)
+    if [p.hexsha for p in tip.parents] != [plan.head]:
+        return False
+    changed = {str(d.b_path or d.a_path) for d in tip.parents[0].diff(tip)}
+    if changed != {f.path for f in plan.fixes}:
+        return False
+    return all((tip.tree / f.path).hexsha == blob_sha(f.result.output) for f in plan.fixes)
+
+
+def push(clone_path: Path, remote: str, branch: str, *, force: bool) -> None:
+    """Like ``repo.push_branch`` but keeps the remote's reason for a refusal (a hook's message,
+    a protected branch) in the error, and asks nothing else of git: batch knows the URL."""
+    refspec = f"{'+' if force else ''}refs/heads/{branch}:refs/heads/{branch}"
+    try:
+        run_git("push", "--quiet", "--porcelain", remote, refspec, cwd=clone_path)
+    except repo.RepoError as e:
+        raise repo.RepoError(f"push to {remote} failed: {e}") from None
+
+
+def outcome_without_fixes(spec: str, plan: repo.RepoPlan) -> Record:
+    if plan.errors:
+        return Record(spec, "failed", reason="; ".join(plan.errors))
+    if not plan.findings:
+        return Record(spec, "no-dockerfile")
+    by_verdict: dict[Verdict, list[str]] = {}
+    for f in plan.findings:
+        by_verdict.setdefault(f.result.analysis.verdict, []).append(f.path)
+    for verdict, outcome in (
+        (Verdict.ROOT, "failed"),
+        (Verdict.ROOT_BY_DESIGN, "root-by-design"),
+        (Verdict.DROPS_PRIVILEGES, "drops-privileges"),
+    ):
+        if verdict in by_verdict:
+            paths = by_verdict[verdict]
+            reasons = [f.result.analysis.reason for f in plan.findings if f.path in paths]
+            reason = "; ".join(r for r in reasons if r)
+            if verdict is Verdict.ROOT:
+                reason = f"runs as root and fixuser could not fix it: {reason or 'unknown'}"
+            return Record(spec, outcome, files=tuple(paths), reason=reason)
+    return Record(spec, "compliant", files=tuple(f.path for f in plan.findings))
+
+
+def process(spec: str, options: Options) -> Record:
+    """One repository, start to end; a problem becomes a ``failed`` record, never an exception."""
+    try:
+        return process_unguarded(spec, options)
+    except (repo.RepoError, SettingsError, forge.ForgeError, OSError) as e:
+        return Record(spec, "failed", branch=None, reason=str(e) or type(e).__name__)
+    except Exception as e:  # a bug in one repository must not stop the fleet
+        return Record(spec, "failed", reason=f"internal error: {type(e).__name__}: {e}")
+
+
+def process_unguarded(spec: str, options: Options) -> Record:
+    import git
+
+    clone_path = prepare(spec, options)
+    clone = git.Repo(clone_path)
+    try:
+        base_ref = f"refs/heads/{options.base}" if options.base else "HEAD"
+        base_name = options.base or default_branch(clone)
+        settings = repo_settings(clone, base_ref, options)
+        plan = repo.plan_repository(clone_path, settings, base=base_ref)
+        if not plan.fixes:
+            return outcome_without_fixes(spec, plan)
+        files = tuple(f.path for f in plan.fixes)
+        reason = "; ".join(plan.errors)
+        branch = options.branch
+        if options.dry_run:
+            stat = diff_stat(plan, clone)
+            return Record(
+                spec, "would-fix", branch, files, "; ".join(x for x in (stat, reason) if x)
+            )
+        body = description(plan, settings, branch)
+        exists = repo.branch_sha(clone, branch) is not None
+        replacing = False
+        if exists and not same_fix(clone, branch, plan):
+            if options.conflict == "skip":
+                return Record(spec, "skipped-conflict", branch, files, f"branch {branch} exists")
+            if not repo.is_fixuser_branch(clone, branch):
+                why = f"branch {branch} exists and fixuser did not make it: not replacing it"
+                return Record(spec, "skipped-conflict", branch, files, why)
+            replacing = True
+        if not exists or replacing:
+            repo.commit_fixes(
+                clone_path, plan, branch, commit_message(body), author=options.author, force=True
+            )
+        if not options.push:
+            return Record(spec, "committed", branch, files, reason or f"in {clone_path}")
+        push(clone_path, options.remote, branch, force=replacing)
+        push_url = configured_push_url(clone, options.remote)
+        url = repo.review_url(push_url, branch, base_name)
+        if options.forge is not None:
+            request = forge.Request(push_url, branch, base_name or "main", TITLE, body)
+            try:
+                url = options.forge.open(request)
+            except forge.ForgeError as e:
+                why = f"pushed {branch}, but the review request was not opened: {e}"
+                return Record(spec, "failed", branch, files, why, url)
+        return Record(spec, "pushed", branch, files, reason, url)
+    finally:
+        clone.close()
+
+
+# -- state, progress, the run -------------------------------------------------------------------
+
+
+class State:
+    """The records of this run, written atomically after every repository."""
+
+    def __init__(self, path: Path, records: dict[str, Record]) -> None:
+        self.path = path
+        self.records = records
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(cls, path: Path) -> State:
+        try:
+            records = read_report(path)
+        except FileNotFoundError:
+            records = []
+        except (OSError, ValueError) as e:
+            raise StartError(f"--state {path}: cannot read it: {e}") from None
+        return cls(path, {r.repo: r for r in records})
+
+    def record(self, record: Record) -> None:
+        with self._lock:
+            self.records[record.repo] = record
+            write_atomically(self.path, report_json(self.records.values()))
+
+
+class Progress:
+    """A one-line bar with counts per outcome on a terminal; one plain line per repo otherwise."""
+
+    def __init__(self, total: int, stream: IO[str]) -> None:
+        self.total, self.done, self.stream = total, 0, stream
+        self.tty = stream.isatty()
+        self.tally: dict[str, int] = {}
+
+    def update(self, record: Record) -> None:
+        self.done += 1
+        self.tally[record.outcome] = self.tally.get(record.outcome, 0) + 1
+        if not self.tty:
+            detail = f": {record.reason}" if record.reason else ""
+            url = f" {record.url}" if record.url else ""
+            line = f"[{self.done}/{self.total}] {record.repo}: {record.outcome}{url}{detail}"
+            print(line, file=self.stream, flush=True)
+            return
+        width = 24
+        filled = width * self.done // max(self.total, 1)
+        tally = " ".join(f"{o} {self.tally[o]}" for o in OUTCOMES if o in self.tally)
+        bar = "#" * filled + "-" * (width - filled)
+        self.stream.write(f"\r\x1b[K[{bar}] {self.done}/{self.total} {tally}")
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty and self.done:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def to_run(specs: Sequence[str], state: State, resume: bool, retry_failed: bool) -> list[str]:
+    def wanted(spec: str) -> bool:
+        record = state.records.get(spec)
+        if record is None:
+            return resume or not retry_failed
+        if record.outcome == "failed":
+            return retry_failed
+        return not (resume or retry_failed)
+
+    return [s for s in specs if wanted(s)]
+
+
+def run_all(
+    specs: Sequence[str],
+    options: Options,
+    state: State,
+    jobs: int,
+    on_done: Callable[[Record], None],
+) -> bool:
+    """Process ``specs`` on ``jobs`` threads; False when interrupted.
+
+    After Ctrl-C no new repository starts and no result is recorded any more: the git commands
+    that were running got the signal too, and their failure says nothing about the repository.
+    """
+    stopping = threading.Event()
+    previous = signal.getsignal(signal.SIGINT)
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, interrupt)
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="fixuser-batch")
+    try:
+        futures: dict[Future[Record], str] = {}
+        pending = iter(specs)
+
+        def submit_next() -> None:
+            spec = next(pending, None)
+            if spec is not None and not stopping.is_set():
+                futures[pool.submit(process, spec, options)] = spec
+
+        for _ in range(max(1, jobs)):
+            submit_next()
+        # Submitting one repository per finished one (not all at once) keeps memory flat and
+        # lets Ctrl-C stop without a queue of work to cancel.
+        while futures:
+            done = next(iter_completed(futures))
+            del futures[done]
+            record = done.result()
+            if stopping.is_set():
+                break
+            state.record(record)
+            on_done(record)
+            submit_next()
+        return not stopping.is_set()
+    except KeyboardInterrupt:
+        stopping.set()
+        return False
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, previous)
+
+
+def iter_completed(futures: dict[Future[Record], str]) -> Iterator[Future[Record]]:
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    while True:
+        done, _ = wait(list(futures), timeout=0.5, return_when=FIRST_COMPLETED)
+        yield from done
+        if done:
+            return
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+def default_workdir() -> Path:
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "fixuser" / "batch"
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags ``fixuser fix`` takes, with default None so "given" can be told apart."""
+    group = parser.add_argument_group("settings (as for `fixuser fix`; they beat [tool.fixuser])")
+    group.add_argument("--user", default=None, help="name of the user to create (default app)")
+    group.add_argument("--uid", type=int, default=None, help="its UID (default 10001)")
+    group.add_argument("--gid", type=int, default=None, help="its GID (default: the UID)")
+    group.add_argument("--user-format", choices=("numeric", "name"), default=None)
+    group.add_argument("--target", default=None, help="the stage to fix (default: the last)")
+    group.add_argument("--ownership", choices=("app", "read-only"), default=None)
+    group.add_argument("--openshift", action="store_true", default=None, help="GID 0 ownership")
+    group.add_argument("--force", action="store_true", default=None, help="fix root-by-design too")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "repos", nargs="*", metavar="REPO", help="local path or clone URL; '-' reads stdin"
+    )
+    parser.add_argument("--repos-file", metavar="FILE", help="one repository a line, # comments")
+    parser.add_argument(
+        "--workdir", type=Path, default=None, help="clone cache (default %(default)s)"
+    )
+    parser.add_argument("--branch", default=repo.DEFAULT_BRANCH, help="default: %(default)s")
+    parser.add_argument(
+        "--base", default=None, help="branch to fix (default: the remote's default)"
+    )
+    parser.add_argument("--push", action="store_true", help="push each branch to --remote")
+    parser.add_argument("--remote", default="origin", help="default: %(default)s")
+    parser.add_argument(
+        "--author", default=None, help="'Name <email>' (default: git, else fixuser)"
+    )
+    parser.add_argument(
+        "--conflict",
+        choices=("skip", "replace"),
+        default="skip",
+        help="branch already there: skip the repository, or replace a branch fixuser made "
+        "(default %(default)s)",
+    )
+    parser.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1)
+    parser.add_argument(
+        "--dry-run", action="store_true", help="show what would change, write nothing"
+    )
+    parser.add_argument("--limit", type=int, default=None, help="at most N repositories")
+    parser.add_argument("--shard", type=parse_shard, default=None, metavar="K/N")
+    parser.add_argument(
+        "--state", type=Path, default=None, help="state file (default: in --workdir)"
+    )
+    parser.add_argument("--resume", action="store_true", help="skip repositories already done")
+    parser.add_argument("--retry-failed", action="store_true", help="rerun only the failures")
+    parser.add_argument("--report", type=Path, default=None, help="JSON report (and FILE.md)")
+    parser.add_argument(
+        "--open-pr",
+        choices=forge.KINDS,
+        default=None,
+        help="open a draft PR/MR (token in $GITHUB_TOKEN / $GITLAB_TOKEN)",
+    )
+    parser.add_argument("--forge-url", default=None, help="API base (GitHub Enterprise, GitLab)")
+    parser.add_argument("--pr-delay", type=float, default=1.0, help="seconds between PR requests")
+    add_settings_arguments(parser)
+
+
+def build_options(args: argparse.Namespace) -> Options:
+    cli = {name: getattr(args, name) for name in SETTINGS_FLAGS}
+    try:
+        base_settings = build_settings({}, Path.cwd())
+        build_settings(cli, None, base_settings)  # fail before cloning anything
+        if args.author:
+            repo.parse_identity(args.author)
+    except (SettingsError, repo.RepoError) as e:
+        raise StartError(str(e)) from None
+    if args.open_pr and not args.push:
+        raise StartError("--open-pr needs --push: a review request needs the pushed branch")
+    try:
+        made = (
+            forge.from_options(args.open_pr, args.forge_url, args.pr_delay)
+            if args.open_pr
+            else None
+        )
+    except forge.ForgeError as e:
+        raise StartError(str(e)) from None
+    return Options(
+        cli=cli,
+        base_settings=base_settings,
+        workdir=(args.workdir or default_workdir()).expanduser().resolve(),
+        branch=args.branch,
+        base=args.base.removeprefix(f"{args.remote}/") if args.base else None,
+        remote=args.remote,
+        push=args.push and not args.dry_run,
+        dry_run=args.dry_run,
+        conflict=args.conflict,
+        author=args.author,
+        forge=made,
+    )
+
+
+def select(args: argparse.Namespace) -> list[str]:
+    specs = repositories(args.repos, args.repos_file, sys.stdin)
+    if not specs:
+        raise StartError("no repositories: name them, or use --repos-file FILE or '-'")
+    if args.shard:
+        specs = [s for s in specs if in_shard(s, args.shard)]
+    if args.limit is not None:
+        specs = specs[: max(0, args.limit)]
+    return specs
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        options = build_options(args)
+        specs = select(args)
+        state_path = (
+            args.state or options.workdir / f"state-{sha(repr((specs, args.shard)))[:12]}.json"
+        )
+        state = (
+            State.load(state_path) if args.resume or args.retry_failed else State(state_path, {})
+        )
+        state.records = {k: v for k, v in state.records.items() if k in set(specs)}
+        write_atomically(state.path, report_json(state.records.values()))
+    except (StartError, OSError) as e:
+        print(f"fixuser batch: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    todo = to_run(specs, state, args.resume, args.retry_failed)
+    kept = len(specs) - len(todo)
+    if kept:
+        print(f"fixuser batch: {kept} repositories already done in {state.path}", file=sys.stderr)
+    progress = Progress(len(todo), sys.stderr if sys.stderr.isatty() else sys.stdout)
+    finished = run_all(todo, options, state, args.jobs, progress.update)
+    progress.close()
+    records = [state.records[s] for s in specs if s in state.records]
+    if args.report is not None:
+        write_report(args.report, records)
+    print_summary(records)
+    if not finished:
+        print(
+            f"fixuser batch: interrupted; continue with --resume (state {state.path})",
+            file=sys.stderr,
+        )
+        return 130
+    return exit_code(records)
+
+
+def print_summary(records: Sequence[Record]) -> None:
+    tally = counts(records)
+    for outcome in OUTCOMES:
+        if tally[outcome]:
+            print(f"{outcome} ({tally[outcome]}):")
+            for r in records:
+                if r.outcome == outcome:
+                    extra = " ".join(x for x in (r.url or "", r.reason) if x)
+                    print(f"  {r.repo}" + (f"  {extra}" if extra else ""))
+    print(summary_line(records))

@@ -1,0 +1,312 @@
+"""``fixuser batch`` over a fleet of real repositories and bare remotes in a temp dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from batch_fleet import COMPLIANT, GOSU, ROOT, add_hook, git, make_remote, remote_branches
+from gitutil import isolate_git, snapshot
+
+from fixuser import batch, core
+from fixuser.main import main
+from fixuser.repo import DEFAULT_BRANCH, TRAILER
+from fixuser.settings import Settings
+
+BRANCH = DEFAULT_BRANCH
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    isolate_git(monkeypatch, tmp_path / "home")
+    # No identity: batch commits must fall back to fixuser <fixuser@localhost>.
+    (tmp_path / "home" / ".gitconfig").write_text('[protocol "file"]\n\tallow = always\n')
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> dict[str, Path]:
+    remotes = tmp_path / "remotes"
+    made = {
+        "root": make_remote(remotes, "root", {"Dockerfile": ROOT}),
+        "multi": make_remote(
+            remotes,
+            "multi",
+            {
+                "Dockerfile": ROOT,
+                "svc/api/Containerfile": ROOT,
+                "svc/ok/Dockerfile": COMPLIANT,
+            },
+        ),
+        "compliant": make_remote(remotes, "compliant", {"Dockerfile": COMPLIANT}),
+        "empty": make_remote(remotes, "empty", {"README.md": b"no containers here\n"}),
+        "gosu": make_remote(remotes, "gosu", {"Dockerfile": GOSU}),
+        "rejects": make_remote(remotes, "rejects", {"Dockerfile": ROOT}),
+    }
+    add_hook(made["rejects"], "pre-receive", "echo 'protected: no new branches' >&2\nexit 1\n")
+    return made
+
+
+def run_batch(tmp_path: Path, *args: str) -> tuple[int, dict[str, dict[str, Any]]]:
+    report = tmp_path / "report.json"
+    code = main(["batch", "--jobs", "2", "--report", str(report), *args])
+    data = json.loads(report.read_text())
+    assert list(data) == ["repositories"]
+    return code, {r["repo"]: r for r in data["repositories"]}
+
+
+def fixed(source: bytes, path: str = "Dockerfile") -> bytes:
+    return core.fix(source, Settings(), path=path).output
+
+
+def test_fleet_push_records_every_outcome(tmp_path: Path, fleet: dict[str, Path]) -> None:
+    missing = str(tmp_path / "remotes" / "gone.git")
+    specs = [str(p) for p in fleet.values()] + [missing, "file:///nonexistent/repo.git"]
+    heads = {name: git(p, "rev-parse", "main").strip() for name, p in fleet.items()}
+
+    code, report = run_batch(tmp_path, "--push", *specs)
+
+    assert code == 1  # some failed
+    outcomes = {name: report[str(p)]["outcome"] for name, p in fleet.items()}
+    assert outcomes == {
+        "root": "pushed",
+        "multi": "pushed",
+        "compliant": "compliant",
+        "empty": "no-dockerfile",
+        "gosu": "drops-privileges",
+        "rejects": "failed",
+    }
+    assert report[missing]["outcome"] == "failed"
+    assert "no such repository" in report[missing]["reason"]
+    assert report["file:///nonexistent/repo.git"]["outcome"] == "failed"
+    assert "protected: no new branches" in report[str(fleet["rejects"])]["reason"]
+    assert report[str(fleet["multi"])]["files"] == ["Dockerfile", "svc/api/Containerfile"]
+    assert report[str(fleet["root"])]["branch"] == BRANCH
+    assert list(report) == specs  # in the order given
+
+    for name in ("root", "multi"):
+        remote = fleet[name]
+        assert set(remote_branches(remote)) == {"main", BRANCH}
+        assert git(remote, "rev-parse", f"{BRANCH}^").strip() == heads[name]
+        assert git(remote, "show", f"{BRANCH}:Dockerfile").encode() == fixed(ROOT)
+        who = git(remote, "log", "-1", "--format=%an <%ae>|%cn <%ce>", BRANCH).strip()
+        assert who == "fixuser <fixuser@localhost>|fixuser <fixuser@localhost>"
+        message = git(remote, "log", "-1", "--format=%B", BRANCH)
+        assert message.rstrip().endswith(TRAILER)
+        assert "CIS Docker Benchmark 4.1" in message
+        assert "### Verify locally" in message
+    changed = git(fleet["multi"], "diff", "--name-only", "main", BRANCH).split()
+    assert changed == ["Dockerfile", "svc/api/Containerfile"]
+    for name in ("compliant", "empty", "gosu", "rejects"):
+        assert set(remote_branches(fleet[name])) == {"main"}
+
+    markdown = (tmp_path / "report.md").read_text()
+    assert "## pushed (2)" in markdown
+    assert "## failed (3)" in markdown
+
+
+def test_dry_run_writes_nothing(
+    tmp_path: Path, fleet: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = {name: snapshot(p) for name, p in fleet.items()}
+
+    code, report = run_batch(tmp_path, "--dry-run", "--push", str(fleet["multi"]))
+
+    assert code == 0
+    record = report[str(fleet["multi"])]
+    assert record["outcome"] == "would-fix"
+    assert record["files"] == ["Dockerfile", "svc/api/Containerfile"]
+    added = len(fixed(ROOT).splitlines()) - len(ROOT.splitlines())
+    assert f"Dockerfile +{added} -0" in record["reason"]  # the diff stat
+    assert {name: snapshot(p) for name, p in fleet.items()} == before
+    clones = list((tmp_path / "cache" / "fixuser" / "batch" / "repos").iterdir())
+    assert len(clones) == 1
+    assert git(clones[0], "for-each-ref", "--format=%(refname)", "refs/heads").split() == [
+        "refs/heads/main"
+    ]
+    assert "would-fix" in capsys.readouterr().out
+
+
+def test_rerun_reuses_its_branch(tmp_path: Path, fleet: dict[str, Path]) -> None:
+    spec = str(fleet["root"])
+    assert run_batch(tmp_path, "--push", spec)[0] == 0
+    first = remote_branches(fleet["root"])[BRANCH]
+
+    code, report = run_batch(tmp_path, "--push", spec)
+
+    assert code == 0
+    assert report[spec]["outcome"] == "pushed"
+    assert remote_branches(fleet["root"])[BRANCH] == first
+    # A fresh cache (another machine) finds the pushed branch and reuses it too.
+    code, report = run_batch(tmp_path, "--push", "--workdir", str(tmp_path / "other"), spec)
+    assert (code, report[spec]["outcome"]) == (0, "pushed")
+    assert remote_branches(fleet["root"])[BRANCH] == first
+    assert git(fleet["root"], "rev-list", "--count", f"main..{BRANCH}").strip() == "1"
+
+
+def test_conflict_skip_and_replace(tmp_path: Path, fleet: dict[str, Path]) -> None:
+    spec = str(fleet["root"])
+    assert run_batch(tmp_path, "--push", spec)[0] == 0
+    old = remote_branches(fleet["root"])[BRANCH]
+    # main moves on: the earlier fixuser branch is now stale.
+    work = tmp_path / "remotes" / "work" / "root"
+    (work / "README.md").write_text("new\n")
+    git(work, "add", "README.md")
+    git(work, "-c", "user.name=A", "-c", "user.email=a@b", "commit", "-q", "-m", "more")
+    git(work, "push", "-q", str(fleet["root"]), "main")
+
+    code, report = run_batch(tmp_path, "--push", spec)
+    assert (code, report[spec]["outcome"]) == (0, "skipped-conflict")
+    assert remote_branches(fleet["root"])[BRANCH] == old
+
+    code, report = run_batch(tmp_path, "--push", "--conflict", "replace", spec)
+    assert (code, report[spec]["outcome"]) == (0, "pushed")
+    new = remote_branches(fleet["root"])[BRANCH]
+    assert new != old
+    assert (
+        git(fleet["root"], "rev-parse", f"{BRANCH}^").strip()
+        == remote_branches(fleet["root"])["main"]
+    )
+
+
+def test_replace_never_touches_a_branch_fixuser_did_not_make(
+    tmp_path: Path, fleet: dict[str, Path]
+) -> None:
+    spec = str(fleet["root"])
+    git(fleet["root"], "branch", BRANCH, "main")  # somebody's own branch of that name
+    theirs = remote_branches(fleet["root"])[BRANCH]
+
+    code, report = run_batch(tmp_path, "--push", "--conflict", "replace", spec)
+
+    assert (code, report[spec]["outcome"]) == (0, "skipped-conflict")
+    assert "fixuser did not make it" in report[spec]["reason"]
+    assert remote_branches(fleet["root"])[BRANCH] == theirs
+
+
+def test_local_checkout_is_never_modified(tmp_path: Path, fleet: dict[str, Path]) -> None:
+    checkout = tmp_path / "checkout"
+    git(tmp_path, "clone", "-q", str(fleet["multi"]), str(checkout))
+    (checkout / "scratch.txt").write_text("uncommitted work\n")
+    before = snapshot(checkout)
+
+    code, report = run_batch(tmp_path, "--push", str(checkout))
+
+    assert (code, report[str(checkout)]["outcome"]) == (0, "pushed")
+    assert snapshot(checkout) == before
+    # The checkout's own remote received the branch.
+    assert BRANCH in remote_branches(fleet["multi"])
+
+
+def test_without_push_commits_in_the_cache_only(tmp_path: Path, fleet: dict[str, Path]) -> None:
+    code, report = run_batch(tmp_path, str(fleet["root"]))
+    record = report[str(fleet["root"])]
+    assert (code, record["outcome"], record["url"]) == (0, "committed", None)
+    clone = Path(record["reason"].removeprefix("in "))
+    assert git(clone, "show", f"{BRANCH}:Dockerfile").encode() == fixed(ROOT)
+    assert set(remote_branches(fleet["root"])) == {"main"}
+
+
+def test_repository_settings_and_explicit_flags(tmp_path: Path) -> None:
+    own = {"Dockerfile": ROOT, "pyproject.toml": b"[tool.fixuser]\nuid = 2000\n"}
+    remote = make_remote(tmp_path / "remotes", "own", own)
+    run_batch(tmp_path, "--push", str(remote))
+    assert "USER 2000:2000" in git(remote, "show", f"{BRANCH}:Dockerfile")
+
+    other = make_remote(tmp_path / "remotes", "flag", own)
+    run_batch(tmp_path, "--push", "--uid", "3000", str(other))
+    assert "USER 3000:3000" in git(other, "show", f"{BRANCH}:Dockerfile")
+
+
+def test_retry_failed_reruns_only_the_failures(tmp_path: Path, fleet: dict[str, Path]) -> None:
+    state = tmp_path / "state.json"
+    specs = [str(fleet["root"]), str(fleet["rejects"])]
+    code, _ = run_batch(tmp_path, "--push", "--state", str(state), *specs)
+    assert code == 1
+    (fleet["rejects"] / "hooks" / "pre-receive").unlink()
+    add_hook(fleet["root"], "pre-receive", "exit 1\n")  # would fail if it were pushed again
+
+    code, report = run_batch(tmp_path, "--push", "--state", str(state), "--retry-failed", *specs)
+
+    assert code == 0
+    assert [r["outcome"] for r in report.values()] == ["pushed", "pushed"]
+    assert BRANCH in remote_branches(fleet["rejects"])
+
+
+def test_shards_partition_the_list_and_reports_merge(tmp_path: Path) -> None:
+    specs = [f"https://example.test/team/repo-{i}.git" for i in range(30)]
+    shards = [[s for s in specs if batch.in_shard(s, (k, 3))] for k in (1, 2, 3)]
+    assert sorted(s for shard in shards for s in shard) == sorted(specs)
+    assert all(shards)  # each shard gets some
+
+    remotes = [make_remote(tmp_path / "remotes", f"r{i}", {"Dockerfile": ROOT}) for i in range(4)]
+    reports = []
+    for k in (1, 2):
+        report = tmp_path / f"shard-{k}.json"
+        main(["batch", "--shard", f"{k}/2", "--report", str(report), *map(str, remotes)])
+        reports.append(str(report))
+    merged = tmp_path / "all.json"
+    assert main(["batch-report", "--report", str(merged), *reports]) == 0
+    records = json.loads(merged.read_text())["repositories"]
+    assert sorted(r["repo"] for r in records) == sorted(map(str, remotes))
+    assert {r["outcome"] for r in records} == {"committed"}
+    assert merged.with_suffix(".md").exists()
+
+
+def test_repos_file_and_limit(tmp_path: Path, fleet: dict[str, Path]) -> None:
+    listing = tmp_path / "repos.txt"
+    listing.write_text(f"# the fleet\n{fleet['compliant']}\n\n{fleet['empty']}  # none\n")
+    code, report = run_batch(tmp_path, "--repos-file", str(listing), "--limit", "1")
+    assert code == 0
+    assert list(report) == [str(fleet["compliant"])]
+
+
+@pytest.mark.parametrize("args", [[], ["--uid", "0", "x"], ["--open-pr", "github", "--push", "x"]])
+def test_cannot_start_exits_2(args: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    assert main(["batch", *args]) == 2
+
+
+def test_bad_shard_is_a_usage_error() -> None:
+    with pytest.raises(SystemExit) as raised:
+        main(["batch", "--shard", "3/2", "x"])
+    assert raised.value.code == 2
+
+
+def test_resume_after_kill_does_not_duplicate(tmp_path: Path) -> None:
+    """A run killed (-9, with its git children) while pushing, then --resume finishes it."""
+    remotes = [make_remote(tmp_path / "remotes", f"r{i}", {"Dockerfile": ROOT}) for i in range(4)]
+    marker = tmp_path / "reached"
+    add_hook(remotes[2], "pre-receive", f"touch {marker}\nsleep 60\n")
+    state = tmp_path / "state.json"
+    command = [sys.executable, "-m", "fixuser", "batch", "--jobs", "1", "--push"]
+    command += ["--state", str(state), *map(str, remotes)]
+    proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+    done = {r["repo"] for r in json.loads(state.read_text())["repositories"]}
+    assert done == {str(remotes[0]), str(remotes[1])}
+    assert BRANCH not in remote_branches(remotes[2])
+    (remotes[2] / "hooks" / "pre-receive").unlink()
+    pushed_before = {str(r): remote_branches(r).get(BRANCH) for r in remotes[:2]}
+
+    code, report = run_batch(
+        tmp_path, "--push", "--state", str(state), "--resume", *map(str, remotes)
+    )
+
+    assert code == 0
+    assert [r["outcome"] for r in report.values()] == ["pushed"] * 4
+    for remote in remotes:
+        assert git(remote, "rev-list", "--count", f"main..{BRANCH}").strip() == "1"
+    assert {str(r): remote_branches(r)[BRANCH] for r in remotes[:2]} == pushed_before
