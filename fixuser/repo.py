@@ -176,6 +176,12 @@ def plan_repository(
     )
 
 
+def base_blob(repo_path: Path, commit: str, path: str) -> bytes:
+    """The content of ``path`` in ``commit`` (what a fix started from)."""
+    data: bytes = (open_repo(repo_path).commit(commit).tree / path).data_stream.read()
+    return data
+
+
 def render_commit_message(plan: RepoPlan, *, signoff: str | None = None) -> str:
     return render("commit-message.j2", fixes=plan.fixes, signoff=signoff)
 

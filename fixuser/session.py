@@ -1,0 +1,320 @@
+"""The interactive session: pick Dockerfiles, choose the user, review each diff, commit a branch.
+
+Every prompt is one line and takes its default with a single Enter, and the defaults are the
+sensible choice, so a run of Enter ends in the fix branch. Nothing is written until every
+question has been answered (push is asked before committing for that reason): Ctrl-C at any
+prompt leaves the repository exactly as it was. The commit is made by ``fixuser.repo`` exactly as
+``fixuser fix --commit`` makes it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import re
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from fixuser.repo import (
+    DEFAULT_BRANCH,
+    FileFix,
+    RepoError,
+    RepoPlan,
+    base_blob,
+    branch_sha,
+    commit_fixes,
+    open_repo,
+    plan_repository,
+    push_branch,
+    render_commit_message,
+    summary,
+)
+from fixuser.settings import MAX_ID, Settings, SettingsError, build_settings, validate_user_name
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+NO_TERMINAL = (
+    "fixuser interactive needs a terminal. Without one, run `fixuser check` to report "
+    "or `fixuser fix` (with --commit for a branch) to rewrite."
+)
+ACCEPT, SKIP, EDIT, QUIT = "accept", "skip", "edit", "quit"
+# Ubuntu images from 23.04 on ship a user `ubuntu` with UID/GID 1000.
+UBUNTU_RE = re.compile(r"(?:^|/)ubuntu:(?P<tag>[^@\s]+)")
+UBUNTU_WITH_1000 = {
+    "lunar",
+    "mantic",
+    "noble",
+    "oracular",
+    "plucky",
+    "questing",
+    "latest",
+    "rolling",
+}
+ANSI = {"+": "\033[32m", "-": "\033[31m", "@": "\033[36m"}
+RESET = "\033[0m"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("path", nargs="?", default=".", help="the repository (default: here)")
+    parser.add_argument("--base", default="HEAD", help="commit to fix (default: %(default)s)")
+
+
+# -- pure helpers -------------------------------------------------------------------------------
+
+
+def ubuntu_ships_uid_1000(image: str) -> bool:
+    match = UBUNTU_RE.search(image)
+    if not match:
+        return False
+    tag = match["tag"].split("-")[0]
+    if tag in UBUNTU_WITH_1000:
+        return True
+    version = re.match(r"(\d+)\.(\d+)", tag)
+    return bool(version) and (int(version[1]), int(version[2])) >= (23, 4)  # type: ignore[index]
+
+
+def uid_warnings(uid: int, findings: Sequence[FileFix]) -> list[str]:
+    warnings = []
+    if uid == 1000:
+        for f in findings:
+            if ubuntu_ships_uid_1000(f.result.analysis.base_image):
+                warnings.append(
+                    f"{f.path}: {f.result.analysis.base_image} already has user ubuntu with UID "
+                    "1000; the user block would clash with it"
+                )
+    return warnings
+
+
+def validate_id_text(text: str) -> bool | str:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_ID:
+        return f"a whole number from 1 to {MAX_ID}"
+    return True
+
+
+def validate_name_text(text: str) -> bool | str:
+    try:
+        validate_user_name(text)
+    except SettingsError as e:
+        return str(e)
+    return True
+
+
+def coloured_diff(path: str, before: bytes, after: bytes, colour: bool) -> str:
+    lines = difflib.unified_diff(
+        before.decode("utf-8", "replace").splitlines(keepends=True),
+        after.decode("utf-8", "replace").splitlines(keepends=True),
+        f"a/{path}",
+        f"b/{path}",
+    )
+    out = []
+    for line in lines:
+        line = line.rstrip("\r\n") + "\n"
+        code = ANSI.get(line[0]) if colour else None
+        out.append(f"{code}{line.rstrip()}{RESET}\n" if code else line)
+    return "".join(out)
+
+
+def describe(f: FileFix) -> str:
+    a = f.result.analysis
+    return f"{f.path}: {a.verdict.value}, {a.family} ({a.base_image}), runs as {a.user}"
+
+
+def free_branch_name(taken: Callable[[str], bool]) -> str:
+    name, n = DEFAULT_BRANCH, 2
+    while taken(name):
+        name, n = f"{DEFAULT_BRANCH}-{n}", n + 1
+    return name
+
+
+# -- the session --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Session:
+    root: Path
+    base: str
+    settings: Settings
+    ask: Any  # the questionary module (imported lazily: it pulls in prompt_toolkit)
+    colour: bool = True
+    overrides: dict[str, Settings] = dataclasses.field(default_factory=dict)
+
+    def settings_for(self, path: str) -> Settings:
+        return self.overrides.get(path, self.settings)
+
+    def prompt(self, question: Any) -> Any:
+        # unsafe_ask: Ctrl-C raises KeyboardInterrupt (main() exits 130) instead of None.
+        return question.unsafe_ask()
+
+    def pick_files(self, plan: RepoPlan) -> list[str]:
+        choices = [
+            self.ask.Choice(
+                describe(f),
+                value=f.path,
+                checked=f.result.changed,
+                disabled=None if f.result.changed else "nothing to fix",
+            )
+            for f in plan.findings
+        ]
+        picked: list[str] = self.prompt(
+            self.ask.checkbox("Which Dockerfiles should fixuser fix?", choices=choices)
+        )
+        return picked
+
+    def ask_user(self, settings: Settings, findings: Sequence[FileFix], what: str) -> Settings:
+        q = self.ask
+        name = self.prompt(
+            q.text(f"User name {what}:", default=settings.user, validate=validate_name_text)
+        )
+        while True:
+            uid = int(
+                self.prompt(
+                    q.text(f"UID {what}:", default=str(settings.uid), validate=validate_id_text)
+                )
+            )
+            warnings = uid_warnings(uid, findings)
+            for warning in warnings:
+                print(f"warning: {warning}")
+            if not warnings or self.prompt(q.confirm("Use this UID anyway?", default=False)):
+                break
+        gid_default = str(settings.gid if settings.gid is not None else uid)
+        gid = int(
+            self.prompt(q.text(f"GID {what}:", default=gid_default, validate=validate_id_text))
+        )
+        return settings.replace(user=name, uid=uid, gid=None if gid == uid else gid)
+
+    def ask_settings(self, findings: Sequence[FileFix]) -> Settings:
+        q = self.ask
+        settings = self.ask_user(self.settings, findings, "for the containers")
+        user_format = self.prompt(
+            q.select(
+                "Write USER as:",
+                choices=[
+                    q.Choice("numeric UID:GID (works with runAsNonRoot)", value="numeric"),
+                    q.Choice("the user name", value="name"),
+                ],
+                default=settings.user_format,
+            )
+        )
+        ownership = self.prompt(
+            q.select(
+                "Files the image copies in are owned by:",
+                choices=[
+                    q.Choice("the app user (it can write them)", value="app"),
+                    q.Choice("root, read-only for the app user", value="read-only"),
+                ],
+                default=settings.ownership,
+            )
+        )
+        return settings.replace(user_format=user_format, ownership=ownership)
+
+    def replan(self, paths: Sequence[str]) -> RepoPlan:
+        return plan_repository(self.root, self.settings_for, self.base, paths)
+
+    def review(self, plan: RepoPlan) -> list[FileFix] | None:
+        """The accepted fixes, or None when the user quits."""
+        accepted = []
+        for f in plan.fixes:
+            while True:
+                self.show(f, plan.head)
+                action = self.prompt(
+                    self.ask.select(
+                        f"Apply this change to {f.path}?",
+                        choices=[
+                            self.ask.Choice("accept", value=ACCEPT),
+                            self.ask.Choice("skip this file", value=SKIP),
+                            self.ask.Choice("use a different user for this file", value=EDIT),
+                            self.ask.Choice("quit without committing", value=QUIT),
+                        ],
+                        default=ACCEPT,
+                    )
+                )
+                if action == EDIT:
+                    self.overrides[f.path] = self.ask_user(
+                        self.settings_for(f.path), [f], f"for {f.path}"
+                    )
+                    fresh = self.replan([f.path])
+                    if fresh.fixes:
+                        f = fresh.fixes[0]
+                    continue
+                break
+            if action == QUIT:
+                return None
+            if action == ACCEPT:
+                accepted.append(f)
+        return accepted
+
+    def show(self, f: FileFix, head: str) -> None:
+        before = base_blob(self.root, head, f.path)
+        print(coloured_diff(f.path, before, f.result.output, self.colour), end="")
+        for note in (
+            *f.result.analysis.warnings,
+            *(f.result.change.notes if f.result.change else ()),
+        ):
+            print(f"  {note}")
+
+    def run(self) -> int:
+        plan = plan_repository(self.root, self.settings, self.base)
+        for error in plan.errors:
+            print(f"fixuser: {error}", file=sys.stderr)
+        if not plan.fixes:
+            print(f"fixuser: nothing to fix: {len(plan.findings)} Dockerfiles already compliant")
+            return EXIT_OK
+        picked = self.pick_files(plan)
+        if not picked:
+            print("fixuser: no Dockerfile picked, nothing committed")
+            return EXIT_OK
+        self.settings = self.ask_settings([f for f in plan.findings if f.path in picked])
+        accepted = self.review(self.replan(picked))
+        if accepted is None or not accepted:
+            print("fixuser: nothing committed; the repository is as it was")
+            return EXIT_OK
+        return self.commit(dataclasses.replace(self.replan(picked), fixes=tuple(accepted)))
+
+    def commit(self, plan: RepoPlan) -> int:
+        q = self.ask
+        repo = open_repo(self.root)
+        branch = self.prompt(
+            q.text(
+                "Branch:",
+                default=free_branch_name(lambda name: branch_sha(repo, name) is not None),
+                validate=lambda name: branch_sha(repo, name) is None or "that branch exists",
+            )
+        )
+        message = render_commit_message(plan)
+        subject, rest = message.split("\n", 1)
+        subject = self.prompt(q.text("Commit subject:", default=subject, validate=bool))
+        remote_names = [r.name for r in repo.remotes]
+        push = False
+        remote = "origin" if "origin" in remote_names else (remote_names or [""])[0]
+        if remote:
+            push = self.prompt(q.confirm(f"Push {branch} to {remote}?", default=False))
+        # Every question is answered: from here on the session writes.
+        sha = commit_fixes(self.root, plan, branch, f"{subject}\n{rest}")
+        print(f"fixuser: committed on branch {branch}")
+        print(summary(repo, sha))
+        if push:
+            url = push_branch(self.root, remote, branch)
+            print(f"fixuser: pushed {branch} to {remote}")
+            if url:
+                print(f"fixuser: open a review: {url}")
+        print(f"fixuser: your working tree is unchanged; review with: git show {branch}")
+        return EXIT_OK
+
+
+def run(args: argparse.Namespace) -> int:
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        print(NO_TERMINAL, file=sys.stderr)
+        return EXIT_ERROR
+    import questionary
+
+    try:
+        repo = open_repo(Path(args.path))
+        root = Path(repo.working_dir)
+        settings = build_settings({}, root)
+        return Session(root, args.base, settings, questionary).run()
+    except (RepoError, SettingsError) as e:
+        print(f"fixuser: {e}", file=sys.stderr)
+        return EXIT_ERROR

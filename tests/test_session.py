@@ -1,0 +1,246 @@
+"""The interactive session, end to end in a real pseudo-terminal (pexpect), on real git repos."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pexpect
+import pytest
+from gitutil import (
+    COMPLIANT_DOCKERFILE,
+    ROOT_DOCKERFILE,
+    blob,
+    branches,
+    git,
+    isolate_git,
+    make_repo,
+    snapshot,
+)
+
+from fixuser.repo import DEFAULT_BRANCH, is_fixuser_branch
+from fixuser.session import coloured_diff, free_branch_name, ubuntu_ships_uid_1000
+
+FIXUSER = [sys.executable, "-m", "fixuser"]
+ENTER, DOWN, SPACE, CTRL_C = "\r", "\x1b[B", " ", "\x03"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    isolate_git(monkeypatch, tmp_path / "home")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_repo(
+        tmp_path / "repo",
+        {
+            "Dockerfile": ROOT_DOCKERFILE,
+            "svc/Containerfile": ROOT_DOCKERFILE,
+            "ok/Dockerfile": COMPLIANT_DOCKERFILE,
+            "README.md": "hello\n",
+        },
+    )
+
+
+@pytest.fixture
+def spawn(repo: Path) -> Iterator[pexpect.spawn]:
+    env = {
+        **os.environ,
+        "TERM": "xterm",
+        # prompt_toolkit asks the terminal for the cursor position; pexpect never answers.
+        "PROMPT_TOOLKIT_NO_CPR": "1",
+    }
+    child = pexpect.spawn(
+        FIXUSER[0],
+        FIXUSER[1:],
+        cwd=str(repo),
+        env=env,
+        dimensions=(50, 140),
+        encoding="utf-8",
+        timeout=20,
+    )
+    yield child
+    child.close(force=True)
+
+
+def answer(child: pexpect.spawn, prompt: str, *keys: str) -> None:
+    child.expect_exact(prompt)
+    for key in keys:
+        child.send(key)
+
+
+def finish(child: pexpect.spawn) -> int:
+    child.expect(pexpect.EOF)
+    child.close()
+    status: int = child.exitstatus
+    return status
+
+
+def test_enter_at_every_prompt_ends_in_the_fix_branch(repo: Path, spawn: pexpect.spawn) -> None:
+    before = snapshot(repo)
+    for prompt in (
+        "Which Dockerfiles",
+        "User name",
+        "UID",
+        "GID",
+        "Write USER as",
+        "owned by",
+        "Apply this change to Dockerfile?",
+        "Apply this change to svc/Containerfile?",
+        "Branch:",
+        "Commit subject:",
+    ):
+        answer(spawn, prompt, ENTER)
+    assert finish(spawn) == 0
+
+    assert snapshot(repo).without_branch(DEFAULT_BRANCH) == before
+    assert is_fixuser_branch(repo, DEFAULT_BRANCH)
+    changed = git(repo, "diff", "--name-only", "HEAD", DEFAULT_BRANCH).split()
+    assert changed == ["Dockerfile", "svc/Containerfile"]
+
+
+def test_arrow_keys_and_space_drive_it_to_a_commit(repo: Path, spawn: pexpect.spawn) -> None:
+    # ok/Dockerfile is listed but disabled (the cursor skips it); it starts on Dockerfile.
+    answer(spawn, "Which Dockerfiles", DOWN, SPACE, ENTER)  # untick svc/Containerfile
+    answer(spawn, "User name", "\b" * 3, "web", ENTER)
+    answer(spawn, "UID", "\b" * 5, "20000", ENTER)
+    answer(spawn, "GID", ENTER)
+    answer(spawn, "Write USER as", DOWN, ENTER)  # the user name
+    answer(spawn, "owned by", ENTER)
+    answer(spawn, "Apply this change to Dockerfile?", ENTER)
+    answer(spawn, "Branch:", "\b" * len(DEFAULT_BRANCH), "sec/non-root", ENTER)
+    answer(spawn, "Commit subject:", ENTER)
+    assert finish(spawn) == 0
+
+    assert git(repo, "diff", "--name-only", "HEAD", "sec/non-root").split() == ["Dockerfile"]
+    fixed = blob(repo, "sec/non-root", "Dockerfile")
+    assert fixed.rstrip().endswith(b"USER web")
+    assert b"20000" in fixed
+
+
+def test_skip_and_edit_per_file(repo: Path, spawn: pexpect.spawn) -> None:
+    for prompt in ("Which Dockerfiles", "User name", "UID", "GID", "Write USER as", "owned by"):
+        answer(spawn, prompt, ENTER)
+    answer(spawn, "Apply this change to Dockerfile?", DOWN, ENTER)  # skip
+    answer(spawn, "Apply this change to svc/Containerfile?", DOWN, DOWN, ENTER)  # edit
+    answer(spawn, "User name for svc/Containerfile", ENTER)
+    answer(spawn, "UID for svc/Containerfile", "\b" * 5, "30000", ENTER)
+    answer(spawn, "GID for svc/Containerfile", ENTER)
+    answer(spawn, "30000", "")  # the new diff is shown before the question comes back
+    answer(spawn, "Apply this change to svc/Containerfile?", ENTER)
+    answer(spawn, "Branch:", ENTER)
+    answer(spawn, "Commit subject:", ENTER)
+    assert finish(spawn) == 0
+
+    assert git(repo, "diff", "--name-only", "HEAD", DEFAULT_BRANCH).split() == ["svc/Containerfile"]
+    assert b"30000" in blob(repo, DEFAULT_BRANCH, "svc/Containerfile")
+
+
+@pytest.mark.parametrize("at", ["Which Dockerfiles", "UID", "Apply this change", "Commit subject:"])
+def test_ctrl_c_leaves_the_repository_as_it_was(repo: Path, spawn: pexpect.spawn, at: str) -> None:
+    (repo / "README.md").write_text("uncommitted\n")
+    before = snapshot(repo)
+    prompts = [
+        "Which Dockerfiles",
+        "User name",
+        "UID",
+        "GID",
+        "Write USER as",
+        "owned by",
+        "Apply this change",
+        "Apply this change",
+        "Branch:",
+        "Commit subject:",
+    ]
+    for prompt in prompts[: prompts.index(at)]:
+        answer(spawn, prompt, ENTER)
+    answer(spawn, at, CTRL_C)
+    assert finish(spawn) == 130
+    assert snapshot(repo) == before
+    assert branches(repo) == ["main"]
+
+
+def test_push_offered_when_a_remote_exists(
+    repo: Path, tmp_path: Path, spawn: pexpect.spawn
+) -> None:
+    bare = tmp_path / "remote.git"
+    git(tmp_path, "init", "-q", "--bare", str(bare))
+    git(repo, "remote", "add", "origin", "https://gitlab.com/acme/shop.git")
+    git(repo, "config", "remote.origin.pushurl", str(bare))
+    for prompt in (
+        "Which Dockerfiles",
+        "User name",
+        "UID",
+        "GID",
+        "Write USER as",
+        "owned by",
+        "Apply this change",
+        "Apply this change",
+        "Branch:",
+        "Commit subject:",
+    ):
+        answer(spawn, prompt, ENTER)
+    answer(spawn, "Push", "y")
+    spawn.expect_exact("merge_requests/new")
+    assert finish(spawn) == 0
+    assert git(bare, "rev-parse", DEFAULT_BRANCH) == git(repo, "rev-parse", DEFAULT_BRANCH)
+
+
+def test_quit_commits_nothing(repo: Path, spawn: pexpect.spawn) -> None:
+    before = snapshot(repo)
+    for prompt in ("Which Dockerfiles", "User name", "UID", "GID", "Write USER as", "owned by"):
+        answer(spawn, prompt, ENTER)
+    answer(spawn, "Apply this change to Dockerfile?", DOWN, DOWN, DOWN, ENTER)
+    assert finish(spawn) == 0
+    assert snapshot(repo) == before
+
+
+def test_invalid_uid_is_asked_again(repo: Path, spawn: pexpect.spawn) -> None:
+    answer(spawn, "Which Dockerfiles", ENTER)
+    answer(spawn, "User name", ENTER)
+    answer(spawn, "UID", "\b" * 5, "0", ENTER)
+    spawn.expect_exact("a whole number from 1 to")
+    spawn.send(CTRL_C)
+    assert finish(spawn) == 130
+
+
+def test_without_a_terminal_prints_help(repo: Path) -> None:
+    proc = subprocess.run(FIXUSER, cwd=repo, stdin=subprocess.DEVNULL, capture_output=True)
+    assert proc.returncode == 2
+    assert b"fixuser check" in proc.stderr
+    proc = subprocess.run(
+        [*FIXUSER, "interactive"], cwd=repo, stdin=subprocess.DEVNULL, capture_output=True
+    )
+    assert proc.returncode == 2
+    assert b"fixuser check" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("image", "ships"),
+    [
+        ("ubuntu:24.04", True),
+        ("docker.io/library/ubuntu:noble", True),
+        ("ubuntu:23.04", True),
+        ("ubuntu:22.04", False),
+        ("ubuntu:jammy", False),
+        ("debian:bookworm", False),
+    ],
+)
+def test_ubuntu_ships_uid_1000(image: str, ships: bool) -> None:
+    assert ubuntu_ships_uid_1000(image) is ships
+
+
+def test_free_branch_name() -> None:
+    taken = {DEFAULT_BRANCH, f"{DEFAULT_BRANCH}-2"}
+    assert free_branch_name(taken.__contains__) == f"{DEFAULT_BRANCH}-3"
+
+
+def test_coloured_diff_keeps_text_and_drops_carriage_returns() -> None:
+    diff = coloured_diff("Dockerfile", b"FROM a\r\n", b"FROM a\r\nUSER 1\r\n", colour=False)
+    assert diff.splitlines()[-1] == "+USER 1"
+    assert "\r" not in diff
+    assert "\033[32m+B\033[0m" in coloured_diff("D", b"A\n", b"A\nB\n", colour=True)
