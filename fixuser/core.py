@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-from fixuser.model import Analysis, ContextReader, FixResult
+import dataclasses
+
+from fixuser import analysis as analysis_mod
+from fixuser.dockerfile import encode, parse
+from fixuser.edits import apply
+from fixuser.model import Analysis, ContextReader, FixResult, Verdict
+from fixuser.plan import plan
 from fixuser.settings import Settings
+
+FIXABLE = frozenset({Verdict.ROOT})
+FORCEABLE = frozenset({Verdict.ROOT, Verdict.ROOT_BY_DESIGN, Verdict.DROPS_PRIVILEGES})
 
 
 def check(
     source: bytes, settings: Settings, *, path: str = "-", context: ContextReader | None = None
 ) -> Analysis:
     """Analyse ``source``. Raises DockerfileError on bad input."""
-    raise NotImplementedError("engine under construction")
+    return analysis_mod.analyze(parse(source), settings, context).analysis
 
 
 def fix(
@@ -19,5 +28,21 @@ def fix(
     """Analyse and, when the runtime stage runs as root, rewrite ``source``.
 
     Raises DockerfileError on bad input. ``result.output == source`` when nothing changed.
+    ``--force`` also fixes stages that drop privileges themselves or keep a root master.
     """
-    raise NotImplementedError("engine under construction")
+    dockerfile = parse(source)
+    facts = analysis_mod.analyze(dockerfile, settings, context)
+    found = facts.analysis
+    if found.verdict not in (FORCEABLE if settings.force else FIXABLE):
+        return FixResult(source, found, None)
+    planned = plan(dockerfile, facts, settings)
+    warnings = list(found.warnings) + list(planned.warnings)
+    if found.verdict is not Verdict.ROOT:
+        warnings.insert(
+            0,
+            f"--force: fixing a {found.verdict} stage ({found.reason}); "
+            "its entrypoint may now fail to start",
+        )
+    output = encode(apply(dockerfile.lines, planned.edits))
+    found = dataclasses.replace(found, warnings=tuple(warnings))
+    return FixResult(output, found, planned.change if output != source else None)

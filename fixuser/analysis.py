@@ -1,0 +1,495 @@
+"""Analysis: which stage runs, on what distro, as whom, and does it drop privileges itself."""
+
+from __future__ import annotations
+
+import dataclasses
+import posixpath
+import re
+import shlex
+
+from fixuser.dockerfile import Dockerfile, Instruction
+from fixuser.images import ImageInfo, KnownUser, lookup
+from fixuser.model import Analysis, ContextReader, DockerfileError, Verdict
+from fixuser.settings import Settings
+from fixuser.stages import (
+    Stage,
+    Unresolved,
+    build_stages,
+    chain,
+    global_args,
+    is_root_user,
+    json_or_words,
+    last_user,
+    split_flags,
+    stage_env,
+    substitute,
+)
+
+PRAGMA_RE = re.compile(r"^\s*#\s*fixuser\s*:\s*ignore\b", re.IGNORECASE)
+# Tools that exec into another user, so PID 1 ends up non-root (su and runuser fork instead).
+DROP_RE = re.compile(
+    r"(?<![\w-])(gosu|su-exec|setpriv|s6-setuidgid|chpst|setuidgid)(?![\w-])"
+    r"|chroot\s+--userspec"
+)
+INSTALLS_DROP_RE = re.compile(r"(?<![\w-])(gosu|su-exec)(?![\w-])")
+ROOT_SERVER_RE = re.compile(
+    r"(?<![\w-])(nginx|httpd|httpd-foreground|apache2-foreground|apache2ctl|apachectl|php-fpm\d*"
+    r"(\.\d+)?|lighttpd)(?![\w-])"
+)
+PACKAGE_INSTALL_RE = re.compile(
+    r"(apt-get|apt|yum|dnf|microdnf|zypper|tdnf)\s+(-\S+\s+)*install|apk\s+(-\S+\s+)*add|pip\d?\s+install"
+)
+SUDO_RE = re.compile(r"(?<![\w-])sudo(?![\w-])")
+WRAPPERS = frozenset(
+    {
+        "tini",
+        "/sbin/tini",
+        "/usr/bin/tini",
+        "/tini",
+        "dumb-init",
+        "/usr/bin/dumb-init",
+        "/usr/local/bin/dumb-init",
+        "--",
+        "-g",
+        "-s",
+        "exec",
+        "/bin/sh",
+        "sh",
+        "/bin/bash",
+        "bash",
+        "-c",
+        "-e",
+        "-ex",
+        "-eu",
+        "-x",
+    }
+)
+# Evidence in RUN steps: the package manager names the family.
+PACKAGE_MANAGERS = (
+    (re.compile(r"(?<![\w-])apk\s+(add|update|upgrade|--)"), "alpine", "apk"),
+    (re.compile(r"(?<![\w-])(apt-get|apt|dpkg)\s"), "debian", "apt-get"),
+    (re.compile(r"(?<![\w-])microdnf\s"), "rhel-minimal", "microdnf"),
+    (re.compile(r"(?<![\w-])tdnf\s"), "rhel-minimal", "tdnf"),
+    (re.compile(r"(?<![\w-])(dnf|yum|rpm)\s"), "rhel", "dnf/yum"),
+    (re.compile(r"(?<![\w-])zypper\s"), "suse", "zypper"),
+    (re.compile(r"(?<![\w-])pacman\s"), "arch", "pacman"),
+)
+CREATE_USER_RE = re.compile(
+    r"(?<![\w/-])(?:/usr/sbin/|/usr/bin/|/sbin/|/bin/)?(useradd|adduser)\s+([^;&|\n]*)"
+)
+CREATE_GROUP_RE = re.compile(r"(?<![\w/-])(?:/usr/sbin/|/sbin/)?(groupadd|addgroup)\s+([^;&|\n]*)")
+
+
+@dataclasses.dataclass(frozen=True)
+class CreatedUser:
+    name: str
+    uid: int | None
+    gid: int | None
+    instruction: Instruction
+
+
+@dataclasses.dataclass(frozen=True)
+class Facts:
+    """Everything plan.py needs, beyond the public Analysis."""
+
+    analysis: Analysis
+    stages: tuple[Stage, ...]
+    stage: Stage | None
+    image: ImageInfo
+    env: dict[str, str]
+    args: dict[str, str]
+    earlier_user: str  # the last non-root USER the chain set before switching back, or ""
+    created: tuple[CreatedUser, ...]
+    family: str
+
+
+def run_text(instruction: Instruction) -> str:
+    return instruction.value + "\n" + "".join(instruction.heredocs)
+
+
+def pragma_above(dockerfile: Dockerfile, line: int) -> bool:
+    """``# fixuser: ignore`` on the comment lines directly above ``line``."""
+    index = line - 1
+    while index >= 0:
+        text = dockerfile.lines[index].strip()
+        if not text.startswith("#"):
+            return False
+        if PRAGMA_RE.match(text):
+            return True
+        index -= 1
+    return False
+
+
+def file_pragma(dockerfile: Dockerfile) -> bool:
+    first = dockerfile.instructions[0].start
+    return any(PRAGMA_RE.match(line) for line in dockerfile.lines[:first])
+
+
+def runtime_stage(stages: list[Stage], settings: Settings) -> Stage:
+    if settings.target is None:
+        return stages[-1]
+    for stage in stages:
+        if stage.name == settings.target.lower() or stage.label == settings.target:
+            return stage
+    raise DockerfileError(f"no stage named {settings.target!r} (--target)")
+
+
+def detect_family(stages: list[Stage], stage: Stage, image: ImageInfo) -> tuple[str, str]:
+    if image.known and image.family != "unknown":
+        return image.family, image.evidence
+    for link in chain(stages, stage):
+        for instruction in link.instructions:
+            if instruction.keyword == "SHELL" and re.search(
+                r"powershell|pwsh|cmd(\.exe)?\b", instruction.value, re.IGNORECASE
+            ):
+                return "windows", f"line {instruction.lineno}: SHELL {instruction.value.strip()}"
+            if instruction.keyword != "RUN":
+                continue
+            text = run_text(instruction)
+            for pattern, family, tool in PACKAGE_MANAGERS:
+                if pattern.search(text):
+                    return family, f"line {instruction.lineno}: RUN uses {tool}"
+    return "unknown", image.evidence
+
+
+def option_value(words: list[str], *names: str) -> str | None:
+    for i, word in enumerate(words):
+        for name in names:
+            if word == name and i + 1 < len(words):
+                return words[i + 1]
+            if name.startswith("--") and word.startswith(name + "="):
+                return word.split("=", 1)[1]
+            if not name.startswith("--") and word.startswith(name) and len(word) > len(name):
+                return word[len(name) :]
+    return None
+
+
+WITH_VALUE = frozenset(
+    [
+        "-u",
+        "--uid",
+        "-g",
+        "--gid",
+        "-G",
+        "--groups",
+        "-d",
+        "--home",
+        "-h",
+        "--home-dir",
+        "-s",
+        "--shell",
+        "-c",
+        "--comment",
+        "-k",
+        "--skel",
+        "-e",
+        "--expiredate",
+        "-f",
+        "--inactive",
+        "-K",
+        "--key",
+        "-p",
+        "--password",
+        "--ingroup",
+        "--gecos",
+        "--firstuid",
+        "--lastuid",
+        "-Z",
+    ]
+)
+
+
+def positional(words: list[str]) -> list[str]:
+    out, skip = [], False
+    for word in words:
+        if skip:
+            skip = False
+        elif word in WITH_VALUE:
+            skip = True
+        elif not word.startswith("-"):
+            out.append(word)
+    return out
+
+
+def as_id(text: str | None, env: dict[str, str]) -> int | None:
+    if text is None:
+        return None
+    try:
+        value = substitute(text, env, strict=True)
+    except Unresolved:
+        return None
+    return int(value) if value.isdigit() else None
+
+
+def created_users(stages: list[Stage], stage: Stage, args: dict[str, str]) -> list[CreatedUser]:
+    """Users that RUN steps of the chain create with useradd/adduser, oldest first."""
+    users: list[CreatedUser] = []
+    for link in reversed(chain(stages, stage)):
+        env = stage_env(stages, link, args)
+        groups: dict[str, int] = {}
+        for instruction in link.of("RUN"):
+            text = run_text(instruction).replace("\\\n", " ")
+            for match in CREATE_GROUP_RE.finditer(text):
+                words = safe_split(match.group(2))
+                names = positional(words)
+                gid = as_id(option_value(words, "-g", "--gid"), env)
+                if names and gid is not None:
+                    groups[substitute(names[-1], env)] = gid
+            for match in CREATE_USER_RE.finditer(text):
+                words = safe_split(match.group(2))
+                names = positional(words)
+                if not names:
+                    continue
+                name = substitute(names[-1] if match.group(1) == "useradd" else names[0], env)
+                if not name or is_root_user(name) or "$" in name:
+                    continue
+                uid = as_id(option_value(words, "-u", "--uid"), env)
+                group = option_value(words, "-g", "--gid", "-G", "--ingroup")
+                gid = as_id(group, env)
+                if gid is None and group is not None:
+                    gid = groups.get(substitute(group, env))
+                if gid is None and group is None:
+                    gid = groups.get(name)
+                users.append(CreatedUser(name, uid, gid, instruction))
+    return users
+
+
+def safe_split(text: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return text.split()
+
+
+def effective(stages: list[Stage], stage: Stage, keyword: str) -> Instruction | None:
+    for link in chain(stages, stage):
+        found = link.of(keyword)
+        if found:
+            return found[-1]
+    return None
+
+
+def copied_from_context(
+    stages: list[Stage], stage: Stage, target: str, env: dict[str, str]
+) -> str | None:
+    """The build-context source of the file the chain COPYs to ``target`` (a path or name)."""
+    for link in chain(stages, stage):
+        workdir = "/"
+        for instruction in link.instructions:
+            if instruction.keyword == "WORKDIR":
+                workdir = posixpath.join(workdir, substitute(instruction.value.strip(), env))
+            if instruction.keyword not in ("COPY", "ADD"):
+                continue
+            flags, words = split_flags(instruction.value)
+            if "from" in flags or len(words) < 2:
+                continue
+            *sources, dest = (substitute(w, env) for w in words)
+            dest = posixpath.join(workdir, dest)
+            for source in sources:
+                base = posixpath.basename(source.rstrip("/"))
+                placed = (
+                    posixpath.join(dest, base) if dest.endswith("/") or len(sources) > 1 else dest
+                )
+                if target == placed or ("/" not in target and posixpath.basename(placed) == target):
+                    return source
+                if (
+                    dest.endswith("/")
+                    and posixpath.join(dest, posixpath.basename(target)) == target
+                    and base == ""
+                ):
+                    return posixpath.join(source, posixpath.basename(target))
+    return None
+
+
+def entry_words(stages: list[Stage], stage: Stage) -> tuple[list[str], Instruction | None]:
+    words: list[str] = []
+    found = None
+    for keyword in ("ENTRYPOINT", "CMD"):
+        instruction = effective(stages, stage, keyword)
+        if instruction is not None:
+            words += json_or_words(instruction.value)
+            found = found or instruction
+    return words, found
+
+
+def privileges(
+    stages: list[Stage],
+    stage: Stage,
+    image: ImageInfo,
+    env: dict[str, str],
+    context: ContextReader | None,
+    warnings: list[str],
+) -> tuple[Verdict | None, str]:
+    """drops-privileges / root-by-design, with the reason, or (None, "")."""
+    words, instruction = entry_words(stages, stage)
+    text = " ".join(words)
+    where = f"line {instruction.lineno}" if instruction else ""
+    dropping = DROP_RE.search(text)
+    if dropping:
+        return Verdict.DROPS_PRIVILEGES, f"{where}: the entrypoint execs {dropping.group(0)}"
+    scripts = [w for w in words if w not in WRAPPERS and not w.startswith("-")][:2]
+    for script in scripts:
+        source = copied_from_context(stages, stage, script, env)
+        if source is None:
+            continue
+        content = context(source) if context is not None else None
+        if content is None:
+            installs = any(
+                INSTALLS_DROP_RE.search(run_text(i))
+                for link in chain(stages, stage)
+                for i in link.of("RUN")
+            )
+            if installs:
+                return Verdict.DROPS_PRIVILEGES, (
+                    f"the image installs gosu/su-exec and its entrypoint {script} (from the build "
+                    f"context, {source}) could not be read: presumed to drop privileges"
+                )
+            continue
+        body = content.decode("utf-8", "replace")
+        if PACKAGE_INSTALL_RE.search(body):
+            warnings.append(
+                f"entrypoint script {source} installs packages at start-up: that "
+                "needs root and fails once the container runs as a non-root user"
+            )
+        match = DROP_RE.search(body)
+        if match:
+            return Verdict.DROPS_PRIVILEGES, f"entrypoint script {source} execs {match.group(0)}"
+    entry_overridden = effective(stages, stage, "ENTRYPOINT") is not None
+    if image.entrypoint == "drops-privileges" and not entry_overridden:
+        return Verdict.DROPS_PRIVILEGES, (
+            f"the base image's own entrypoint drops privileges ({image.evidence})"
+        )
+    server = ROOT_SERVER_RE.search(text)
+    if image.entrypoint == "root-by-design" and (not entry_overridden or server):
+        return Verdict.ROOT_BY_DESIGN, (
+            f"the base image's server keeps a root master process ({image.evidence}); "
+            f"remedy: {image.remedy}"
+        )
+    if server and not text.startswith(("php ", "php-cli")):
+        return Verdict.ROOT_BY_DESIGN, (
+            f"{where}: {server.group(1)} keeps a root master process and forks unprivileged "
+            "workers; remedy: an unprivileged variant (e.g. nginxinc/nginx-unprivileged) or a "
+            "port >= 1024 with a non-root USER (fixuser fix --force)"
+        )
+    return None, ""
+
+
+def stage_warnings(
+    stages: list[Stage], stage: Stage, env: dict[str, str], args: dict[str, str]
+) -> list[str]:
+    warnings = []
+    for link in chain(stages, stage):
+        for instruction in link.of("EXPOSE"):
+            for word in substitute(instruction.value, env).split():
+                port = word.split("/")[0].split("-")[0]
+                if port.isdigit() and int(port) < 1024:
+                    warnings.append(
+                        f"line {instruction.lineno}: EXPOSE {word}: a port below 1024 needs "
+                        "root or CAP_NET_BIND_SERVICE; move the server to a port >= 1024"
+                    )
+    for instruction in stage.of("RUN"):
+        if SUDO_RE.search(run_text(instruction)):
+            warnings.append(f"line {instruction.lineno}: sudo in the runtime stage")
+    runtime_chain = {s.index for s in chain(stages, stage)}
+    for other in stages:
+        if other.index in runtime_chain:
+            continue
+        setting = last_user(stages, other, args)
+        if (
+            setting.instruction is not None
+            and setting.stage is other
+            and is_root_user(setting.value)
+        ):
+            warnings.append(
+                f"line {setting.instruction.lineno}: builder stage {other.label} ends in USER "
+                f"{setting.value} (harmless at run time; hadolint DL3002 still flags it)"
+            )
+    return warnings
+
+
+def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader | None) -> Facts:
+    args = global_args(dockerfile, {})
+    stages = build_stages(dockerfile)
+    stage = runtime_stage(stages, settings)
+    links = chain(stages, stage)
+    root_stage = links[-1]
+    base = root_stage.image
+    image = lookup(base) if not root_stage.unresolved else lookup("")
+    family, evidence = detect_family(stages, stage, image)
+    env = stage_env(stages, stage, args)
+    setting = last_user(stages, stage, args)
+    created = created_users(stages, stage, args)
+
+    def result(
+        verdict: Verdict, user: str, reason: str = "", warnings: tuple[str, ...] = ()
+    ) -> Facts:
+        analysis = Analysis(
+            verdict,
+            stage.label,
+            stage.from_instruction.lineno,
+            base,
+            family,
+            evidence,
+            user,
+            reason,
+            warnings,
+        )
+        return Facts(
+            analysis,
+            tuple(stages),
+            stage,
+            image,
+            env,
+            args,
+            earlier_non_root(stages, stage, env),
+            tuple(created),
+            family,
+        )
+
+    if file_pragma(dockerfile):
+        return result(Verdict.IGNORED, "", "# fixuser: ignore at the top of the file")
+    if pragma_above(dockerfile, stage.from_instruction.start):
+        return result(
+            Verdict.IGNORED, "", f"# fixuser: ignore above the FROM of stage {stage.label}"
+        )
+    if setting.unresolved:
+        return result(
+            Verdict.UNKNOWN,
+            setting.value,
+            f"line {setting.instruction.lineno if setting.instruction else 0}: USER uses "
+            f"${setting.unresolved}, which has no value in the Dockerfile",
+        )
+    if setting.value:
+        user = setting.value
+        source = f"line {setting.instruction.lineno if setting.instruction else 0}"
+    elif root_stage.unresolved:
+        return result(
+            Verdict.UNKNOWN,
+            "",
+            f"the base image is ${root_stage.unresolved}, which has no default value",
+        )
+    else:
+        user = image.user
+        source = "the base image's default"
+    described = f"{user} ({source})"
+    if not is_root_user(user):
+        return result(Verdict.COMPLIANT, described)
+    warnings = stage_warnings(stages, stage, env, args)
+    verdict, reason = privileges(stages, stage, image, env, context, warnings)
+    return result(verdict or Verdict.ROOT, described, reason, tuple(warnings))
+
+
+def earlier_non_root(stages: list[Stage], stage: Stage, env: dict[str, str]) -> str:
+    for link in chain(stages, stage):
+        for instruction in reversed(link.of("USER")):
+            try:
+                value = substitute(instruction.value.strip(), env, strict=True)
+            except Unresolved:
+                continue
+            if value and not is_root_user(value):
+                return value
+    return ""
+
+
+def known_user(image: ImageInfo) -> KnownUser | None:
+    return image.users[0] if image.users else None

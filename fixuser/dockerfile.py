@@ -1,0 +1,221 @@
+"""Parsing: the only importer of dockerfile_parse.
+
+The file is held as a list of lines that keep their own endings, so every line fixuser does not
+edit goes back out byte for byte. Bytes are decoded as UTF-8 with ``surrogateescape``: Latin-1
+and other non-UTF-8 bytes survive the round trip unchanged.
+
+dockerfile-parse 2.0.1 does not understand BuildKit heredocs (it reports their bodies as
+instructions), so heredoc bodies are located here first and blanked out before it parses.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import re
+
+from dockerfile_parse import DockerfileParser
+
+from fixuser.model import DockerfileError
+
+ENCODING = "utf-8"
+ERRORS = "surrogateescape"
+BOM = "\ufeff"
+
+KEYWORDS = frozenset(
+    [
+        "ADD",
+        "ARG",
+        "CMD",
+        "COPY",
+        "ENTRYPOINT",
+        "ENV",
+        "EXPOSE",
+        "FROM",
+        "HEALTHCHECK",
+        "LABEL",
+        "MAINTAINER",
+        "ONBUILD",
+        "RUN",
+        "SHELL",
+        "STOPSIGNAL",
+        "USER",
+        "VOLUME",
+        "WORKDIR",
+    ]
+)
+HEREDOC_KEYWORDS = frozenset({"RUN", "COPY", "ADD"})
+HEREDOC_RE = re.compile(r"<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
+DIRECTIVE_RE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
+KEYWORD_RE = re.compile(r"^\s*([A-Za-z]+)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Instruction:
+    keyword: str  # upper case
+    written: str  # the keyword as written (keeps its case)
+    start: int  # 0-based index of the first line
+    end: int  # 0-based index of the last line, heredoc bodies included
+    value: str  # the logical line after the keyword, continuations joined
+    heredocs: tuple[str, ...] = ()
+
+    @property
+    def lineno(self) -> int:
+        return self.start + 1
+
+
+@dataclasses.dataclass(frozen=True)
+class Dockerfile:
+    lines: tuple[str, ...]  # each with its own line ending (the last may have none)
+    instructions: tuple[Instruction, ...]
+    escape: str
+    newline: str  # the file's dominant line ending, used for inserted lines
+    lower_case: bool  # most keywords are written in lower case
+
+    def text(self) -> str:
+        return "".join(self.lines)
+
+
+def decode(data: bytes) -> str:
+    return data.decode(ENCODING, ERRORS)
+
+
+def encode(text: str) -> bytes:
+    return text.encode(ENCODING, ERRORS)
+
+
+def split_lines(text: str) -> list[str]:
+    """Split after each ``\\n`` only (str.splitlines also splits on \\x0b, \\x1c, U+2028...)."""
+    lines = text.split("\n")
+    out = [line + "\n" for line in lines[:-1]]
+    if lines[-1]:
+        out.append(lines[-1])
+    return out
+
+
+def strip_eol(line: str) -> str:
+    return line.rstrip("\r\n")
+
+
+def escape_char(lines: list[str]) -> str:
+    """The ``# escape=`` parser directive, read the way BuildKit reads it (top of file only)."""
+    for index, line in enumerate(lines):
+        body = strip_eol(line)
+        if index == 0:
+            body = body.removeprefix(BOM)
+        match = DIRECTIVE_RE.match(body.strip())
+        if not match:
+            break
+        if match.group(1).lower() == "escape" and match.group(2) in ("\\", "`"):
+            return match.group(2)
+    return "\\"
+
+
+def continues(line: str, escape: str) -> bool:
+    body = strip_eol(line).rstrip(" \t")
+    return body.endswith(escape) and not body.lstrip().startswith("#")
+
+
+def is_blank_or_comment(line: str) -> bool:
+    stripped = line.strip()
+    return not stripped or stripped.startswith("#")
+
+
+def scan(
+    lines: list[str], escape: str, masked: list[str], find_heredocs: bool
+) -> dict[int, tuple[int, list[str]]]:
+    """Walk the logical lines the way BuildKit does, preparing ``masked`` for dockerfile-parse.
+
+    Inside a continuation BuildKit skips blank and comment lines; dockerfile-parse ends the
+    instruction at a blank one, so those become comment lines in ``masked``. Heredoc bodies
+    become blank lines there. Returns, for each heredoc-carrying instruction, the index of its
+    last line before the bodies -> (index of its last line, the bodies).
+    """
+    spans: dict[int, tuple[int, list[str]]] = {}
+    index, count = 0, len(lines)
+    while index < count:
+        first = lines[index]
+        if is_blank_or_comment(first):
+            index += 1
+            continue
+        match = KEYWORD_RE.match(first)
+        keyword = match.group(1).upper() if match else ""
+        logical = [strip_eol(first)]
+        last = index
+        while continues(lines[last], escape):
+            nxt = last + 1
+            while nxt < count and is_blank_or_comment(lines[nxt]):
+                if not lines[nxt].strip():
+                    masked[nxt] = "#\n"
+                nxt += 1
+            if nxt >= count:
+                break
+            last = nxt
+            logical.append(strip_eol(lines[last]))
+        index = last + 1
+        if not find_heredocs or keyword not in HEREDOC_KEYWORDS:
+            continue
+        markers = HEREDOC_RE.findall(" ".join(logical))
+        if not markers:
+            continue
+        bodies: list[str] = []
+        for dash, _quote, name in markers:
+            body: list[str] = []
+            while True:
+                if index >= count:
+                    raise DockerfileError(f"line {last + 1}: heredoc <<{name} is never closed")
+                line = lines[index]
+                masked[index] = "\n"
+                index += 1
+                candidate = strip_eol(line)
+                if (candidate.lstrip("\t") if dash else candidate) == name:
+                    break
+                body.append(line)
+            bodies.append("".join(body))
+        spans[last] = (index - 1, bodies)
+    return spans
+
+
+def parse(data: bytes) -> Dockerfile:
+    """Parse ``data``; raise DockerfileError (one line) when it is not a Dockerfile."""
+    if b"\0" in data:
+        raise DockerfileError("binary data, not a Dockerfile")
+    text = decode(data)
+    lines = split_lines(text)
+    if not text.strip(BOM + " \t\r\n"):
+        raise DockerfileError("empty file")
+    escape = escape_char(lines)
+    masked = list(lines)
+    masked[0] = masked[0].removeprefix(BOM)
+    spans = scan(lines, escape, masked, "<<" in text)
+    parser = DockerfileParser(fileobj=io.StringIO("".join(masked), newline="\n"))
+    instructions: list[Instruction] = []
+    for item in parser.structure:
+        keyword = item["instruction"]
+        if keyword == "COMMENT":
+            continue
+        start, end = item["startline"], item["endline"]
+        match = KEYWORD_RE.match(masked[start])
+        written = match.group(1) if match else keyword
+        if keyword not in KEYWORDS:
+            raise DockerfileError(f"line {start + 1}: unknown instruction {written!r}")
+        heredocs: tuple[str, ...] = ()
+        if end in spans:
+            end, bodies = spans[end]
+            heredocs = tuple(bodies)
+        instructions.append(Instruction(keyword, written, start, end, item["value"], heredocs))
+    if not instructions:
+        raise DockerfileError("no instructions (only comments or blank lines)")
+    if not any(i.keyword == "FROM" for i in instructions):
+        raise DockerfileError("no FROM instruction")
+    for instruction in instructions:
+        if instruction.keyword == "FROM":
+            break
+        if instruction.keyword != "ARG":
+            raise DockerfileError(
+                f"line {instruction.lineno}: {instruction.written} before the first FROM"
+            )
+    crlf = sum(line.endswith("\r\n") for line in lines)
+    newline = "\r\n" if crlf * 2 > len(lines) else "\n"
+    lower = sum(i.written.islower() for i in instructions) * 2 > len(instructions)
+    return Dockerfile(tuple(lines), tuple(instructions), escape, newline, lower)

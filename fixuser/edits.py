@@ -1,0 +1,26 @@
+"""Edits as data, applied back to front so earlier line numbers stay valid."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+
+
+@dataclasses.dataclass(frozen=True, order=True)
+class Edit:
+    """Replace lines ``[start, end)`` with ``text``; an insertion when ``start == end``.
+
+    ``order`` sorts several insertions at one place (lower first in the output).
+    """
+
+    start: int
+    end: int
+    order: int
+    text: str
+
+
+def apply(lines: tuple[str, ...], edits: Iterable[Edit]) -> str:
+    out = list(lines)
+    for edit in sorted(edits, key=lambda e: (e.start, e.end, e.order), reverse=True):
+        out[edit.start : edit.end] = [edit.text] if edit.text else []
+    return "".join(out)

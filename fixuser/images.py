@@ -1,0 +1,185 @@
+"""Image knowledge: an image reference -> distro family, default user, users it ships.
+
+The knowledge itself is data, in ``images.toml`` beside this module; this module only
+normalises references and matches them against it (first matching entry wins).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import functools
+import importlib.resources
+import re
+import tomllib
+from typing import Any
+
+# Registries and mirrors that serve Docker Hub's official images under another prefix.
+HUB_PREFIXES = (
+    "docker.io/library/",
+    "index.docker.io/library/",
+    "registry-1.docker.io/library/",
+    "registry.hub.docker.com/library/",
+    "public.ecr.aws/docker/library/",
+    "mirror.gcr.io/library/",
+    "docker.io/",
+    "index.docker.io/",
+    "registry-1.docker.io/",
+    "registry.hub.docker.com/",
+    "mirror.gcr.io/",
+    "library/",
+)
+DIGEST_RE = re.compile(r"@[A-Za-z0-9_+.-]+:[0-9a-fA-F]{32,}$")
+VERSION_RE = re.compile(r"^v?(\d+)(?:\.(\d+))?")
+
+
+@dataclasses.dataclass(frozen=True)
+class KnownUser:
+    name: str
+    uid: int
+    gid: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageInfo:
+    family: str  # debian alpine rhel rhel-minimal suse arch distroless scratch windows unknown
+    user: str  # default user: "root", or e.g. "65532:65532", "node", "ContainerUser"
+    users: tuple[KnownUser, ...]  # non-root users meant for applications: reuse them
+    reserved: tuple[KnownUser, ...]  # users the image ships that fixuser must not collide with
+    shell: bool
+    entrypoint: str  # "" | "drops-privileges" | "root-by-design": what its own ENTRYPOINT does
+    remedy: str  # for root-by-design images: what to use instead
+    evidence: str  # where the knowledge came from, for the report
+    known: bool  # False when no entry matched
+
+
+@dataclasses.dataclass(frozen=True)
+class Reference:
+    name: str  # normalised: Docker Hub official images lose their prefix ("node", "bitnami/x")
+    tag: str
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.tag}"
+
+
+def parse_reference(ref: str) -> Reference:
+    ref = DIGEST_RE.sub("", ref.strip())
+    name, tag = ref, "latest"
+    slash = ref.rfind("/")
+    colon = ref.rfind(":")
+    if colon > slash:
+        name, tag = ref[:colon], ref[colon + 1 :] or "latest"
+    name = name.lower()
+    for prefix in HUB_PREFIXES:
+        if name.startswith(prefix):
+            name = name[len(prefix) :]
+            break
+    return Reference(name, tag)
+
+
+def parse_users(items: list[str]) -> tuple[KnownUser, ...]:
+    users = []
+    for item in items:
+        name, uid, gid = item.split(":")
+        users.append(KnownUser(name, int(uid), int(gid)))
+    return tuple(users)
+
+
+def version_at_least(tag: str, minimum: str) -> bool:
+    have, want = VERSION_RE.match(tag), VERSION_RE.match(minimum)
+    if not have or not want:
+        return False
+    return (int(have.group(1)), int(have.group(2) or 0)) >= (
+        int(want.group(1)),
+        int(want.group(2) or 0),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    names: tuple[str, ...]
+    tags: tuple[str, ...]
+    not_tags: tuple[str, ...]
+    min_version: str
+    data: dict[str, Any]
+
+    def matches(self, ref: Reference) -> bool:
+        if not any(name_glob(pattern).fullmatch(ref.name) for pattern in self.names):
+            return False
+        if self.tags and not any(fnmatch.fnmatchcase(ref.tag, t) for t in self.tags):
+            return False
+        if any(fnmatch.fnmatchcase(ref.tag, t) for t in self.not_tags):
+            return False
+        return not self.min_version or version_at_least(ref.tag, self.min_version)
+
+
+@functools.cache
+def name_glob(pattern: str) -> re.Pattern[str]:
+    """``*`` stays within one path component of a name; ``**`` crosses them."""
+    parts = (re.escape(p).replace(r"\*", "[^/]*") for p in pattern.split("**"))
+    return re.compile(".*".join(parts))
+
+
+def as_tuple(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+@functools.cache
+def table() -> tuple[Entry, ...]:
+    text = importlib.resources.files("fixuser").joinpath("images.toml").read_text("utf-8")
+    entries = []
+    for raw in tomllib.loads(text)["image"]:
+        entries.append(
+            Entry(
+                names=as_tuple(raw["name"]),
+                tags=as_tuple(raw.get("tag")),
+                not_tags=as_tuple(raw.get("not_tag")),
+                min_version=raw.get("min_version", ""),
+                data=raw,
+            )
+        )
+    return tuple(entries)
+
+
+def describe(entry: Entry, ref: Reference) -> str:
+    pattern = next(p for p in entry.names if name_glob(p).fullmatch(ref.name))
+    if entry.tags:
+        pattern += ":" + "|".join(entry.tags)
+    return f"image table entry {pattern}"
+
+
+UNKNOWN = ImageInfo(
+    family="unknown",
+    user="root",
+    users=(),
+    reserved=(),
+    shell=True,
+    entrypoint="",
+    remedy="",
+    evidence="not in the image table (an image's default user is root unless it says otherwise)",
+    known=False,
+)
+
+
+@functools.cache
+def lookup(ref: str) -> ImageInfo:
+    if ref == "scratch":
+        return ImageInfo("scratch", "root", (), (), False, "", "", "FROM scratch", True)
+    reference = parse_reference(ref)
+    for entry in table():
+        if entry.matches(reference):
+            data = entry.data
+            return ImageInfo(
+                family=data["family"],
+                user=data.get("user", "root"),
+                users=parse_users(data.get("users", [])),
+                reserved=parse_users(data.get("reserved", [])),
+                shell=data.get("shell", data["family"] not in ("distroless", "scratch")),
+                entrypoint=data.get("entrypoint", ""),
+                remedy=data.get("remedy", ""),
+                evidence=f"{describe(entry, reference)} ({reference})",
+                known=True,
+            )
+    return UNKNOWN

@@ -1,0 +1,382 @@
+"""Analysis -> edits. Pure: decides which user, where the block and USER go, what gets owned."""
+
+from __future__ import annotations
+
+import dataclasses
+import posixpath
+import re
+
+from fixuser.analysis import CreatedUser, Facts, run_text, safe_split
+from fixuser.dockerfile import Dockerfile, Instruction, continues, strip_eol
+from fixuser.edits import Edit
+from fixuser.images import KnownUser
+from fixuser.model import Change
+from fixuser.paths import is_app_location, is_system, normalise
+from fixuser.render import render
+from fixuser.settings import Settings
+from fixuser.stages import Stage, chain, is_root_user, split_flags, substitute
+
+COMMENT = "# CIS Docker Benchmark 4.1: run as a non-root user"
+SHELL_LESS = frozenset({"distroless", "scratch", "windows"})
+TEMPLATES = {
+    "debian": "debian.sh.j2",
+    "alpine": "alpine.sh.j2",
+    "rhel": "rhel.sh.j2",
+    "rhel-minimal": "rhel-minimal.sh.j2",
+    "suse": "suse.sh.j2",
+    "arch": "arch.sh.j2",
+    "unknown": "portable.sh.j2",
+    "distroless": "distroless.sh.j2",
+    "scratch": "scratch.sh.j2",
+    "windows": "windows.sh.j2",
+}
+MKDIR_RE = re.compile(r"(?<![\w-])mkdir\s+([^;&|\n]*)")
+NUMERIC_RE = re.compile(r"^(\d+)(?::(\d+))?$")
+
+
+@dataclasses.dataclass(frozen=True)
+class Choice:
+    """The user the runtime stage will run as."""
+
+    value: str  # written after USER
+    owner: str  # for chown and --chown: "10001:10001", or a name when no number is known
+    create: bool  # a user block is inserted
+    name: str
+    uid: int | None
+    gid: int | None
+    why: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    edits: tuple[Edit, ...]
+    change: Change
+    warnings: tuple[str, ...]
+
+
+def owner_of(uid: int | None, gid: int | None, name: str) -> str:
+    if uid is None:
+        return name
+    return f"{uid}:{gid}" if gid is not None else str(uid)
+
+
+def choose_user(facts: Facts, settings: Settings, warnings: list[str]) -> Choice:
+    image, family = facts.image, facts.family
+    numeric = settings.user_format == "numeric"
+
+    def reuse(name: str, uid: int | None, gid: int | None, why: str) -> Choice:
+        if settings.openshift and uid is not None:
+            gid = 0
+        value = owner_of(uid, gid, name) if numeric or not name else name
+        return Choice(value, owner_of(uid, gid, name), False, name, uid, gid, why)
+
+    if facts.earlier_user:
+        match = NUMERIC_RE.match(facts.earlier_user)
+        if match:
+            uid, gid = int(match.group(1)), match.group(2)
+            return reuse(
+                "",
+                uid,
+                int(gid) if gid else None,
+                f"the stage already switched to {facts.earlier_user} before",
+            )
+        name = facts.earlier_user.split(":")[0]
+        known: list[CreatedUser | KnownUser] = [*facts.created, *image.users]
+        for user in known:
+            if user.name == name:
+                return reuse(name, user.uid, user.gid, f"the stage already used {name} before")
+        return Choice(
+            facts.earlier_user,
+            name,
+            False,
+            name,
+            None,
+            None,
+            f"the stage already used {name} before",
+        )
+    if facts.created:
+        user = facts.created[-1]
+        return reuse(
+            user.name, user.uid, user.gid, f"line {user.instruction.lineno} creates {user.name}"
+        )
+    if image.users and family != "windows":
+        user = image.users[0]
+        return reuse(user.name, user.uid, user.gid, f"the base image ships {user.name}")
+    if family == "windows":
+        return Choice(
+            "ContainerUser",
+            "ContainerUser",
+            False,
+            "ContainerUser",
+            None,
+            None,
+            "Windows images ship ContainerUser",
+        )
+    if family == "scratch" or (family == "distroless" and not image.shell):
+        uid = 65534 if family == "scratch" else 65532
+        return Choice(
+            f"{uid}:{uid}",
+            f"{uid}:{uid}",
+            False,
+            "",
+            uid,
+            uid,
+            "no passwd database and no shell: a numeric user"
+            if family == "scratch"
+            else "distroless images ship nonroot (65532)",
+        )
+    uid, gid = settings.uid, settings.group_id
+    taken = {u.uid for u in (*image.reserved, *image.users)}
+    while uid in taken:
+        warnings.append(
+            f"uid {uid} is already used by the base image ({image.evidence}); using {uid + 1}"
+        )
+        uid, gid = uid + 1, (gid + 1 if settings.gid is None else gid)
+    if settings.openshift:
+        gid = 0
+    value = f"{uid}:{gid}" if numeric else settings.user
+    if settings.openshift and numeric:
+        value = str(uid)
+    return Choice(value, f"{uid}:{gid}", True, settings.user, uid, gid, "created by fixuser")
+
+
+def after_header(stage: Stage) -> Instruction:
+    """The FROM and the ARG/ENV/LABEL instructions directly under it: the block goes after."""
+    last = stage.from_instruction
+    for instruction in stage.instructions:
+        if instruction.keyword not in ("ARG", "ENV", "LABEL", "MAINTAINER"):
+            break
+        last = instruction
+    return last
+
+
+@dataclasses.dataclass
+class Writable:
+    path: str
+    deadline: int  # the index (in stage.instructions) it must be owned before, or -1: any time
+
+
+def mkdir_targets(text: str, workdir: str, env: dict[str, str]) -> list[str]:
+    targets = []
+    for match in MKDIR_RE.finditer(text.replace("\\\n", " ")):
+        words = safe_split(match.group(1))
+        skip = False
+        for word in words:
+            if skip:
+                skip = False
+                continue
+            if word in ("-m", "--mode"):
+                skip = True
+                continue
+            if word.startswith("-"):
+                continue
+            path = substitute(word, env)
+            if not path or any(c in path for c in "{}*?$`()\"'<>") or ("$" in word and not path):
+                continue
+            targets.append(normalise(posixpath.join(workdir, path)))
+    return targets
+
+
+def writable_dirs(
+    facts: Facts, stage: Stage, settings: Settings
+) -> tuple[list[Writable], list[str]]:
+    """Directories the app must be able to write, and its app directories (for --chown)."""
+    env = facts.env
+    found: dict[str, Writable] = {}
+    app_dirs: list[str] = []
+
+    def add(path: str, deadline: int) -> None:
+        if is_system(path):
+            return
+        if path not in found:
+            found[path] = Writable(path, deadline)
+        elif deadline >= 0 and (found[path].deadline < 0 or deadline < found[path].deadline):
+            found[path].deadline = deadline
+
+    for link in reversed(chain(list(facts.stages), stage)):
+        workdir = "/"
+        for index, instruction in enumerate(link.instructions):
+            here = link is stage
+            if instruction.keyword == "WORKDIR":
+                workdir = normalise(
+                    posixpath.join(workdir, substitute(instruction.value.strip(), env))
+                )
+                if not is_system(workdir):
+                    app_dirs.append(workdir)
+                    if settings.ownership == "app":
+                        add(workdir, -1)
+            elif instruction.keyword == "RUN":
+                for path in mkdir_targets(run_text(instruction), workdir, env):
+                    add(path, -1)
+            elif instruction.keyword == "VOLUME":
+                for path in volume_paths(instruction.value, env):
+                    path = normalise(posixpath.join(workdir, path))
+                    app_dirs.append(path)
+                    if here:
+                        add(path, index)
+    return list(found.values()), app_dirs
+
+
+def volume_paths(value: str, env: dict[str, str]) -> list[str]:
+    from fixuser.stages import json_or_words
+
+    return [substitute(w, env) for w in json_or_words(value) if w]
+
+
+def chown_edits(
+    stage: Stage, dockerfile: Dockerfile, choice: Choice, app_dirs: list[str], env: dict[str, str]
+) -> tuple[list[Edit], list[str]]:
+    edits, owned = [], []
+    workdir = "/"
+    for instruction in stage.instructions:
+        if instruction.keyword == "WORKDIR":
+            workdir = normalise(posixpath.join(workdir, substitute(instruction.value.strip(), env)))
+        if instruction.keyword not in ("COPY", "ADD"):
+            continue
+        flags, words = split_flags(instruction.value)
+        if "chown" in flags or len(words) < 2:
+            continue
+        dest = normalise(posixpath.join(workdir, substitute(words[-1], env)))
+        if not is_app_location(dest, app_dirs):
+            continue
+        line = dockerfile.lines[instruction.start]
+        indent = len(line) - len(line.lstrip())
+        cut = indent + len(instruction.written)
+        edits.append(
+            Edit(
+                instruction.start,
+                instruction.start + 1,
+                0,
+                f"{line[:cut]} --chown={choice.owner}{line[cut:]}",
+            )
+        )
+        owned.append(
+            f"line {instruction.lineno}: {instruction.written} {words[-1]} --chown={choice.owner}"
+        )
+    return edits, owned
+
+
+def render_block(
+    template: str, dockerfile: Dockerfile, choice: Choice, settings: Settings, dirs: list[str]
+) -> str:
+    kw = {k: (k.lower() if dockerfile.lower_case else k) for k in ("RUN", "USER")}
+    text = render(
+        template,
+        kw=kw,
+        esc=dockerfile.escape,
+        user=choice.name,
+        uid=choice.uid,
+        gid=choice.gid,
+        openshift=settings.openshift,
+        dirs=dirs,
+    )
+    text = text.strip("\n")
+    return text + "\n" if text else ""
+
+
+def eol(text: str, dockerfile: Dockerfile) -> str:
+    return text.replace("\n", dockerfile.newline)
+
+
+def insertion_after(dockerfile: Dockerfile, instruction: Instruction) -> tuple[int, list[Edit]]:
+    """Where text goes after ``instruction``, closing a dangling continuation or last line."""
+    line = instruction.end + 1
+    edits: list[Edit] = []
+    last = dockerfile.lines[instruction.end]
+    if line == len(dockerfile.lines):
+        body = strip_eol(last)
+        if continues(last, dockerfile.escape):
+            # Lossy on purpose: a continuation dangling at the end of the file would swallow
+            # whatever is appended after it, so the escape character goes.
+            body = body.rstrip(" \t")[:-1].rstrip(" \t")
+        if body != last or not last.endswith("\n"):
+            edits.append(Edit(instruction.end, line, 0, body + dockerfile.newline))
+    return line, edits
+
+
+def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings) -> Plan:
+    stage = facts.stage
+    assert stage is not None
+    warnings: list[str] = []
+    choice = choose_user(facts, settings, warnings)
+    has_shell = facts.image.shell and facts.family not in SHELL_LESS
+    edits: list[Edit] = []
+    notes: list[str] = []
+    kw_user = "user" if dockerfile.lower_case else "USER"
+
+    header = after_header(stage)
+    runs = stage.of("RUN")
+    last_run = runs[-1] if runs else None
+    anchor = last_run or header
+    users_after = [u for u in stage.of("USER") if last_run is None or u.start > last_run.end]
+
+    targets, app_dirs = writable_dirs(facts, stage, settings)
+    anchor_index = stage.instructions.index(anchor) if anchor in stage.instructions else -1
+    early = [t for t in targets if 0 <= t.deadline <= anchor_index]
+    late = [t.path for t in targets if t not in early]
+
+    if has_shell and choice.create:
+        block_dirs = late if anchor is header else []
+        block = render_block(
+            TEMPLATES.get(facts.family, "portable.sh.j2"), dockerfile, choice, settings, block_dirs
+        )
+        at, extra = insertion_after(dockerfile, header)
+        edits += extra
+        edits.append(Edit(at, at, 1, eol(block, dockerfile)))
+        notes.append(
+            f"creates user {choice.name} ({choice.owner}) with the {facts.family} "
+            "template after the FROM"
+        )
+        if block_dirs:
+            late = []
+    chowned: list[str] = []
+    if targets and not has_shell:
+        warnings.append(
+            "no shell in the base image: "
+            + ", ".join(t.path for t in targets)
+            + " stay owned by root (COPY --chown owns what is copied)"
+        )
+        late, early = [], []
+    if early:
+        first = min(t.deadline for t in early)
+        volume = stage.instructions[first]
+        dirs = [t.path for t in early]
+        edits.append(
+            Edit(
+                volume.start,
+                volume.start,
+                0,
+                eol(render_block("writable.sh.j2", dockerfile, choice, settings, dirs), dockerfile),
+            )
+        )
+        chowned += dirs
+        notes.append(f"makes {', '.join(dirs)} writable before the VOLUME on line {volume.lineno}")
+    user_text = f"{COMMENT}\n"
+    if late:
+        user_text = render_block("writable.sh.j2", dockerfile, choice, settings, late) + user_text
+        chowned += late
+        notes.append(f"makes {', '.join(late)} writable by {choice.owner}")
+    user_text += f"{kw_user} {choice.value}\n"
+    last_user = users_after[-1] if users_after else None
+    if last_user is not None and is_root_user(substitute(last_user.value.strip(), facts.env)):
+        edits.append(Edit(last_user.start, last_user.end + 1, 2, eol(user_text, dockerfile)))
+        notes.append(
+            f"replaces USER {last_user.value.strip()} on line {last_user.lineno} with "
+            f"USER {choice.value}"
+        )
+    else:
+        at, extra = insertion_after(dockerfile, anchor)
+        edits += [e for e in extra if e not in edits]
+        edits.append(Edit(at, at, 2, eol(user_text, dockerfile)))
+        notes.append(f"USER {choice.value} after line {anchor.end + 1} ({choice.why})")
+    if settings.ownership == "app":
+        copy_edits, owned = chown_edits(stage, dockerfile, choice, app_dirs, facts.env)
+        edits += copy_edits
+        chowned += owned
+    change = Change(
+        user=choice.value,
+        created_user=f"{choice.name} ({choice.owner})" if choice.create else None,
+        chowned=tuple(chowned),
+        notes=tuple(notes),
+    )
+    return Plan(tuple(edits), change, tuple(warnings))

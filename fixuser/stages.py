@@ -1,0 +1,211 @@
+"""Stages, FROM chains, ARG/ENV resolution and the effective user of each stage."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import shlex
+from collections.abc import Mapping
+
+from fixuser.dockerfile import Dockerfile, Instruction
+
+VAR_RE = re.compile(
+    r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))"
+)
+ROOT_NAMES = frozenset({"root", "0", "containeradministrator"})
+
+
+class Unresolved(ValueError):
+    """A variable without a value."""
+
+
+def substitute(text: str, env: Mapping[str, str], strict: bool = False) -> str:
+    """Expand ``$VAR``, ``${VAR}``, ``${VAR:-x}`` and ``${VAR:+x}`` as BuildKit does."""
+
+    def repl(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(4)
+        op, word = match.group(2), match.group(3)
+        value = env.get(name)
+        if op in (":-", "-"):
+            if value is None or (op == ":-" and value == ""):
+                return substitute(word or "", env, strict)
+            return value
+        if op in (":+", "+"):
+            return substitute(word or "", env, strict) if value else ""
+        if value is None:
+            if strict:
+                raise Unresolved(name)
+            return ""
+        return value
+
+    return VAR_RE.sub(repl, text)
+
+
+def split_flags(value: str) -> tuple[dict[str, str], list[str]]:
+    """Leading ``--flag=value`` options and the remaining words of an instruction."""
+    try:
+        words = shlex.split(value, posix=True)
+    except ValueError:
+        words = value.split()
+    flags: dict[str, str] = {}
+    while words and words[0].startswith("--"):
+        name, _, flag_value = words.pop(0)[2:].partition("=")
+        flags[name.lower()] = flag_value
+    return flags, words
+
+
+def json_or_words(value: str) -> list[str]:
+    """Arguments of an exec-form (JSON) or shell-form instruction, split into words."""
+    stripped = value.strip()
+    if stripped.startswith("["):
+        try:
+            parsed = json.loads(stripped)
+        except ValueError:
+            pass
+        else:
+            if isinstance(parsed, list) and all(isinstance(p, str) for p in parsed):
+                return parsed
+    return split_flags(value)[1]
+
+
+def parse_env(value: str) -> dict[str, str]:
+    """ENV/ARG/LABEL pairs: ``K=V K2="V 2"`` or the legacy ``K V`` form."""
+    try:
+        words = shlex.split(value, posix=True)
+    except ValueError:
+        words = value.split()
+    if not words:
+        return {}
+    if "=" not in words[0]:
+        return {words[0]: " ".join(words[1:])}
+    pairs = {}
+    for word in words:
+        key, _, val = word.partition("=")
+        pairs[key] = val
+    return pairs
+
+
+def is_root_user(user: str) -> bool:
+    """hadolint DL3002's rule: ``root``, ``0``, ``root:*`` and ``0:*`` are root."""
+    return user.split(":", 1)[0].strip().lower() in ROOT_NAMES
+
+
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    index: int
+    name: str  # the AS name, lower case, or ""
+    image: str  # the FROM reference after ARG substitution (may name an earlier stage)
+    platform: str
+    from_instruction: Instruction
+    instructions: tuple[Instruction, ...]  # after the FROM, up to the next FROM
+    parent: int | None  # index of the stage this one is built FROM, when it is one
+    unresolved: str  # a variable in the FROM line with no value, or ""
+
+    @property
+    def label(self) -> str:
+        return self.name or str(self.index)
+
+    def of(self, *keywords: str) -> list[Instruction]:
+        return [i for i in self.instructions if i.keyword in keywords]
+
+
+def global_args(dockerfile: Dockerfile, build_args: Mapping[str, str]) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for instruction in dockerfile.instructions:
+        if instruction.keyword == "FROM":
+            break
+        for key, value in parse_env(instruction.value).items():
+            values[key] = build_args.get(key, substitute(value, values))
+    return values
+
+
+def build_stages(
+    dockerfile: Dockerfile, build_args: Mapping[str, str] | None = None
+) -> list[Stage]:
+    args = global_args(dockerfile, build_args or {})
+    stages: list[Stage] = []
+    names: dict[str, int] = {}
+    current: list[Instruction] | None = None
+    pending: tuple[Instruction, str, str, str, str] | None = None
+
+    def close() -> None:
+        if pending is None or current is None:
+            return
+        instruction, image, name, platform, unresolved = pending
+        parent = names.get(image.lower())
+        if parent is None and image.isdigit() and int(image) < len(stages):
+            parent = int(image)
+        stage = Stage(
+            len(stages), name, image, platform, instruction, tuple(current), parent, unresolved
+        )
+        if name:
+            names[name] = stage.index
+        stages.append(stage)
+
+    for instruction in dockerfile.instructions:
+        if instruction.keyword == "FROM":
+            close()
+            flags, words = split_flags(instruction.value)
+            raw = words[0] if words else ""
+            unresolved = ""
+            try:
+                image = substitute(raw, args, strict=True)
+            except Unresolved as e:
+                unresolved, image = str(e), substitute(raw, args)
+            name = words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else ""
+            platform = substitute(flags.get("platform", ""), args)
+            pending = (instruction, image, name, platform, unresolved)
+            current = []
+        elif current is not None:
+            current.append(instruction)
+    close()
+    return stages
+
+
+def chain(stages: list[Stage], stage: Stage) -> list[Stage]:
+    """The stage and the stages it is built FROM, nearest first."""
+    out = [stage]
+    while out[-1].parent is not None and len(out) <= len(stages):
+        out.append(stages[out[-1].parent])
+    return out
+
+
+def stage_env(stages: list[Stage], stage: Stage, args: Mapping[str, str]) -> dict[str, str]:
+    """ARG and ENV values visible at the end of ``stage`` (ENV is inherited through FROM)."""
+    env: dict[str, str] = {}
+    for link in reversed(chain(stages, stage)):
+        for instruction in link.instructions:
+            if instruction.keyword == "ENV":
+                for key, value in parse_env(instruction.value).items():
+                    env[key] = substitute(value, env)
+            elif instruction.keyword == "ARG" and link is stage:
+                for key, value in parse_env(instruction.value).items():
+                    if key in args:
+                        env.setdefault(key, args[key])
+                    elif "=" in instruction.value:
+                        env.setdefault(key, substitute(value, env))
+    return env
+
+
+@dataclasses.dataclass(frozen=True)
+class UserSetting:
+    value: str  # resolved USER value, "" when the chain sets none
+    instruction: Instruction | None
+    stage: Stage | None
+    unresolved: str = ""  # variable without a value
+
+
+def last_user(stages: list[Stage], stage: Stage, args: Mapping[str, str]) -> UserSetting:
+    """The last USER in the stage or, failing that, in the stages it is built FROM."""
+    for link in chain(stages, stage):
+        users = link.of("USER")
+        if users:
+            instruction = users[-1]
+            env = stage_env(stages, link, args)
+            try:
+                value = substitute(instruction.value.strip(), env, strict=True)
+            except Unresolved as e:
+                return UserSetting(instruction.value.strip(), instruction, link, str(e))
+            return UserSetting(value, instruction, link)
+    return UserSetting("", None, None)
