@@ -305,6 +305,15 @@ class Engine:
         are left out. Works for images without a shell.
         """
         found: dict[str, tarfile.TarInfo | bytes] = {}
+        # Not `cp CONTAINER:PATH -`: podman reports the caller as the owner of what it copies.
+        if self.name == "podman":
+            root = Path(self.command(["image", "mount", image], what="image mount").stdout.strip())
+            try:
+                for p in paths:
+                    found.update(read_local(root, p))
+            finally:
+                self.command(["image", "unmount", image], check=False)
+            return found
         if self.name == "buildah":
             container = self.command(["from", "--pull=never", image]).stdout.strip()
             try:
@@ -316,16 +325,18 @@ class Engine:
             return found
         container = self.command(["create", image, "fixuser-probe"], what="create").stdout.strip()
         try:
-            for p in paths:
-                found.update(self.copy_out(container, p))
+            return self.export_members(container, paths)
         finally:
             self.command(["rm", "-f", container], check=False)
-        return found
 
-    def copy_out(self, container: str, path: str) -> dict[str, tarfile.TarInfo | bytes]:
-        """The first tar member of ``cp CONTAINER:PATH -`` (a directory's own entry or a file)."""
+    def export_members(
+        self, container: str, paths: Sequence[str]
+    ) -> dict[str, tarfile.TarInfo | bytes]:
+        """The entries ``paths`` of ``export CONTAINER``, read as the stream goes by."""
+        wanted = {p.strip("/"): p for p in paths}
+        found: dict[str, tarfile.TarInfo | bytes] = {}
         proc = subprocess.Popen(
-            [self.executable, "cp", f"{container}:{path}", "-"],
+            [self.executable, "export", container],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
             stdin=subprocess.DEVNULL,
@@ -334,16 +345,22 @@ class Engine:
             assert proc.stdout is not None
             with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
                 for member in tar:
+                    key = member.name.removeprefix("./").strip("/")
+                    if key not in wanted:
+                        continue
                     if member.isfile():
                         extracted = tar.extractfile(member)
-                        return {path: extracted.read() if extracted else b""}
-                    return {path: member}
+                        found[wanted[key]] = extracted.read() if extracted else b""
+                    elif member.isdir():
+                        found[wanted[key]] = member
+                    if len(found) == len(wanted):
+                        break
         except tarfile.TarError:
             pass
         finally:
             proc.kill()
             proc.wait()
-        return {}
+        return found
 
     # --- containers ----------------------------------------------------------------------
 
@@ -508,6 +525,8 @@ def primary_gids(passwd: str, uid: int) -> set[int]:
 def read_local(root: Path, path: str) -> dict[str, tarfile.TarInfo | bytes]:
     target = root / path.lstrip("/")
     try:
+        if target.is_symlink():  # it would resolve on the host, not in the image
+            return {}
         if target.is_file():
             return {path: target.read_bytes()}
         st = target.stat()
