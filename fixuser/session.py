@@ -12,9 +12,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
-import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,18 +40,6 @@ NO_TERMINAL = (
     "or `fixuser fix` (with --commit for a branch) to rewrite."
 )
 ACCEPT, SKIP, EDIT, QUIT = "accept", "skip", "edit", "quit"
-# Ubuntu images from 23.04 on ship a user `ubuntu` with UID/GID 1000.
-UBUNTU_RE = re.compile(r"(?:^|/)ubuntu:(?P<tag>[^@\s]+)")
-UBUNTU_WITH_1000 = {
-    "lunar",
-    "mantic",
-    "noble",
-    "oracular",
-    "plucky",
-    "questing",
-    "latest",
-    "rolling",
-}
 ANSI = {"+": "\033[32m", "-": "\033[31m", "@": "\033[36m"}
 RESET = "\033[0m"
 
@@ -65,26 +52,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 # -- pure helpers -------------------------------------------------------------------------------
 
 
-def ubuntu_ships_uid_1000(image: str) -> bool:
-    match = UBUNTU_RE.search(image)
-    if not match:
-        return False
-    tag = match["tag"].split("-")[0]
-    if tag in UBUNTU_WITH_1000:
-        return True
-    version = re.match(r"(\d+)\.(\d+)", tag)
-    return bool(version) and (int(version[1]), int(version[2])) >= (23, 4)  # type: ignore[index]
+def uid_warnings(uid: int, base_images: Mapping[str, str]) -> list[str]:
+    """Files whose base image already has a user with ``uid`` (ubuntu 23.04+ has 1000).
 
+    The knowledge is the image table of fixuser.images, the one the engine uses.
+    """
+    from fixuser.images import lookup
 
-def uid_warnings(uid: int, findings: Sequence[FileFix]) -> list[str]:
     warnings = []
-    if uid == 1000:
-        for f in findings:
-            if ubuntu_ships_uid_1000(f.result.analysis.base_image):
-                warnings.append(
-                    f"{f.path}: {f.result.analysis.base_image} already has user ubuntu with UID "
-                    "1000; the user block would clash with it"
-                )
+    for path, image in base_images.items():
+        info = lookup(image)
+        for user in (*info.users, *info.reserved):
+            if user.uid == uid:
+                warnings.append(f"{path}: {image} already has user {user.name} with UID {uid}")
     return warnings
 
 
@@ -174,7 +154,7 @@ class Session:
                     q.text(f"UID {what}:", default=str(settings.uid), validate=validate_id_text)
                 )
             )
-            warnings = uid_warnings(uid, findings)
+            warnings = uid_warnings(uid, {f.path: f.result.analysis.base_image for f in findings})
             for warning in warnings:
                 print(f"warning: {warning}")
             if not warnings or self.prompt(q.confirm("Use this UID anyway?", default=False)):

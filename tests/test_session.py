@@ -22,7 +22,7 @@ from gitutil import (
 )
 
 from fixuser.repo import DEFAULT_BRANCH, is_fixuser_branch
-from fixuser.session import coloured_diff, free_branch_name, ubuntu_ships_uid_1000
+from fixuser.session import coloured_diff, free_branch_name, uid_warnings
 
 FIXUSER = [sys.executable, "-m", "fixuser"]
 ENTER, DOWN, SPACE, CTRL_C = "\r", "\x1b[B", " ", "\x03"
@@ -46,23 +46,28 @@ def repo(tmp_path: Path) -> Path:
     )
 
 
-@pytest.fixture
-def spawn(repo: Path) -> Iterator[pexpect.spawn]:
+def spawn_fixuser(cwd: Path) -> pexpect.spawn:
+    """`fixuser` with no arguments on a real pseudo-terminal."""
     env = {
         **os.environ,
         "TERM": "xterm",
         # prompt_toolkit asks the terminal for the cursor position; pexpect never answers.
         "PROMPT_TOOLKIT_NO_CPR": "1",
     }
-    child = pexpect.spawn(
+    return pexpect.spawn(
         FIXUSER[0],
         FIXUSER[1:],
-        cwd=str(repo),
+        cwd=str(cwd),
         env=env,
         dimensions=(50, 140),
         encoding="utf-8",
         timeout=20,
     )
+
+
+@pytest.fixture
+def spawn(repo: Path) -> Iterator[pexpect.spawn]:
+    child = spawn_fixuser(repo)
     yield child
     child.close(force=True)
 
@@ -118,7 +123,7 @@ def test_arrow_keys_and_space_drive_it_to_a_commit(repo: Path, spawn: pexpect.sp
 
     assert git(repo, "diff", "--name-only", "HEAD", "sec/non-root").split() == ["Dockerfile"]
     fixed = blob(repo, "sec/non-root", "Dockerfile")
-    assert fixed.rstrip().endswith(b"USER web")
+    assert b"\nUSER web\n" in fixed
     assert b"20000" in fixed
 
 
@@ -220,18 +225,30 @@ def test_without_a_terminal_prints_help(repo: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("image", "ships"),
+    ("uid", "image", "warned"),
     [
-        ("ubuntu:24.04", True),
-        ("docker.io/library/ubuntu:noble", True),
-        ("ubuntu:23.04", True),
-        ("ubuntu:22.04", False),
-        ("ubuntu:jammy", False),
-        ("debian:bookworm", False),
+        (1000, "ubuntu:24.04", True),
+        (1000, "docker.io/library/ubuntu:noble", True),
+        (1000, "ubuntu:22.04", False),
+        (10001, "ubuntu:24.04", False),
+        (11211, "memcached:1.6", True),
+        (1000, "debian:bookworm", False),
     ],
 )
-def test_ubuntu_ships_uid_1000(image: str, ships: bool) -> None:
-    assert ubuntu_ships_uid_1000(image) is ships
+def test_uid_warnings_from_the_image_table(uid: int, image: str, warned: bool) -> None:
+    assert bool(uid_warnings(uid, {"Dockerfile": image})) is warned
+
+
+def test_uid_1000_on_ubuntu_asks_before_using_it(tmp_path: Path) -> None:
+    ubuntu = ROOT_DOCKERFILE.replace(b"debian:bookworm-slim", b"ubuntu:24.04")
+    child = spawn_fixuser(make_repo(tmp_path / "ubuntu", {"Dockerfile": ubuntu}))
+    answer(child, "Which Dockerfiles", ENTER)
+    answer(child, "User name", ENTER)
+    answer(child, "UID", "\b" * 5, "1000", ENTER)
+    answer(child, "already has user ubuntu with UID 1000", "")
+    answer(child, "Use this UID anyway?", ENTER)  # default no: asked again
+    answer(child, "UID", CTRL_C)
+    assert finish(child) == 130
 
 
 def test_free_branch_name() -> None:
