@@ -99,7 +99,7 @@ def coloured_diff(path: str, before: bytes, after: bytes, colour: bool) -> str:
 
 def describe(f: FileFix) -> str:
     a = f.result.analysis
-    return f"{f.path}: {a.verdict.value}, {a.family} ({a.base_image}), runs as {a.user}"
+    return f"{f.path}  [{a.verdict.value}]  {a.family}, {a.base_image}"
 
 
 def free_branch_name(taken: Callable[[str], bool]) -> str:
