@@ -28,6 +28,7 @@ from fixuser.repo import (
     open_repo,
     plan_repository,
     push_branch,
+    refuse_in_progress,
     render_commit_message,
     summary,
 )
@@ -236,6 +237,8 @@ class Session:
             print(f"  {note}")
 
     def run(self) -> int:
+        # Refuse before the first question, not after the last one.
+        refuse_in_progress(open_repo(self.root))
         plan = plan_repository(self.root, self.settings, self.base)
         for error in plan.errors:
             print(f"fixuser: {error}", file=sys.stderr)

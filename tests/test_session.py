@@ -213,6 +213,26 @@ def test_invalid_uid_is_asked_again(repo: Path, spawn: pexpect.spawn) -> None:
     assert finish(spawn) == 130
 
 
+def test_nothing_to_fix_asks_nothing(tmp_path: Path) -> None:
+    child = spawn_fixuser(make_repo(tmp_path / "ok", {"Dockerfile": COMPLIANT_DOCKERFILE}))
+    child.expect_exact("already compliant")
+    assert finish(child) == 0
+
+
+def test_unborn_head_is_refused(tmp_path: Path) -> None:
+    child = spawn_fixuser(make_repo(tmp_path / "unborn", commit=False))
+    child.expect_exact("unborn")
+    assert finish(child) == 2
+
+
+def test_merge_in_progress_is_refused_before_any_question(repo: Path) -> None:
+    merge_head = Path(git(repo, "rev-parse", "--git-path", "MERGE_HEAD").strip())
+    (repo / merge_head).write_text(git(repo, "rev-parse", "HEAD"))
+    child = spawn_fixuser(repo)
+    child.expect_exact("merge is in progress")
+    assert finish(child) == 2
+
+
 def test_without_a_terminal_prints_help(repo: Path) -> None:
     proc = subprocess.run(FIXUSER, cwd=repo, stdin=subprocess.DEVNULL, capture_output=True)
     assert proc.returncode == 2
