@@ -1,0 +1,62 @@
+"""Flags shared by the sub-commands that fix, and the settings built from them once."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from fixuser.settings import FIELDS, Settings, build_settings
+
+SETTINGS_FLAGS = ("user", "uid", "gid", "user_format", "target", "ownership", "openshift", "force")
+
+
+def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
+    """Defaults are None so that a flag the user did not give never beats [tool.fixuser]."""
+    group = parser.add_argument_group("settings (also read from [tool.fixuser] in pyproject.toml)")
+    group.add_argument("--user", default=None, help="name of the user to create (default: app)")
+    group.add_argument("--uid", type=int, default=None, help="its UID (default: 10001)")
+    group.add_argument("--gid", type=int, default=None, help="its GID (default: the UID)")
+    group.add_argument(
+        "--user-format",
+        choices=("numeric", "name"),
+        default=None,
+        help="USER 10001:10001 (numeric, default: Kubernetes runAsNonRoot needs it) or USER app",
+    )
+    group.add_argument("--target", default=None, help="fix this stage instead of the last")
+    group.add_argument(
+        "--ownership",
+        choices=("app", "read-only"),
+        default=None,
+        help="app (default): the user owns what is copied into its directories; read-only: "
+        "code stays root-owned, only the directories it writes to become its own",
+    )
+    group.add_argument(
+        "--openshift",
+        action="store_true",
+        default=None,
+        help="group 0 and g=u permissions, so an arbitrary UID works",
+    )
+    group.add_argument(
+        "--force",
+        action="store_true",
+        default=None,
+        help="also fix stages that drop privileges themselves or keep a root master process",
+    )
+
+
+def given_settings(args: argparse.Namespace) -> dict[str, Any]:
+    return {name: getattr(args, name, None) for name in SETTINGS_FLAGS if name in FIELDS}
+
+
+def project_dir(start: Path) -> Path | None:
+    """The nearest directory at or above ``start`` holding a pyproject.toml."""
+    start = start.resolve()
+    for directory in (start, *start.parents):
+        if (directory / "pyproject.toml").is_file():
+            return directory
+    return None
+
+
+def settings_from_args(args: argparse.Namespace, cwd: Path | None = None) -> Settings:
+    return build_settings(given_settings(args), project_dir(cwd or Path.cwd()))

@@ -1,0 +1,33 @@
+"""``fixuser check``: report which Dockerfiles' runtime stages run as root."""
+
+from __future__ import annotations
+
+import argparse
+
+from fixuser.cli import add_settings_arguments, settings_from_args
+from fixuser.pipeline import process
+from fixuser.report import EXIT_ERROR, Outcome, Report, error_line, write
+from fixuser.settings import SettingsError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="Dockerfiles or directories")
+    parser.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    add_settings_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from_args(args)
+    except SettingsError as e:
+        error_line("fixuser", str(e))
+        return EXIT_ERROR
+    report = Report()
+    for item in process(args.paths, settings, fix=False):
+        if item.error:
+            report.add(Outcome(str(item.path), error=item.error))
+        else:
+            assert item.result is not None
+            report.add(Outcome(str(item.path), item.result.analysis))
+    write(report, args.format)
+    return report.check_exit()

@@ -1,0 +1,140 @@
+"""``fixuser fix``: rewrite Dockerfiles in place, print a diff, or filter stdin to stdout."""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import sys
+from pathlib import Path
+
+from fixuser import core
+from fixuser.cli import add_settings_arguments, settings_from_args
+from fixuser.fileio import write_atomic
+from fixuser.model import DockerfileError, FixResult, Verdict
+from fixuser.pipeline import process
+from fixuser.report import EXIT_ERROR, EXIT_FINDING, EXIT_OK, Outcome, Report, error_line
+from fixuser.settings import Settings, SettingsError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths", nargs="*", metavar="PATH", help="Dockerfiles or directories; - reads stdin"
+    )
+    parser.add_argument("--diff", action="store_true", help="print a unified diff, write nothing")
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="prove each fix with a real build and run before writing it (see fixuser verify)",
+    )
+    add_settings_arguments(parser)
+    from fixuser.repo import add_commit_arguments
+
+    add_commit_arguments(parser)
+
+
+def unified_diff(path: str, before: bytes, after: bytes) -> str:
+    a = before.decode("utf-8", "surrogateescape").splitlines(keepends=True)
+    b = after.decode("utf-8", "surrogateescape").splitlines(keepends=True)
+    lines = difflib.unified_diff(a, b, f"a/{path}", f"b/{path}")
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def explain(path: str, result: FixResult) -> None:
+    """One line on stderr for what fix did, or why it left the file alone."""
+    analysis = result.analysis
+    if result.change is not None:
+        created = f", created {result.change.created_user}" if result.change.created_user else ""
+        error_line(path, f"fixed: USER {result.change.user} ({analysis.family}{created})")
+    elif analysis.verdict is Verdict.ROOT_BY_DESIGN or analysis.verdict in (
+        Verdict.DROPS_PRIVILEGES,
+        Verdict.UNKNOWN,
+        Verdict.IGNORED,
+    ):
+        error_line(path, f"left alone: {analysis.verdict}: {analysis.reason}")
+    for warning in analysis.warnings:
+        error_line(path, f"warning: {warning}")
+
+
+def fix_stdin(settings: Settings) -> int:
+    source = sys.stdin.buffer.read()
+    try:
+        result = core.fix(source, settings, path="-")
+    except DockerfileError as e:
+        error_line("-", str(e))
+        sys.stdout.buffer.write(source)
+        return EXIT_ERROR
+    sys.stdout.buffer.write(result.output)
+    explain("-", result)
+    return EXIT_FINDING if result.changed else EXIT_OK
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = settings_from_args(args)
+    except SettingsError as e:
+        error_line("fixuser", str(e))
+        return EXIT_ERROR
+    if args.paths == ["-"]:
+        return fix_stdin(settings)
+    if args.commit:
+        from fixuser.repo import run_commit
+
+        return run_commit(
+            args.paths,
+            settings,
+            branch=args.branch,
+            base=args.base,
+            signoff=args.signoff,
+            author=args.author,
+            force=bool(args.force),
+            checkout=args.checkout,
+            push=args.push,
+            remote=args.remote,
+        )
+    report = Report()
+    for item in process(args.paths, settings, fix=True):
+        path = str(item.path)
+        if item.error:
+            error_line(path, item.error)
+            report.add(Outcome(path, error=item.error))
+            continue
+        result = item.result
+        assert result is not None
+        if result.changed and args.verify:
+            problem = prove(item.path, item.source, result)
+            if problem:
+                error_line(path, f"not written: the fix failed its proof: {problem}")
+                report.add(Outcome(path, result.analysis, error=f"proof failed: {problem}"))
+                continue
+        if result.changed:
+            if args.diff:
+                sys.stdout.write(unified_diff(path, item.source, result.output))
+            else:
+                try:
+                    write_atomic(item.path, result.output)
+                except OSError as e:
+                    error_line(path, f"cannot write: {e.strerror or e}")
+                    report.add(Outcome(path, result.analysis, error=str(e)))
+                    continue
+        explain(path, result)
+        report.add(Outcome(path, result.analysis, changed=result.changed))
+    return report.fix_exit()
+
+
+def prove(path: Path, original: bytes, result: FixResult) -> str:
+    """The reason the fix failed its proof with a real engine, or "" when proven."""
+    from fixuser import verify
+    from fixuser.engine import NoEngineError
+
+    try:
+        proof = verify.prove(
+            path,
+            original,
+            result.output,
+            path.parent,
+            expected_user=result.change.user if result.change else None,
+            family=result.analysis.family,
+        )
+    except NoEngineError as e:
+        return str(e)
+    return "" if proof.ok else "; ".join(proof.reasons) or proof.status

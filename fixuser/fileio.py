@@ -1,0 +1,69 @@
+"""Reading Dockerfiles and their build context, and writing them back atomically."""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from fixuser.model import ContextReader
+
+MAX_SIZE = 10 * 1024 * 1024
+
+
+class FileProblem(Exception):
+    """A file that cannot be read or written; the message is one line, without the path."""
+
+
+def read(path: Path) -> bytes:
+    try:
+        if path.stat().st_size > MAX_SIZE:
+            raise FileProblem(f"larger than {MAX_SIZE // (1024 * 1024)} MiB, not a Dockerfile")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise FileProblem("no such file") from None
+    except IsADirectoryError:
+        raise FileProblem("is a directory") from None
+    except OSError as e:
+        raise FileProblem(e.strerror or str(e)) from None
+
+
+def context_reader(dockerfile: Path) -> ContextReader:
+    """Reads files of the build context, taken to be the Dockerfile's directory."""
+    root = dockerfile.resolve().parent
+
+    def reader(relative: str) -> bytes | None:
+        candidate = (root / relative.lstrip("/")).resolve()
+        try:
+            candidate.relative_to(root)
+        except ValueError:
+            return None
+        try:
+            if not candidate.is_file() or candidate.stat().st_size > MAX_SIZE:
+                return None
+            return candidate.read_bytes()
+        except OSError:
+            return None
+
+    return reader
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write through a temporary file in the same directory, then rename over the target.
+
+    A symlink is written through to its target, so the link stays a link; the mode is kept.
+    """
+    target = path.resolve() if path.is_symlink() else path
+    mode = stat.S_IMODE(target.stat().st_mode)
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".fixuser")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(temp, mode)
+        os.replace(temp, target)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise

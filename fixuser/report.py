@@ -1,0 +1,235 @@
+"""Findings of a run: text, JSON and SARIF output, and the exit code they add up to."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import sys
+from typing import Any, TextIO
+
+from fixuser import __version__
+from fixuser.model import Analysis, Verdict
+
+EXIT_OK, EXIT_FINDING, EXIT_ERROR = 0, 1, 2
+RULE_ID = "CIS-DOCKER-4.1"
+# Warnings get rule ids of their own, by what they are about.
+WARNING_RULES = (
+    (re.compile(r"EXPOSE"), "FIXUSER-LOW-PORT", "A port below 1024 needs root"),
+    (re.compile(r"\bsudo\b"), "FIXUSER-SUDO", "sudo in the runtime stage"),
+    (
+        re.compile(r"installs packages"),
+        "FIXUSER-ENTRYPOINT-INSTALLS",
+        "The entrypoint installs packages at start-up",
+    ),
+    (re.compile(r"builder stage"), "FIXUSER-BUILDER-ROOT", "A builder stage ends in USER root"),
+    (re.compile(r"uid \d+ is already used"), "FIXUSER-UID-TAKEN", "The UID is taken"),
+    (re.compile(r"--force"), "FIXUSER-FORCED", "A stage was fixed with --force"),
+    (re.compile(r"."), "FIXUSER-WARNING", "Other warning"),
+)
+INFORMATION_URI = "https://www.cisecurity.org/benchmark/docker"
+
+
+def warning_rule(text: str) -> str:
+    return next(rule for pattern, rule, _ in WARNING_RULES if pattern.search(text))
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    path: str
+    analysis: Analysis | None = None
+    error: str = ""
+    changed: bool = False
+    user: str = ""  # the USER written by fix
+
+
+@dataclasses.dataclass
+class Report:
+    outcomes: list[Outcome] = dataclasses.field(default_factory=list)
+
+    def add(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
+
+    @property
+    def errors(self) -> list[Outcome]:
+        return [o for o in self.outcomes if o.error]
+
+    def check_exit(self) -> int:
+        if self.errors:
+            return EXIT_ERROR
+        if any(o.analysis and o.analysis.verdict.is_finding for o in self.outcomes):
+            return EXIT_FINDING
+        return EXIT_OK
+
+    def fix_exit(self) -> int:
+        if self.errors:
+            return EXIT_ERROR
+        return EXIT_FINDING if any(o.changed for o in self.outcomes) else EXIT_OK
+
+
+def error_line(path: str, problem: str, stream: TextIO | None = None) -> None:
+    print(f"{path}: {problem}", file=stream or sys.stderr)
+
+
+def describe(analysis: Analysis) -> str:
+    return (
+        f"{analysis.verdict}: stage {analysis.stage} (line {analysis.stage_line}) "
+        f"FROM {analysis.base_image or '?'}, {analysis.family} ({analysis.evidence}), "
+        f"user {analysis.user or '-'}"
+    )
+
+
+def finding_line(analysis: Analysis) -> str | None:
+    if analysis.verdict is Verdict.ROOT:
+        return f"runs as root (CIS Docker 4.1): user {analysis.user}"
+    if analysis.verdict is Verdict.ROOT_BY_DESIGN:
+        return f"PID 1 stays root (CIS Docker 4.1): {analysis.reason}"
+    return None
+
+
+def write_text(report: Report, out: TextIO, err: TextIO) -> None:
+    for outcome in report.outcomes:
+        if outcome.error:
+            error_line(outcome.path, outcome.error, err)
+            continue
+        assert outcome.analysis is not None
+        analysis = outcome.analysis
+        line = f"{outcome.path}: {describe(analysis)}"
+        if analysis.reason and analysis.verdict is not Verdict.ROOT_BY_DESIGN:
+            line += f" — {analysis.reason}"
+        print(line, file=out)
+        finding = finding_line(analysis)
+        if finding:
+            error_line(outcome.path, finding, err)
+        for warning in analysis.warnings:
+            error_line(outcome.path, f"warning: {warning}", err)
+    counts: dict[str, int] = {}
+    for outcome in report.outcomes:
+        key = "error" if outcome.error else str(outcome.analysis.verdict)  # type: ignore[union-attr]
+        counts[key] = counts.get(key, 0) + 1
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+    print(f"{len(report.outcomes)} file(s): {summary or 'none found'}", file=out)
+
+
+def as_json(report: Report) -> dict[str, Any]:
+    files, errors = [], []
+    for outcome in report.outcomes:
+        if outcome.error:
+            errors.append({"path": outcome.path, "error": outcome.error})
+            continue
+        assert outcome.analysis is not None
+        entry = {"path": outcome.path, **dataclasses.asdict(outcome.analysis)}
+        entry["verdict"] = str(outcome.analysis.verdict)
+        entry["warnings"] = list(outcome.analysis.warnings)
+        files.append(entry)
+    return {"version": __version__, "files": files, "errors": errors}
+
+
+def sarif_location(path: str, line: int) -> dict[str, Any]:
+    return {
+        "physicalLocation": {
+            "artifactLocation": {"uri": path.lstrip("./") if path.startswith("./") else path},
+            "region": {"startLine": max(line, 1)},
+        }
+    }
+
+
+def as_sarif(report: Report) -> dict[str, Any]:
+    rules = [
+        {
+            "id": RULE_ID,
+            "name": "RunAsNonRootUser",
+            "shortDescription": {
+                "text": "The container's runtime stage must run as a non-root user"
+            },
+            "fullDescription": {
+                "text": "CIS Docker Benchmark 4.1: create a user for the container and switch to "
+                "it with USER; `fixuser fix` does both."
+            },
+            "helpUri": INFORMATION_URI,
+            "defaultConfiguration": {"level": "error"},
+        }
+    ]
+    seen = {RULE_ID}
+    for _pattern, rule, text in WARNING_RULES:
+        if rule not in seen:
+            seen.add(rule)
+            rules.append(
+                {
+                    "id": rule,
+                    "shortDescription": {"text": text},
+                    "defaultConfiguration": {"level": "warning"},
+                }
+            )
+    index = {rule["id"]: i for i, rule in enumerate(rules)}
+    results: list[dict[str, Any]] = []
+    for outcome in report.outcomes:
+        if outcome.error or outcome.analysis is None:
+            continue
+        analysis = outcome.analysis
+        location = sarif_location(outcome.path, analysis.stage_line)
+        failing = analysis.verdict.is_finding
+        message = finding_line(analysis) or f"{analysis.verdict}: user {analysis.user}"
+        results.append(
+            {
+                "ruleId": RULE_ID,
+                "ruleIndex": index[RULE_ID],
+                "kind": "fail" if failing else "pass",
+                "level": "error" if failing else "none",
+                "message": {"text": message},
+                "locations": [location],
+                "properties": {
+                    "verdict": str(analysis.verdict),
+                    "family": analysis.family,
+                    "baseImage": analysis.base_image,
+                },
+            }
+        )
+        for warning in analysis.warnings:
+            rule = warning_rule(warning)
+            results.append(
+                {
+                    "ruleId": rule,
+                    "ruleIndex": index[rule],
+                    "kind": "fail",
+                    "level": "warning",
+                    "message": {"text": warning},
+                    "locations": [location],
+                }
+            )
+    notifications = [
+        {"level": "error", "message": {"text": f"{o.path}: {o.error}"}} for o in report.errors
+    ]
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "fixuser",
+                        "version": __version__,
+                        "informationUri": INFORMATION_URI,
+                        "rules": rules,
+                    }
+                },
+                "invocations": [
+                    {
+                        "executionSuccessful": not report.errors,
+                        "toolExecutionNotifications": notifications,
+                    }
+                ],
+                "results": results,
+            }
+        ],
+    }
+
+
+def write(report: Report, fmt: str, out: TextIO | None = None, err: TextIO | None = None) -> None:
+    out, err = out or sys.stdout, err or sys.stderr
+    if fmt == "text":
+        write_text(report, out, err)
+        return
+    data = as_json(report) if fmt == "json" else as_sarif(report)
+    json.dump(data, out, indent=2)
+    out.write("\n")
