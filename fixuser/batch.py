@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -64,6 +65,40 @@ class StartError(Exception):
 
 
 @dataclasses.dataclass(frozen=True)
+class Identity:
+    """Author and committer, decided once per run (as ``fixuser.repo.identity_env`` does)."""
+
+    author: tuple[str, str]
+    committer: tuple[str, str]
+
+    @classmethod
+    def resolve(cls, author: str | None) -> Identity:
+        committer = configured_identity()
+        fallback = (repo.FALLBACK_NAME, repo.FALLBACK_EMAIL)
+        chosen = repo.parse_identity(author) if author else committer or fallback
+        return cls(chosen, committer or chosen)
+
+
+def configured_identity() -> tuple[str, str] | None:
+    """user.name/email from the environment or git's global configuration: a cache clone has
+    no configuration of its own, so one lookup serves every repository."""
+
+    def value(key: str, env: str) -> str:
+        if os.environ.get(env):
+            return os.environ[env]
+        try:
+            return run_git("config", "--get", key).strip()
+        except repo.RepoError:
+            return ""
+
+    name, email = (
+        value("user.name", "GIT_COMMITTER_NAME"),
+        value("user.email", "GIT_COMMITTER_EMAIL"),
+    )
+    return (name, email) if name and email else None
+
+
+@dataclasses.dataclass(frozen=True)
 class Options:
     """Everything a worker needs, built once from the command line."""
 
@@ -76,7 +111,7 @@ class Options:
     push: bool
     dry_run: bool
     conflict: str
-    author: str | None
+    identity: Identity
     forge: forge.Forge | None
 
 
@@ -173,7 +208,8 @@ def source_of(spec: str) -> tuple[str, bool]:
     if not path.is_dir():
         raise repo.RepoError(f"{spec}: no such repository")
     path = path.resolve()
-    if run_git("rev-parse", "--is-bare-repository", cwd=path).strip() == "true":
+    # Bare: HEAD and objects/ at the top. Told from the files, as git does, without a process.
+    if (path / "HEAD").is_file() and (path / "objects").is_dir() and not (path / ".git").exists():
         return str(path), False
     return run_git("rev-parse", "--show-toplevel", cwd=path).strip(), True
 
@@ -207,10 +243,22 @@ def local_remote_url(checkout: Path, remote: str) -> str | None:
         return None
 
 
-def repo_settings(clone: git.Repo, base: str, options: Options) -> Settings:
+def commit_at(clone: git.Repo, ref: str) -> git.Commit:
+    """The commit ``ref`` names, resolved from the ref files in Python. ``Repo.commit()`` would
+    also ask ``cat-file --batch-check`` for its type: one more process per repository."""
+    import git
+
+    try:
+        sha = git.SymbolicReference.dereference_recursive(clone, ref)
+    except ValueError:
+        raise repo.RepoError(f"{ref.removeprefix('refs/heads/')}: no such branch") from None
+    return git.Commit(clone, bytes.fromhex(sha))
+
+
+def repo_settings(clone: git.Repo, base: git.Commit, options: Options) -> Settings:
     """Explicit flags > the repository's own ``[tool.fixuser]`` > where fixuser runs > defaults."""
     try:
-        data = (clone.commit(base).tree / "pyproject.toml").data_stream.read()
+        data = (base.tree / "pyproject.toml").data_stream.read()
     except KeyError:
         return build_settings(options.cli, None, options.base_settings)
     try:
@@ -222,13 +270,21 @@ def repo_settings(clone: git.Repo, base: str, options: Options) -> Settings:
 
 
 def default_branch(clone: git.Repo) -> str | None:
+    """The branch HEAD names in the bare clone: the remote's default branch."""
+    try:
+        return str(clone.head.reference.path).removeprefix("refs/heads/") or None
+    except (TypeError, ValueError):  # a detached HEAD
+        return None
+
+
+def branch_tip(clone: git.Repo, branch: str) -> str | None:
+    """Read from the ref files in Python: no ``git rev-parse`` per repository."""
     import git
 
     try:
-        ref: str = clone.git.symbolic_ref("--quiet", "HEAD")
-    except git.GitCommandError:
+        return str(git.Head(clone, f"refs/heads/{branch}").commit.hexsha)
+    except ValueError:
         return None
-    return ref.removeprefix("refs/heads/") or None
 
 
 def configured_push_url(clone: git.Repo, remote: str) -> str:
@@ -268,9 +324,11 @@ def commit_message(body: str) -> str:
 
 
 def diff_stat(plan: repo.RepoPlan, clone: git.Repo) -> str:
+    import git
+
     parts = []
     for f in plan.fixes:
-        old = (clone.commit(plan.head).tree / f.path).data_stream.read()
+        old = (git.Commit(clone, bytes.fromhex(plan.head)).tree / f.path).data_stream.read()
         matcher = difflib.SequenceMatcher(None, old.splitlines(), f.result.output.splitlines())
         added = removed = 0
         for tag, i1, i2, j1, j2 in matcher.get_opcodes():
@@ -287,7 +345,7 @@ def blob_sha(data: bytes) -> str:
 
 def same_fix(clone: git.Repo, branch: str, plan: repo.RepoPlan) -> bool:
     """The existing branch is exactly this fix: one commit on the same base, the same files."""
-    tip_sha = repo.branch_sha(clone, branch)
+    tip_sha = branch_tip(clone, branch)
     if tip_sha is None or not repo.is_fixuser_branch(clone, branch):
         return False
     tip = clone.commit(tip_sha)
@@ -297,6 +355,77 @@ def same_fix(clone: git.Repo, branch: str, plan: repo.RepoPlan) -> bool:
     if changed != {f.path for f in plan.fixes}:
         return False
     return all((tip.tree / f.path).hexsha == blob_sha(f.result.output) for f in plan.fixes)
+
+
+def store(clone: git.Repo, kind: bytes, data: bytes) -> bytes:
+    """Write one loose object into the clone, in Python; its binary id. (``clone.odb.store``
+    would run ``git hash-object`` for each object.)"""
+    import io
+
+    from gitdb import LooseObjectDB  # type: ignore[import-untyped]
+    from gitdb.base import IStream  # type: ignore[import-untyped]
+
+    loose = LooseObjectDB(os.path.join(clone.git_dir, "objects"))
+    return bytes(loose.store(IStream(kind, len(data), io.BytesIO(data))).binsha)
+
+
+def rewrite_tree(clone: git.Repo, tree: bytes, prefix: str, blobs: dict[str, bytes]) -> bytes:
+    """``tree`` with the blobs at ``blobs``' paths replaced, subtrees rewritten as needed.
+
+    Names and modes stay as they are, so the entries keep git's sort order.
+    """
+    import io
+
+    from git.objects.fun import tree_entries_from_data, tree_to_stream
+
+    entries = []
+    for sha, mode, name in tree_entries_from_data(clone.odb.stream(tree).read()):
+        path = f"{prefix}{name}"
+        if path in blobs:
+            sha = blobs[path]
+        elif mode == 0o040000 and any(p.startswith(path + "/") for p in blobs):
+            sha = rewrite_tree(clone, sha, path + "/", blobs)
+        entries.append((sha, mode, name))
+    out = io.BytesIO()
+    tree_to_stream(entries, out.write)
+    return store(clone, b"tree", out.getvalue())
+
+
+def commit_in_clone(
+    clone: git.Repo,
+    plan: repo.RepoPlan,
+    branch: str,
+    message: str,
+    identity: Identity,
+    old: str | None,
+) -> str:
+    """Commit ``plan.fixes`` on ``branch`` of fixuser's own bare clone; the new commit's sha.
+
+    ``fixuser.repo.commit_fixes`` guards a user's repository (work in progress, uncommitted
+    changes, checked-out branches) and spends some twenty git processes doing it; none of
+    that can apply to a bare clone only fixuser uses. Here the objects are written in Python
+    and one ``update-ref``, with the value the branch must still have, publishes the commit.
+    """
+    blobs = {f.path: store(clone, b"blob", f.result.output) for f in plan.fixes}
+    import git
+
+    tree = rewrite_tree(clone, git.Commit(clone, bytes.fromhex(plan.head)).tree.binsha, "", blobs)
+    stamp = f"{int(time.time())} {time.strftime('%z')}"
+    (an, ae), (cn, ce) = identity.author, identity.committer
+    body = (
+        f"tree {tree.hex()}\nparent {plan.head}\n"
+        f"author {an} <{ae}> {stamp}\ncommitter {cn} <{ce}> {stamp}\n\n{message}"
+    )
+    sha = store(clone, b"commit", body.encode()).hex()
+    expected = old or repo.ZERO_SHA
+    try:
+        run_git(
+            "update-ref", "-m", f"fixuser batch: {branch}", f"refs/heads/{branch}", sha, expected,
+            cwd=Path(clone.git_dir),
+        )  # fmt: skip
+    except repo.RepoError:
+        raise repo.RepoError(f"branch {branch} changed while fixuser was working") from None
+    return sha
 
 
 def push(clone_path: Path, remote: str, branch: str, *, force: bool) -> None:
@@ -350,8 +479,9 @@ def process_unguarded(spec: str, options: Options) -> Record:
     try:
         base_ref = f"refs/heads/{options.base}" if options.base else "HEAD"
         base_name = options.base or default_branch(clone)
-        settings = repo_settings(clone, base_ref, options)
-        plan = repo.plan_repository(clone_path, settings, base=base_ref)
+        base = commit_at(clone, base_ref)
+        settings = repo_settings(clone, base, options)
+        plan = repo.plan_repository(clone_path, settings, base=base.hexsha)
         if not plan.fixes:
             return outcome_without_fixes(spec, plan)
         files = tuple(f.path for f in plan.fixes)
@@ -363,7 +493,8 @@ def process_unguarded(spec: str, options: Options) -> Record:
                 spec, "would-fix", branch, files, "; ".join(x for x in (stat, reason) if x)
             )
         body = description(plan, settings, branch)
-        exists = repo.branch_sha(clone, branch) is not None
+        old = branch_tip(clone, branch)
+        exists = old is not None
         replacing = False
         if exists and not same_fix(clone, branch, plan):
             if options.conflict == "skip":
@@ -373,9 +504,7 @@ def process_unguarded(spec: str, options: Options) -> Record:
                 return Record(spec, "skipped-conflict", branch, files, why)
             replacing = True
         if not exists or replacing:
-            repo.commit_fixes(
-                clone_path, plan, branch, commit_message(body), author=options.author, force=True
-            )
+            commit_in_clone(clone, plan, branch, commit_message(body), options.identity, old)
         if not options.push:
             return Record(spec, "committed", branch, files, reason or f"in {clone_path}")
         push(clone_path, options.remote, branch, force=replacing)
@@ -623,7 +752,7 @@ def build_options(args: argparse.Namespace) -> Options:
         push=args.push and not args.dry_run,
         dry_run=args.dry_run,
         conflict=args.conflict,
-        author=args.author,
+        identity=Identity.resolve(args.author),
         forge=made,
     )
 
