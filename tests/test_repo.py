@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -447,3 +449,36 @@ def test_push_to_missing_remote_refused(repo: Path) -> None:
 )
 def test_review_url(url: str, base: str | None, expected_url: str | None) -> None:
     assert review_url(url, "fix/x", base) == expected_url
+
+
+def test_explicit_file_path(repo: Path) -> None:
+    assert run_commit([str(repo / "svc" / "Containerfile")], SETTINGS) == 0
+    assert git(repo, "diff", "--name-only", "HEAD", DEFAULT_BRANCH).split() == ["svc/Containerfile"]
+
+
+def test_untracked_dockerfile_is_reported_not_committed(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_files(repo, {"new/Dockerfile": ROOT_DOCKERFILE})
+    assert run_commit([str(repo / "new")], SETTINGS) == 2
+    assert "new: no Dockerfile there in HEAD" in capsys.readouterr().err
+    assert DEFAULT_BRANCH not in branches(repo)
+
+
+def test_skip_dirs_are_not_fixed(repo: Path) -> None:
+    plan = plan_repository(repo, SETTINGS)
+    assert not any(f.path.startswith("node_modules/") for f in plan.findings)
+
+
+def test_fix_commit_on_the_command_line(repo: Path) -> None:
+    pytest.importorskip("fixuser.cmd_fix")
+    proc = subprocess.run(
+        [sys.executable, "-m", "fixuser", "fix", "--commit", "--signoff"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert is_fixuser_branch(repo, DEFAULT_BRANCH)
+    assert "Signed-off-by:" in git(repo, "log", "-1", "--format=%B", DEFAULT_BRANCH)
+    assert (repo / "Dockerfile").read_bytes() == ROOT_DOCKERFILE  # not rewritten in place
