@@ -1,0 +1,233 @@
+"""check and fix as users run them: a real process, real files, exit codes and streams."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+ROOT_DOCKERFILE = (
+    b"FROM debian:bookworm-slim\n"
+    b"RUN apt-get update && apt-get install -y --no-install-recommends curl\n"
+    b"COPY app /app\n"
+    b'CMD ["/app/run"]\n'
+)
+COMPLIANT_DOCKERFILE = b"FROM alpine:3.20\nUSER 1000:1000\n"
+SARIF_SCHEMA = (
+    Path(__file__).resolve().parents[2] / "shared" / "schemas" / "sarif-schema-2.1.0.json"
+)
+
+
+def fixuser(*args: str, cwd: Path, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "fixuser", *args],
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        check=False,
+    )
+
+
+@pytest.fixture
+def tree(tmp_path: Path) -> Path:
+    (tmp_path / "svc").mkdir()
+    (tmp_path / "svc" / "Dockerfile").write_bytes(ROOT_DOCKERFILE)
+    (tmp_path / "ok.Dockerfile").write_bytes(COMPLIANT_DOCKERFILE)
+    return tmp_path
+
+
+def test_check_exits_1_when_a_runtime_stage_runs_as_root(tree: Path) -> None:
+    proc = fixuser("check", cwd=tree)
+    assert proc.returncode == 1
+    out, err = proc.stdout.decode(), proc.stderr.decode()
+    assert "svc/Dockerfile: root: stage 0" in out
+    assert "ok.Dockerfile: compliant" in out
+    assert "svc/Dockerfile: runs as root (CIS Docker 4.1)" in err
+
+
+def test_check_exits_0_when_everything_is_compliant(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_bytes(COMPLIANT_DOCKERFILE)
+    assert fixuser("check", cwd=tmp_path).returncode == 0
+
+
+def test_check_json_reports_every_file(tree: Path) -> None:
+    proc = fixuser("check", "--format", "json", cwd=tree)
+    data = json.loads(proc.stdout)
+    verdicts = {f["path"]: f["verdict"] for f in data["files"]}
+    assert verdicts == {"svc/Dockerfile": "root", "ok.Dockerfile": "compliant"}
+    root = next(f for f in data["files"] if f["verdict"] == "root")
+    assert root["family"] == "debian" and root["base_image"] == "debian:bookworm-slim"
+    assert data["errors"] == []
+
+
+def test_check_sarif_is_valid_sarif_2_1_0(tree: Path) -> None:
+    (tree / "Dockerfile.broken").write_bytes(b"RUN echo no from\n")
+    proc = fixuser("check", "--format", "sarif", cwd=tree)
+    assert proc.returncode == 2
+    data = json.loads(proc.stdout)
+    schema = json.loads(SARIF_SCHEMA.read_text())
+    jsonschema.Draft4Validator(schema).validate(data)
+    results = data["runs"][0]["results"]
+    kinds = {(r["ruleId"], r["kind"]) for r in results}
+    assert ("CIS-DOCKER-4.1", "fail") in kinds
+    assert ("CIS-DOCKER-4.1", "pass") in kinds
+
+
+def test_fix_rewrites_in_place_and_exits_1(tree: Path) -> None:
+    target = tree / "svc" / "Dockerfile"
+    proc = fixuser("fix", cwd=tree)
+    assert proc.returncode == 1, proc.stderr
+    assert b"USER 10001:10001" in target.read_bytes()
+    assert (tree / "ok.Dockerfile").read_bytes() == COMPLIANT_DOCKERFILE
+    again = fixuser("fix", cwd=tree)
+    assert again.returncode == 0
+    assert fixuser("check", cwd=tree).returncode == 0
+
+
+def test_fix_diff_writes_nothing(tree: Path) -> None:
+    proc = fixuser("fix", "--diff", cwd=tree)
+    assert proc.returncode == 1
+    assert b"+USER 10001:10001" in proc.stdout
+    assert (tree / "svc" / "Dockerfile").read_bytes() == ROOT_DOCKERFILE
+
+
+def test_fix_stdin_to_stdout(tmp_path: Path) -> None:
+    proc = fixuser("fix", "-", cwd=tmp_path, stdin=ROOT_DOCKERFILE)
+    assert proc.returncode == 1
+    assert proc.stdout.startswith(b"FROM debian:bookworm-slim\nRUN groupadd")
+    unchanged = fixuser("fix", "-", cwd=tmp_path, stdin=proc.stdout)
+    assert unchanged.returncode == 0 and unchanged.stdout == proc.stdout
+
+
+def test_fix_keeps_file_mode(tmp_path: Path) -> None:
+    target = tmp_path / "Dockerfile"
+    target.write_bytes(ROOT_DOCKERFILE)
+    target.chmod(0o640)
+    fixuser("fix", cwd=tmp_path)
+    assert target.stat().st_mode & 0o777 == 0o640
+
+
+def test_fix_writes_through_a_symlink_and_keeps_the_link(tmp_path: Path) -> None:
+    real = tmp_path / "docker" / "Dockerfile.prod"
+    real.parent.mkdir()
+    real.write_bytes(ROOT_DOCKERFILE)
+    link = tmp_path / "Dockerfile"
+    link.symlink_to(Path("docker") / "Dockerfile.prod")
+    assert fixuser("fix", "Dockerfile", cwd=tmp_path).returncode == 1
+    assert link.is_symlink()
+    assert b"USER 10001:10001" in real.read_bytes()
+
+
+def test_symlink_leading_outside_the_root_is_an_error(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "Dockerfile").write_bytes(ROOT_DOCKERFILE)
+    root = tmp_path / "root"
+    root.mkdir()
+    (root / "Dockerfile").symlink_to(outside / "Dockerfile")
+    proc = fixuser("fix", "root", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert b"root/Dockerfile: symlink leads outside the scanned root" in proc.stderr
+    assert (outside / "Dockerfile").read_bytes() == ROOT_DOCKERFILE
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"\x7fELF\x00\x01\x02", "binary data, not a Dockerfile"),
+        (b"", "empty file"),
+        (b"# just a comment\n", "no instructions"),
+        (b"RUN echo hi\n", "no FROM instruction"),
+        (b"RUN echo hi\nFROM debian\n", "RUN before the first FROM"),
+        (b"FROM debian\nRUN <<EOT\necho never closed\n", "heredoc <<EOT is never closed"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_untouched_and_others_still_fixed(
+    tmp_path: Path, content: bytes, problem: str
+) -> None:
+    bad = tmp_path / "bad" / "Dockerfile"
+    bad.parent.mkdir()
+    bad.write_bytes(content)
+    good = tmp_path / "good" / "Dockerfile"
+    good.parent.mkdir()
+    good.write_bytes(ROOT_DOCKERFILE)
+    proc = fixuser("fix", cwd=tmp_path)
+    assert proc.returncode == 2
+    lines = [line for line in proc.stderr.decode().splitlines() if line.startswith("bad/")]
+    assert len(lines) == 1 and problem in lines[0]
+    assert bad.read_bytes() == content
+    assert b"USER 10001:10001" in good.read_bytes()
+
+
+def test_discovery_skips_leftovers_vendor_and_gitignored(tmp_path: Path) -> None:
+    for name in (
+        "Dockerfile.bak",
+        "Dockerfile.orig",
+        "Dockerfile.rej",
+        "Dockerfile~",
+        "Dockerfile.swp",
+        "Dockerfile.dockerignore",
+    ):
+        (tmp_path / name).write_bytes(ROOT_DOCKERFILE)
+    for skipped in ("node_modules", "vendor", "ignored"):
+        (tmp_path / skipped).mkdir()
+        (tmp_path / skipped / "Dockerfile").write_bytes(ROOT_DOCKERFILE)
+    (tmp_path / "web.dockerfile").write_bytes(COMPLIANT_DOCKERFILE)
+    (tmp_path / "Containerfile.dev").write_bytes(COMPLIANT_DOCKERFILE)
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("ignored/\n")
+    proc = fixuser("check", "--format", "json", cwd=tmp_path)
+    paths = sorted(f["path"] for f in json.loads(proc.stdout)["files"])
+    assert paths == ["Containerfile.dev", "web.dockerfile"]
+    assert proc.returncode == 0
+
+
+def test_pyproject_settings_apply_and_flags_beat_them(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.fixuser]\nuser = "svc"\nuid = 2000\n')
+    proc = fixuser("fix", "-", cwd=tmp_path, stdin=ROOT_DOCKERFILE)
+    assert b"USER 2000:2000" in proc.stdout and b" svc" in proc.stdout
+    flagged = fixuser("fix", "-", "--uid", "3000", cwd=tmp_path, stdin=ROOT_DOCKERFILE)
+    assert b"USER 3000:3000" in flagged.stdout
+
+
+def test_bad_setting_is_a_one_line_error(tmp_path: Path) -> None:
+    proc = fixuser("fix", "-", "--user", "Bad Name", cwd=tmp_path, stdin=ROOT_DOCKERFILE)
+    assert proc.returncode == 2
+    assert len(proc.stderr.decode().strip().splitlines()) == 1
+
+
+def test_root_by_design_is_a_finding_left_alone_with_its_remedy(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_bytes(b"FROM nginx:1.27\nCOPY site /usr/share/nginx/html\n")
+    check = fixuser("check", cwd=tmp_path)
+    assert check.returncode == 1
+    fix = fixuser("fix", cwd=tmp_path)
+    assert fix.returncode == 0
+    assert b"nginx-unprivileged" in fix.stderr
+    forced = fixuser("fix", "--force", cwd=tmp_path)
+    assert forced.returncode == 1 and b"--force" in forced.stderr
+
+
+def test_no_terminal_prints_help_instead_of_hanging(tmp_path: Path) -> None:
+    proc = fixuser(cwd=tmp_path)
+    assert proc.returncode == 2
+    assert b"fixuser check" in proc.stderr
+
+
+def test_version_does_not_import_git_or_questionary(tmp_path: Path) -> None:
+    code = (
+        "import sys; from fixuser.main import main\n"
+        "try:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in ('git', 'questionary', 'docker', 'jinja2') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    assert out.stdout.strip().splitlines()[-1] == b"[]"
