@@ -494,10 +494,13 @@ def repo_relative(repo: git.Repo, paths: Sequence[str]) -> list[str]:
 
 
 def summary(repo: git.Repo, sha: str) -> str:
+    """Like ``git log -1 --stat``, without the user's pager or colours."""
     out: str = repo.git.log(
         "-1", "--stat", "--format=commit %H%nAuthor: %an <%ae>%n%n%w(0,4,4)%B", sha
     )
-    return out
+    # %w indents the message's blank lines too; drop that and the doubled blank before --stat.
+    out = re.sub(r"(?m)^[ \t]+$", "", out)
+    return re.sub(r"\n{3,}", "\n\n", out)
 
 
 def checkout_branch(repo: git.Repo, branch: str, plan: RepoPlan) -> str:
