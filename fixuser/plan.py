@@ -12,7 +12,6 @@ from fixuser.edits import Edit
 from fixuser.images import KnownUser
 from fixuser.model import Change
 from fixuser.paths import is_app_location, is_system, normalise
-from fixuser.render import render
 from fixuser.settings import Settings
 from fixuser.stages import Stage, chain, is_root_user, split_flags, substitute
 
@@ -259,6 +258,8 @@ def chown_edits(
 def render_block(
     template: str, dockerfile: Dockerfile, choice: Choice, settings: Settings, dirs: list[str]
 ) -> str:
+    from fixuser.render import render  # jinja2 only when something is fixed: check stays light
+
     kw = {k: (k.lower() if dockerfile.lower_case else k) for k in ("RUN", "USER")}
     text = render(
         template,
