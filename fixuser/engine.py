@@ -446,8 +446,8 @@ class Engine:
                 else:
                     notes.append(f"own entrypoint: {how}")
                 return RuntimeUser(uid, name, writable, source, True, tuple(notes))
-            if done.returncode not in MISSING_EXECUTABLE:
-                raise EngineError("the probe container failed", done.error_lines())
+            if done.returncode not in MISSING_EXECUTABLE or "/bin/sh" not in done.stderr:
+                raise EngineError("the container does not start", done.error_lines())
             notes.append("no /bin/sh in the image: read its config and filesystem")
         return self.static_user(image, config, paths, tuple(notes))
 

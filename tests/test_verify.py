@@ -1,0 +1,301 @@
+"""verify: the proof's judgement (pure), and every template proven with a real engine."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from engine_support import SAMPLES, local_family
+
+from fixuser.core import fix
+from fixuser.engine import Engine, RuntimeUser
+from fixuser.main import main
+from fixuser.settings import Settings
+from fixuser.verify import Proof, Side, context_reader, growth_budget, human, judge, prove
+
+pytest_plugins = ("engine_support",)
+
+MB = 1000 * 1000
+
+
+def side(
+    uid: int | None = 10001,
+    name: str | None = "app",
+    size: int = 100 * MB,
+    writable: dict[str, bool] | None = None,
+    smoke_ok: bool | None = None,
+) -> Side:
+    user = RuntimeUser(uid, name, writable or {"/app": True}, "test", True)
+    return Side(True, 1.0, size, user, None, smoke_ok)
+
+
+def test_growth_budget_is_one_percent_or_100_kb() -> None:
+    assert growth_budget(100 * MB) == MB
+    assert growth_budget(2 * MB) == 100_000
+
+
+def test_judge_accepts_a_good_fix() -> None:
+    assert judge(side(0, "root"), side(), "10001:10001", "debian", True, None) == []
+
+
+def test_judge_names_every_failure() -> None:
+    after = side(uid=0, name=None, size=103 * MB, writable={"/app": False, "/": False})
+    reasons = judge(side(0, "root"), after, "10001:10001", "debian", True, None)
+    text = "\n".join(reasons)
+    assert "still runs as root" in text
+    assert "not the 10001 fixuser wrote" in text
+    assert "no entry in the image's /etc/passwd" in text
+    assert "/app (WORKDIR/VOLUME) is not writable" in text
+    assert "/ (" not in text  # a root WORKDIR is not expected to be writable
+    assert "grew by 3.0 MB" in text
+
+
+def test_judge_growth_is_not_budgeted_for_shell_less_families() -> None:
+    before, after = side(0, "root", size=1 * MB), side(65532, "nonroot", size=3 * MB)
+    assert judge(before, after, "65532:65532", "distroless", True, None) == []
+
+
+def test_judge_read_only_ownership_skips_writability() -> None:
+    after = side(writable={"/app": False})
+    assert judge(side(0, "root"), after, "10001:10001", "debian", False, None) == []
+
+
+def test_judge_smoke_that_worked_before_must_work_after() -> None:
+    before, after = side(0, "root", smoke_ok=True), side(smoke_ok=False)
+    assert "smoke command fails" in judge(before, after, "10001", "debian", True, "true")[0]
+
+
+def test_judge_named_user() -> None:
+    assert judge(side(0), side(1000, "node"), "node", "debian", True, None) == []
+    assert "not the node" in judge(side(0), side(1001, "app"), "node", "debian", True, None)[0]
+
+
+def test_human_sizes() -> None:
+    assert (human(512), human(16_600), human(-2_500_000)) == ("512 B", "16.6 KB", "-2.5 MB")
+
+
+def test_context_reader_stays_inside_the_context(tmp_path: Path) -> None:
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "a").write_bytes(b"1")
+    (tmp_path / "secret").write_bytes(b"2")
+    read = context_reader(tmp_path / "ctx")
+    assert (read("a"), read("../secret"), read("missing")) == (b"1", None, None)
+
+
+def test_verify_without_an_engine_exits_2_and_says_how(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "Dockerfile").write_text("FROM debian:12\n")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert main(["verify", str(tmp_path / "Dockerfile")]) == 2
+    assert "apt-get install podman" in capsys.readouterr().err
+
+
+# --- every template, proven with a real engine -------------------------------------------
+
+APP = 'WORKDIR /app\nCOPY . .\nCMD ["sleep", "60"]\n'
+TEMPLATE_CASES = {
+    "debian": ("docker.io/library/debian:bookworm-slim", "debian", APP),
+    "alpine": ("docker.io/library/alpine:3.20", "alpine", APP),
+    "distroless": (
+        "gcr.io/distroless/static-debian12",
+        "distroless",
+        'COPY hello /app/hello\nWORKDIR /app\nENTRYPOINT ["/app/hello"]\nCMD ["60"]\n',
+    ),
+    "scratch": ("scratch", "scratch", 'COPY hello /hello\nENTRYPOINT ["/hello", "60"]\n'),
+    # Images fixuser does not know: the portable template picks the tools at build time.
+    "portable-shadow": ("localhost/fixuser-test/plain-a:1", "unknown", APP),
+    "portable-busybox": ("localhost/fixuser-test/plain-b:1", "unknown", APP),
+    "portable-fallback": ("localhost/fixuser-test/plain-c:1", "unknown", APP),
+}
+
+
+@pytest.fixture(scope="session")
+def unknown_images(
+    running_engine: Engine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """Images under names fixuser's table does not know: shadow, BusyBox, and neither."""
+    ctx = tmp_path_factory.mktemp("plain")
+    tags = {
+        "localhost/fixuser-test/plain-a:1": b"FROM docker.io/library/debian:bookworm-slim\n",
+        "localhost/fixuser-test/plain-b:1": b"FROM docker.io/library/alpine:3.20\n",
+        "localhost/fixuser-test/plain-c:1": (
+            b"FROM docker.io/library/alpine:3.20\n"
+            b"RUN for tool in adduser addgroup useradd groupadd; do"
+            b' rm -f "$(command -v $tool)"; done; ! command -v adduser\n'
+        ),
+    }
+    for tag, text in tags.items():
+        running_engine.build(text, ctx, tag)
+    yield
+    for tag in tags:
+        running_engine.remove_image(tag)
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("case", sorted(TEMPLATE_CASES))
+def test_template_is_proven_by_a_real_build(
+    case: str, running_engine: Engine, hello_binary: Path, unknown_images: None, tmp_path: Path
+) -> None:
+    base, family, body = TEMPLATE_CASES[case]
+    shutil.copy(hello_binary, tmp_path / "hello")
+    (tmp_path / "app.txt").write_text("the application\n")
+    original = f"FROM {base}\n{body}".encode()
+    result = fix(original, Settings(), path="Dockerfile", context=context_reader(tmp_path))
+    assert result.analysis.family == family
+    assert result.change is not None, result.analysis
+    proof = prove(
+        tmp_path / "Dockerfile",
+        original,
+        result.output,
+        tmp_path,
+        engine=running_engine,
+        expected_user=result.change.user,
+        family=family,
+    )
+    assert_proven(proof, result.change.user, family)
+
+
+def assert_proven(proof: Proof, user: str, family: str) -> None:
+    assert proof.status == "proven", (proof.reasons, proof.after)
+    assert proof.before.user is not None and proof.after is not None
+    after = proof.after.user
+    assert after is not None
+    assert proof.before.user.uid == 0
+    assert after.uid != 0
+    want = user.partition(":")[0]
+    assert str(after.uid) == want or after.name == want
+    if family != "scratch":
+        assert after.name
+    assert all(after.writable.values()), after.writable
+    if family not in ("distroless", "scratch"):
+        assert proof.growth <= growth_budget(proof.before.size)
+
+
+@pytest.mark.engine
+def test_fix_that_creates_no_user_fails_its_proof(running_engine: Engine, tmp_path: Path) -> None:
+    # What other tools do: insert USER nonroot and hope. The container cannot even start.
+    original = b'FROM docker.io/library/debian:bookworm-slim\nCMD ["sleep", "60"]\n'
+    fixed = original + b"USER nonroot\n"
+    proof = prove(
+        tmp_path / "Dockerfile",
+        original,
+        fixed,
+        tmp_path,
+        engine=running_engine,
+        expected_user="nonroot",
+        family="debian",
+    )
+    assert proof.status == "failed"
+    assert any("nonroot" in reason for reason in proof.reasons), proof.reasons
+
+
+@pytest.mark.engine
+def test_fix_that_bloats_the_image_fails_its_proof(running_engine: Engine, tmp_path: Path) -> None:
+    original = b"FROM docker.io/library/debian:bookworm-slim\n"
+    fixed = original + (
+        b"RUN useradd --no-log-init -u 10001 -M app && chown -R 10001 /usr\nUSER 10001\n"
+    )
+    proof = prove(
+        tmp_path / "Dockerfile",
+        original,
+        fixed,
+        tmp_path,
+        engine=running_engine,
+        expected_user="10001",
+        family="debian",
+    )
+    assert proof.status == "failed"
+    assert any("grew by" in reason for reason in proof.reasons), proof.reasons
+
+
+@pytest.mark.engine
+def test_original_that_does_not_build_is_unprovable(running_engine: Engine, tmp_path: Path) -> None:
+    original = b"FROM docker.io/library/debian:bookworm-slim\nRUN exit 7\n"
+    proof = prove(
+        tmp_path / "Dockerfile", original, original + b"USER 1\n", tmp_path, engine=running_engine
+    )
+    assert proof.status == "unprovable"
+    assert "does not build" in proof.reasons[0]
+
+
+@pytest.mark.engine
+def test_verify_command_proves_a_file_with_a_smoke_command(
+    running_engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "Dockerfile").write_text(
+        "FROM docker.io/library/alpine:3.20\nWORKDIR /site\nCOPY . .\n"
+    )
+    code = main(
+        [
+            "verify",
+            "--engine",
+            running_engine.name,
+            "--smoke",
+            "ls /site/Dockerfile",
+            str(tmp_path / "Dockerfile"),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert re.search(r"uid: +0 \(root\) -> 10001 \(app\)", out), out
+    assert "writable:   /site: yes" in out
+    assert "1 proven, 0 failed" in out
+    assert (tmp_path / "Dockerfile").read_text().startswith("FROM docker.io/library/alpine")
+
+
+# --- the samples whose base has a local image ------------------------------------------
+
+FROM_RE = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?", re.I | re.M)
+USER_RE = re.compile(r"^\s*USER\s+(\S+)", re.I | re.M)
+
+
+def sample_cases() -> list[Path]:
+    cases = []
+    for dockerfile in sorted(SAMPLES.glob("*/Dockerfile")):
+        expected = next(
+            (
+                p
+                for p in (
+                    dockerfile.parent / "expected",
+                    dockerfile.with_name("Dockerfile.expected"),
+                )
+                if p.is_file()
+            ),
+            None,
+        )
+        if expected is None or "ARG" in dockerfile.read_text().split("FROM", 1)[0]:
+            continue
+        text = dockerfile.read_text()
+        stages = {m.group(2).lower() for m in FROM_RE.finditer(text) if m.group(2)}
+        bases = [m.group(1) for m in FROM_RE.finditer(text) if m.group(1).lower() not in stages]
+        if bases and all(local_family(b) for b in bases) and expected.read_bytes() != text.encode():
+            cases.append(dockerfile)
+    return cases
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("dockerfile", sample_cases(), ids=lambda p: p.parent.name)
+def test_sample_fix_is_proven(running_engine: Engine, dockerfile: Path) -> None:
+    expected = dockerfile.parent / "expected"
+    if not expected.is_file():
+        expected = dockerfile.with_name("Dockerfile.expected")
+    fixed = expected.read_bytes()
+    users = USER_RE.findall(fixed.decode(errors="replace"))
+    base = FROM_RE.findall(fixed.decode(errors="replace"))[-1][0]
+    family = local_family(base) or "unknown"
+    proof = prove(
+        dockerfile,
+        dockerfile.read_bytes(),
+        fixed,
+        dockerfile.parent,
+        engine=running_engine,
+        expected_user=users[-1] if users else None,
+        family=family,
+    )
+    if proof.status == "unprovable":
+        pytest.skip(f"the original does not build here: {proof.reasons[-3:]}")
+    assert_proven(proof, users[-1], family)
