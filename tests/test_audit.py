@@ -1,0 +1,183 @@
+"""audit: CIS 4.1 on containers these tests start, through the Docker Engine API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import jsonschema
+import pytest
+from engine_support import remove_labelled, start_container
+
+from fixuser.core import fix
+from fixuser.engine import Engine
+from fixuser.main import main
+from fixuser.settings import Settings
+
+pytest_plugins = ("engine_support",)
+
+DEBIAN = "docker.io/library/debian:bookworm-slim"
+DISTROLESS = "gcr.io/distroless/static-debian12"
+SCHEMA = {
+    "type": "object",
+    "required": ["containers"],
+    "properties": {
+        "containers": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["id", "name", "image", "uid", "verdict"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "name": {"type": "string"},
+                    "image": {"type": "string"},
+                    "uid": {"type": "integer"},
+                    "verdict": {"enum": ["root", "non-root"]},
+                },
+            },
+        }
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def containers(
+    running_engine: Engine, session_label: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    """name -> id of: root, fixed, privilege-dropping, and config-says-non-root-but-runs-root."""
+    ctx = tmp_path_factory.mktemp("audit")
+    original = f'FROM {DEBIAN}\nCMD ["sleep", "300"]\n'.encode()
+    fixed = fix(original, Settings(), path="Dockerfile").output
+    tag = "localhost/fixuser-test/audit-fixed:1"
+    running_engine.build(fixed, ctx, tag)
+    suffix = session_label.rpartition("=")[2]
+    started = {}
+    try:
+        started["root"] = start_container(
+            running_engine,
+            DEBIAN,
+            session_label,
+            "--name",
+            f"audit-root-{suffix}",
+            argv=("sleep", "300"),
+        )
+        started["fixed"] = start_container(
+            running_engine, tag, session_label, "--name", f"audit-fixed-{suffix}"
+        )
+        # An entrypoint that starts as root and drops privileges (setpriv, like gosu/su-exec):
+        # the image config says root, the kernel says 10001.
+        started["drops"] = start_container(
+            running_engine,
+            DEBIAN,
+            session_label,
+            "--name",
+            f"audit-drops-{suffix}",
+            "--entrypoint",
+            "setpriv",
+            argv=("--reuid=10001", "--regid=10001", "--clear-groups", "sleep", "300"),
+        )
+        # The image says nonroot; `--user 0` at run time makes it root. No shell, no cat.
+        started["override"] = start_container(
+            running_engine,
+            DISTROLESS,
+            session_label,
+            "--name",
+            f"audit-override-{suffix}",
+            "--user",
+            "0",
+            argv=("300",),
+        )
+        yield {f"audit-{key}-{suffix}": cid for key, cid in started.items()}
+    finally:
+        remove_labelled(running_engine, session_label)
+        running_engine.remove_image(tag)
+
+
+def audit_json(
+    docker_host: str,
+    label: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> tuple[int, dict[str, dict[str, object]]]:
+    monkeypatch.setenv("DOCKER_HOST", docker_host)
+    code = main(["audit", "--format", "json", "--label", label])
+    data = json.loads(capsys.readouterr().out)
+    jsonschema.validate(data, SCHEMA)
+    return code, {c["name"].split("-")[1]: c for c in data["containers"]}
+
+
+@pytest.mark.engine
+def test_audit_reads_the_kernel_uid_of_pid_1(
+    containers: dict[str, str],
+    docker_host: str,
+    session_label: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, found = audit_json(docker_host, session_label, monkeypatch, capsys)
+    assert code == 1  # one runs as root
+    assert sorted(found) == ["drops", "fixed", "override", "root"]
+    assert (found["root"]["uid"], found["root"]["verdict"]) == (0, "root")
+    assert (found["fixed"]["uid"], found["fixed"]["verdict"]) == (10001, "non-root")
+    assert found["fixed"]["config_user"] == "10001:10001"
+    # Not the image config: it says root for "drops" and non-root for "override".
+    assert (found["drops"]["uid"], found["drops"]["verdict"]) == (10001, "non-root")
+    assert (found["override"]["uid"], found["override"]["verdict"]) == (0, "root")
+    assert str(found["override"]["source"]).startswith("host /proc/")  # no cat in distroless
+    assert found["root"]["image"] == DEBIAN
+
+
+@pytest.mark.engine
+def test_audit_never_changes_a_container(
+    containers: dict[str, str],
+    running_engine: Engine,
+    docker_host: str,
+    session_label: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    def states() -> list[str]:
+        fmt = "{{.State.Status}} {{.State.StartedAt}} {{.RestartCount}}"
+        return [
+            running_engine.command(["inspect", "--format", fmt, cid]).stdout
+            for cid in containers.values()
+        ]
+
+    before = states()
+    monkeypatch.setenv("DOCKER_HOST", docker_host)
+    assert main(["audit", "--label", session_label]) == 1
+    out = capsys.readouterr().out
+    assert states() == before
+    assert "4 running, 2 as root (CIS Docker 4.1)" in out
+    assert "ROOT     uid=0" in out
+
+
+@pytest.mark.engine
+def test_audit_of_only_non_root_containers_exits_0(
+    containers: dict[str, str],
+    running_engine: Engine,
+    docker_host: str,
+    session_label: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    label = f"{session_label}-nonroot"
+    try:
+        name = f"audit-nonroot-{label.rpartition('=')[2]}"
+        start_container(
+            running_engine, DISTROLESS, label, "--name", name, "--user", "65532", argv=("300",)
+        )
+        code, found = audit_json(docker_host, label, monkeypatch, capsys)
+        assert code == 0
+        assert [c["uid"] for c in found.values()] == [65532]
+    finally:
+        remove_labelled(running_engine, label)
+
+
+def test_audit_without_an_engine_api_exits_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["audit", "--host", f"unix://{tmp_path}/none.sock"])
+    assert code == 2
+    assert "podman system service" in capsys.readouterr().err
