@@ -149,6 +149,10 @@ def scan(
                     masked[nxt] = "#\n"
                 nxt += 1
             if nxt >= count:
+                # Dangling at the end of the file: BuildKit ends the instruction there, while
+                # dockerfile-parse drops it, so it sees the line without its escape.
+                body = strip_eol(lines[last]).rstrip(" \t")
+                masked[last] = body[: -len(escape)] + "\n"
                 break
             last = nxt
             logical.append(strip_eol(lines[last]))

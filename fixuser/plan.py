@@ -268,6 +268,7 @@ def render_block(
         user=choice.name,
         uid=choice.uid,
         gid=choice.gid,
+        owner=choice.owner,
         openshift=settings.openshift,
         dirs=dirs,
     )
@@ -346,7 +347,7 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings) -> Plan:
             Edit(
                 volume.start,
                 volume.start,
-                0,
+                2,  # after a user block inserted at the same place
                 eol(render_block("writable.sh.j2", dockerfile, choice, settings, dirs), dockerfile),
             )
         )
