@@ -151,8 +151,8 @@ def scan(
             if nxt >= count:
                 # Dangling at the end of the file: BuildKit ends the instruction there, while
                 # dockerfile-parse drops it, so it sees the line without its escape.
-                body = strip_eol(lines[last]).rstrip(" \t")
-                masked[last] = body[: -len(escape)] + "\n"
+                dangling = strip_eol(lines[last]).rstrip(" \t")
+                masked[last] = dangling[: -len(escape)] + "\n"
                 break
             last = nxt
             logical.append(strip_eol(lines[last]))
