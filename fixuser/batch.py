@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import difflib
+import functools
 import hashlib
 import os
 import re
@@ -29,7 +30,7 @@ import tempfile
 import threading
 import time
 import tomllib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
@@ -113,6 +114,8 @@ class Options:
     conflict: str
     identity: Identity
     forge: forge.Forge | None
+    # --verify: the problems that keep a repository's fixes from being committed (none: go on).
+    verify: Callable[[git.Repo, repo.RepoPlan], list[str]] | None = None
 
 
 # -- the list of repositories -------------------------------------------------------------------
@@ -484,45 +487,66 @@ def process_unguarded(spec: str, options: Options) -> Record:
         plan = repo.plan_repository(clone_path, settings, base=base.hexsha)
         if not plan.fixes:
             return outcome_without_fixes(spec, plan)
-        files = tuple(f.path for f in plan.fixes)
-        reason = "; ".join(plan.errors)
-        branch = options.branch
+        body = description(plan, settings, options.branch)
+        record = functools.partial(
+            Record, spec, branch=options.branch, files=tuple(f.path for f in plan.fixes),
+            description=body,
+        )  # fmt: skip
+        notes = list(plan.errors)
         if options.dry_run:
-            stat = diff_stat(plan, clone)
-            return Record(
-                spec, "would-fix", branch, files, "; ".join(x for x in (stat, reason) if x)
-            )
-        body = description(plan, settings, branch)
-        old = branch_tip(clone, branch)
-        exists = old is not None
-        replacing = False
-        if exists and not same_fix(clone, branch, plan):
-            if options.conflict == "skip":
-                return Record(spec, "skipped-conflict", branch, files, f"branch {branch} exists")
-            if not repo.is_fixuser_branch(clone, branch):
-                why = f"branch {branch} exists and fixuser did not make it: not replacing it"
-                return Record(spec, "skipped-conflict", branch, files, why)
-            replacing = True
-        if not exists or replacing:
-            commit_in_clone(clone, plan, branch, commit_message(body), options.identity, old)
-        if not options.push:
-            return Record(spec, "committed", branch, files, reason or f"in {clone_path}")
-        push(clone_path, options.remote, branch, force=replacing)
-        push_url = configured_push_url(clone, options.remote)
-        url = repo.review_url(push_url, branch, base_name)
-        if options.forge is not None:
-            request = forge.Request(push_url, branch, base_name or "main", TITLE, body)
-            try:
-                url = options.forge.open(request)
-            except forge.ForgeError as e:
-                why = f"pushed {branch}, but the review request was not opened: {e}"
-                return Record(spec, "failed", branch, files, why, url)
-        return Record(spec, "pushed", branch, files, reason, url)
+            return record("would-fix", reason="; ".join([diff_stat(plan, clone), *notes]))
+        if options.verify is not None:
+            problems = options.verify(clone, plan)
+            if problems:
+                return record("failed", reason="--verify: " + "; ".join(problems))
+        return publish(clone, plan, body, base_name, options, record, notes)
     finally:
         clone.close()
 
 
+def publish(
+    clone: git.Repo,
+    plan: repo.RepoPlan,
+    body: str,
+    base_name: str | None,
+    options: Options,
+    record: Callable[..., Record],
+    notes: list[str],
+) -> Record:
+    """Commit (or reuse this very fix's branch), push, open the review request."""
+    branch = options.branch
+    old = branch_tip(clone, branch)
+    replacing = False
+    if old is not None and not same_fix(clone, branch, plan):
+        if options.conflict == "skip":
+            return record("skipped-conflict", reason=f"branch {branch} exists")
+        if not repo.is_fixuser_branch(clone, branch):
+            why = f"branch {branch} exists and fixuser did not make it: not replacing it"
+            return record("skipped-conflict", reason=why)
+        replacing = True
+    if old is None or replacing:
+        commit_in_clone(clone, plan, branch, commit_message(body), options.identity, old)
+    clone_path = Path(clone.git_dir)
+    if not options.push:
+        return record("committed", reason="; ".join(notes or [f"in {clone_path}"]))
+    push(clone_path, options.remote, branch, force=replacing)
+    push_url = configured_push_url(clone, options.remote)
+    url = repo.review_url(push_url, branch, base_name)
+    if options.forge is not None:
+        request = forge.Request(push_url, branch, base_name or "main", TITLE, body)
+        try:
+            url = options.forge.open(request)
+        except forge.ForgeError as e:
+            why = f"pushed {branch}, but the review request was not opened: {e}"
+            return record("failed", reason=why, url=url)
+    return record("pushed", reason="; ".join(notes), url=url)
+
+
 # -- state, progress, the run -------------------------------------------------------------------
+
+
+def state_json(records: Iterable[Record]) -> str:
+    return report_json(records, with_description=True)
 
 
 class State:
@@ -546,7 +570,7 @@ class State:
     def record(self, record: Record) -> None:
         with self._lock:
             self.records[record.repo] = record
-            write_atomically(self.path, report_json(self.records.values()))
+            write_atomically(self.path, state_json(self.records.values()))
 
 
 class Progress:
@@ -779,7 +803,7 @@ def run(args: argparse.Namespace) -> int:
             State.load(state_path) if args.resume or args.retry_failed else State(state_path, {})
         )
         state.records = {k: v for k, v in state.records.items() if k in set(specs)}
-        write_atomically(state.path, report_json(state.records.values()))
+        write_atomically(state.path, state_json(state.records.values()))
     except (StartError, OSError) as e:
         print(f"fixuser batch: {e}", file=sys.stderr)
         return EXIT_ERROR

@@ -41,9 +41,12 @@ class Record:
     files: tuple[str, ...] = ()
     reason: str = ""
     url: str | None = None
+    # The PR/MR description of the fix: in the Markdown report and the state file, not in the
+    # report's JSON, whose keys are fixed.
+    description: str = dataclasses.field(default="", compare=False)
 
-    def to_json(self) -> dict[str, Any]:
-        return {
+    def to_json(self, *, with_description: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {
             "repo": self.repo,
             "outcome": self.outcome,
             "branch": self.branch,
@@ -51,6 +54,9 @@ class Record:
             "reason": self.reason,
             "url": self.url,
         }
+        if with_description and self.description:
+            data["description"] = self.description
+        return data
 
     @classmethod
     def from_json(cls, data: Any) -> Record:
@@ -63,6 +69,7 @@ class Record:
             files=tuple(data.get("files") or ()),
             reason=str(data.get("reason") or ""),
             url=data.get("url"),
+            description=str(data.get("description") or ""),
         )
 
 
@@ -81,8 +88,9 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def to_json(records: Iterable[Record]) -> str:
-    return json.dumps({"repositories": [r.to_json() for r in records]}, indent=2) + "\n"
+def to_json(records: Iterable[Record], *, with_description: bool = False) -> str:
+    items = [r.to_json(with_description=with_description) for r in records]
+    return json.dumps({"repositories": items}, indent=2) + "\n"
 
 
 def read_report(path: Path) -> list[Record]:
@@ -124,6 +132,12 @@ def to_markdown(records: Sequence[Record]) -> str:
             branch = f"`{r.branch}`" if r.branch else ""
             lines.append(f"| {md_cell(r.repo)} | {branch} | {files} | {md_cell(details)} |")
         lines.append("")
+    described = [r for r in records if r.description]
+    if described:
+        lines += ["## Descriptions", ""]
+    for r in described:
+        lines += [f"<details><summary>{md_cell(r.repo)}</summary>", "", r.description.rstrip()]
+        lines += ["", "</details>", ""]
     return "\n".join(lines)
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -110,6 +112,30 @@ def test_fleet_push_records_every_outcome(tmp_path: Path, fleet: dict[str, Path]
     markdown = (tmp_path / "report.md").read_text()
     assert "## pushed (2)" in markdown
     assert "## failed (3)" in markdown
+    assert markdown.count("<details><summary>") == 2  # the PR description of each fix
+    assert "### `svc/api/Containerfile`" in markdown
+    assert json.loads((tmp_path / "report.json").read_text())["repositories"][0].keys() == {
+        "repo",
+        "outcome",
+        "branch",
+        "files",
+        "reason",
+        "url",
+    }
+
+
+def numstat(tmp_path: Path, old: bytes, new: bytes) -> str:
+    """git's own diff stat of two texts, as batch reports it: ``+added -removed``."""
+    (tmp_path / "old").write_bytes(old)
+    (tmp_path / "new").write_bytes(new)
+    proc = subprocess.run(
+        ["git", "diff", "--no-index", "--numstat", "old", "new"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
+    added, removed, _ = proc.stdout.split("\t", 2)
+    return f"+{added} -{removed}"
 
 
 def test_dry_run_writes_nothing(
@@ -123,8 +149,7 @@ def test_dry_run_writes_nothing(
     record = report[str(fleet["multi"])]
     assert record["outcome"] == "would-fix"
     assert record["files"] == ["Dockerfile", "svc/api/Containerfile"]
-    added = len(fixed(ROOT).splitlines()) - len(ROOT.splitlines())
-    assert f"Dockerfile +{added} -0" in record["reason"]  # the diff stat
+    assert record["reason"].startswith(f"Dockerfile {numstat(tmp_path, ROOT, fixed(ROOT))}, ")
     assert {name: snapshot(p) for name, p in fleet.items()} == before
     clones = list((tmp_path / "cache" / "fixuser" / "batch" / "repos").iterdir())
     assert len(clones) == 1
@@ -310,3 +335,69 @@ def test_resume_after_kill_does_not_duplicate(tmp_path: Path) -> None:
     for remote in remotes:
         assert git(remote, "rev-list", "--count", f"main..{BRANCH}").strip() == "1"
     assert {str(r): remote_branches(r)[BRANCH] for r in remotes[:2]} == pushed_before
+
+
+def test_open_pr_pushes_and_opens_a_draft(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """https://github.com/acme/* is rewritten (insteadOf) to local bare remotes, and the API
+    to a local server that records each request."""
+    remote = make_remote(tmp_path / "remotes" / "acme", "app", {"Dockerfile": ROOT})
+    gitconfig = tmp_path / "home" / ".gitconfig"
+    rewrite = f'[url "file://{remote.parent}/"]\n\tinsteadOf = https://github.com/acme/\n'
+    gitconfig.write_text(gitconfig.read_text() + rewrite)
+    seen: list[dict[str, Any]] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append({"path": self.path, "auth": self.headers["Authorization"], "body": body})
+            answer = json.dumps({"html_url": "https://github.com/acme/app/pull/9"}).encode()
+            self.send_response(201)
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_test")
+    spec = "https://github.com/acme/app.git"
+    try:
+        code, report = run_batch(
+            tmp_path,
+            "--push",
+            "--open-pr",
+            "github",
+            "--pr-delay",
+            "0",
+            "--forge-url",
+            f"http://127.0.0.1:{httpd.server_address[1]}",
+            spec,
+        )
+    finally:
+        httpd.shutdown()
+
+    assert code == 0
+    assert report[spec]["outcome"] == "pushed"
+    assert report[spec]["url"] == "https://github.com/acme/app/pull/9"
+    assert BRANCH in remote_branches(remote)
+    (request,) = seen
+    assert request["path"] == "/repos/acme/app/pulls"
+    assert request["auth"] == "Bearer ghp_test"
+    body = request["body"]
+    assert (body["head"], body["base"], body["draft"]) == (BRANCH, "main", True)
+    message = git(remote, "log", "-1", "--format=%B", BRANCH)
+    assert body["body"].strip() in message  # the PR body is the commit's description
+
+
+def test_compare_url_without_open_pr(tmp_path: Path) -> None:
+    remote = make_remote(tmp_path / "remotes" / "acme", "web", {"Dockerfile": ROOT})
+    gitconfig = tmp_path / "home" / ".gitconfig"
+    rewrite = f'[url "file://{remote.parent}/"]\n\tinsteadOf = https://github.com/acme/\n'
+    gitconfig.write_text(gitconfig.read_text() + rewrite)
+    spec = "https://github.com/acme/web.git"
+    code, report = run_batch(tmp_path, "--push", spec)
+    assert (code, report[spec]["outcome"]) == (0, "pushed")
+    expected = f"https://github.com/acme/web/compare/main...{BRANCH}?expand=1"
+    assert report[spec]["url"] == expected
