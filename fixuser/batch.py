@@ -542,6 +542,62 @@ def publish(
     return record("pushed", reason="; ".join(notes), url=url)
 
 
+def verifier(engine_name: str | None) -> Callable[[git.Repo, repo.RepoPlan], list[str]]:
+    """``--verify``: build each Dockerfile before and after with ``fixuser.verify.prove`` (the
+    same proof as ``fixuser verify``) from its directory of the base commit; the problems.
+
+    Raises StartError when no container engine answers: a run that promised proof and cannot
+    give it does not start.
+    """
+    from fixuser import verify
+    from fixuser.engine import EngineError, find_engine
+
+    try:
+        engine = find_engine(engine_name)
+    except EngineError as e:
+        raise StartError(f"--verify: {e}") from None
+
+    def check_plan(clone: git.Repo, plan: repo.RepoPlan) -> list[str]:
+        problems = []
+        for f in plan.fixes:
+            with tempfile.TemporaryDirectory(prefix="fixuser-context-") as context:
+                directory = os.path.dirname(f.path)
+                extract(clone, f"{plan.head}:{directory}" if directory else plan.head, context)
+                original = (Path(context) / os.path.basename(f.path)).read_bytes()
+                change = f.result.change
+                try:
+                    proof = verify.prove(
+                        Path(f.path), original, f.result.output, Path(context), engine=engine,
+                        expected_user=change.user if change else None,
+                        family=f.result.analysis.family,
+                    )  # fmt: skip
+                except EngineError as e:
+                    problems.append(f"{f.path}: {e}")
+                    continue
+            if not proof.ok:
+                problems.append(f"{f.path}: {proof.status}: {'; '.join(proof.reasons)}")
+        return problems
+
+    return check_plan
+
+
+def extract(clone: git.Repo, treeish: str, target: str) -> None:
+    """The files of ``treeish`` into ``target`` (a build context), through ``git archive``."""
+    import tarfile
+
+    proc = subprocess.Popen(
+        ["git", "archive", "--format=tar", treeish],
+        cwd=clone.git_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+        tar.extractall(target, filter="data")  # no links or paths out of the context
+    if proc.wait() != 0:
+        raise repo.RepoError(f"git archive {treeish} failed")
+
+
 # -- state, progress, the run -------------------------------------------------------------------
 
 
@@ -744,6 +800,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--forge-url", default=None, help="API base (GitHub Enterprise, GitLab)")
     parser.add_argument("--pr-delay", type=float, default=1.0, help="seconds between PR requests")
+    parser.add_argument(
+        "--verify",
+        action="store_true",
+        help="prove each fix with a container build (as `fixuser verify`) before committing",
+    )
+    parser.add_argument("--engine", choices=("docker", "podman", "buildah"), default=None)
     add_settings_arguments(parser)
 
 
@@ -778,6 +840,7 @@ def build_options(args: argparse.Namespace) -> Options:
         conflict=args.conflict,
         identity=Identity.resolve(args.author),
         forge=made,
+        verify=verifier(args.engine) if args.verify and not args.dry_run else None,
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,11 +19,13 @@ from batch_fleet import COMPLIANT, GOSU, ROOT, add_hook, git, make_remote, remot
 from gitutil import isolate_git, snapshot
 
 from fixuser import batch, core
+from fixuser.engine import Engine
 from fixuser.main import main
 from fixuser.repo import DEFAULT_BRANCH, TRAILER
 from fixuser.settings import Settings
 
 BRANCH = DEFAULT_BRANCH
+pytest_plugins = ("engine_support",)
 
 
 @pytest.fixture(autouse=True)
@@ -401,3 +404,38 @@ def test_compare_url_without_open_pr(tmp_path: Path) -> None:
     assert (code, report[spec]["outcome"]) == (0, "pushed")
     expected = f"https://github.com/acme/web/compare/main...{BRANCH}?expand=1"
     assert report[spec]["url"] == expected
+
+
+@pytest.mark.engine
+def test_verify_proves_each_fix_before_committing(
+    tmp_path: Path, running_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A real build before and after; the branch is pushed only once the UID is proven."""
+    offline = b'FROM docker.io/library/debian:bookworm-slim\nCOPY app /app\nCMD ["sleep", "60"]\n'
+    remote = make_remote(tmp_path / "remotes", "svc", {"deploy/Dockerfile": offline})
+    # The proof builds from the Dockerfile's directory of the base commit.
+    work = tmp_path / "remotes" / "work" / "svc"
+    (work / "deploy" / "app").write_text("#!/bin/sh\n")
+    git(work, "add", "-A")
+    git(work, "-c", "user.name=A", "-c", "user.email=a@b", "commit", "-q", "-m", "app")
+    git(work, "push", "-q", str(remote), "main")
+    spec = str(remote)
+
+    code, report = run_batch(
+        tmp_path, "--push", "--verify", "--engine", running_engine.name, "--jobs", "1", spec
+    )
+
+    assert (code, report[spec]["outcome"]) == (0, "pushed"), report[spec]["reason"]
+    assert BRANCH in remote_branches(remote)
+
+
+def test_verify_without_an_engine_cannot_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    only_git = tmp_path / "bin"
+    only_git.mkdir()
+    (only_git / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
+    monkeypatch.setenv("PATH", str(only_git))
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")
+    assert main(["batch", "--verify", "--push", str(tmp_path)]) == 2
+    assert "--verify" in capsys.readouterr().err
