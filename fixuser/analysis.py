@@ -269,36 +269,60 @@ def effective(stages: list[Stage], stage: Stage, keyword: str) -> Instruction | 
     return None
 
 
+def runtime_workdir(stages: list[Stage], stage: Stage, env: dict[str, str]) -> str:
+    """The WORKDIR the stage's ENTRYPOINT/CMD start in (WORKDIR is inherited through FROM)."""
+    workdir = "/"
+    for link in reversed(chain(stages, stage)):
+        for instruction in link.of("WORKDIR"):
+            workdir = posixpath.join(workdir, substitute(instruction.value.strip(), env))
+    return posixpath.normpath(workdir)
+
+
 def copied_from_context(
     stages: list[Stage], stage: Stage, target: str, env: dict[str, str]
 ) -> str | None:
-    """The build-context source of the file the chain COPYs to ``target`` (a path or name)."""
+    """The build-context source of the file the chain COPYs to ``target`` (a path or name).
+
+    ``target`` is an ENTRYPOINT/CMD word: a bare name (found on PATH), an absolute path, or a
+    path relative to the WORKDIR the container starts in (``./entrypoint.sh``).
+    """
+    if "/" in target and not target.startswith("/"):
+        target = posixpath.normpath(posixpath.join(runtime_workdir(stages, stage, env), target))
+    guess: str | None = None  # a directory copied whole that may hold the file
     for link in chain(stages, stage):
         workdir = "/"
         for instruction in link.instructions:
             if instruction.keyword == "WORKDIR":
-                workdir = posixpath.join(workdir, substitute(instruction.value.strip(), env))
+                workdir = posixpath.normpath(
+                    posixpath.join(workdir, substitute(instruction.value.strip(), env))
+                )
             if instruction.keyword not in ("COPY", "ADD"):
                 continue
             flags, words = split_flags(instruction.value)
             if "from" in flags or len(words) < 2:
                 continue
-            *sources, dest = (substitute(w, env) for w in words)
-            dest = posixpath.join(workdir, dest)
+            *sources, raw_dest = (substitute(w, env) for w in words)
+            dest = posixpath.normpath(posixpath.join(workdir, raw_dest))
+            # A destination ending in "/" (or ".", the WORKDIR itself) is a directory.
+            into_dir = (
+                raw_dest.endswith(("/", "/.", "/.."))
+                or raw_dest in (".", "..")
+                or dest == workdir
+                or len(sources) > 1
+            )
             for source in sources:
                 base = posixpath.basename(source.rstrip("/"))
-                placed = (
-                    posixpath.join(dest, base) if dest.endswith("/") or len(sources) > 1 else dest
-                )
+                if (into_dir and base in ("", ".")) or source.endswith("/"):
+                    # The directory's contents are copied: the file keeps its name below it.
+                    if guess is None and (posixpath.dirname(target) == dest or "/" not in target):
+                        guess = posixpath.normpath(
+                            posixpath.join(source, posixpath.basename(target))
+                        )
+                    continue
+                placed = posixpath.join(dest, base) if into_dir else dest
                 if target == placed or ("/" not in target and posixpath.basename(placed) == target):
-                    return source
-                if (
-                    dest.endswith("/")
-                    and posixpath.join(dest, posixpath.basename(target)) == target
-                    and base == ""
-                ):
-                    return posixpath.join(source, posixpath.basename(target))
-    return None
+                    return posixpath.normpath(source)
+    return guess
 
 
 def entry_words(stages: list[Stage], stage: Stage) -> tuple[list[str], Instruction | None]:
