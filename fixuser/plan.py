@@ -371,7 +371,9 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings) -> Plan:
         edits += [e for e in extra if e not in edits]
         edits.append(Edit(at, at, 2, eol(user_text, dockerfile)))
         notes.append(f"USER {choice.value} after line {anchor.end + 1} ({choice.why})")
-    if settings.ownership == "app":
+    # COPY/ADD --chown is Linux-only: the Dockerfile reference says it does not work for
+    # Windows containers (ownership there is not /etc/passwd uids).
+    if settings.ownership == "app" and facts.family != "windows":
         copy_edits, owned = chown_edits(stage, dockerfile, choice, app_dirs, facts.env)
         edits += copy_edits
         chowned += owned
