@@ -1,0 +1,207 @@
+"""Every sample in samples/: fix gives the expected bytes, a second fix changes nothing, and
+check gives the verdict its README states."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import subprocess
+from pathlib import Path
+
+import pytest
+from preserve import missing_lines
+
+from fixuser import plan
+from fixuser.core import check, fix
+from fixuser.model import ContextReader, Verdict
+from fixuser.render import render
+from fixuser.settings import Settings
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+SETTINGS = Settings()
+
+
+@dataclasses.dataclass(frozen=True)
+class Sample:
+    name: str
+    folder: Path
+    source: bytes
+    expected: bytes
+    verdict: Verdict
+    description: str
+
+    def context(self) -> ContextReader:
+        """The sample folder is the build context."""
+        root = self.folder.resolve()
+
+        def read(relative: str) -> bytes | None:
+            path = (root / relative.lstrip("/")).resolve()
+            if root not in path.parents or not path.is_file():
+                return None
+            return path.read_bytes()
+
+        return read
+
+
+def load(folder: Path) -> Sample:
+    readme = (folder / "README").read_text("utf-8").strip()
+    verdict, _, description = readme.partition(": ")
+    return Sample(
+        folder.name,
+        folder,
+        (folder / "Dockerfile").read_bytes(),
+        (folder / "expected").read_bytes(),
+        Verdict(verdict),
+        description,
+    )
+
+
+SAMPLE_LIST = [load(d) for d in sorted(SAMPLES.iterdir()) if (d / "Dockerfile").is_file()]
+ids = [s.name for s in SAMPLE_LIST]
+
+
+def test_there_are_enough_samples_and_each_has_one_readme_line() -> None:
+    assert len(SAMPLE_LIST) >= 35
+    for sample in SAMPLE_LIST:
+        assert len((sample.folder / "README").read_text().splitlines()) == 1, sample.name
+
+
+def test_samples_cover_every_family() -> None:
+    families = {check(s.source, SETTINGS, context=s.context()).family for s in SAMPLE_LIST}
+    assert set(plan.TEMPLATES) <= families
+
+
+def test_samples_cover_every_verdict() -> None:
+    assert {s.verdict for s in SAMPLE_LIST} >= set(Verdict) - {Verdict.UNKNOWN}
+
+
+@pytest.mark.parametrize("sample", SAMPLE_LIST, ids=ids)
+def test_fix_gives_the_expected_bytes(sample: Sample) -> None:
+    result = fix(sample.source, SETTINGS, path=str(sample.folder), context=sample.context())
+    assert result.output == sample.expected
+    assert result.changed == (sample.expected != sample.source)
+
+
+@pytest.mark.parametrize("sample", SAMPLE_LIST, ids=ids)
+def test_fixing_the_expected_output_changes_nothing(sample: Sample) -> None:
+    result = fix(sample.expected, SETTINGS, context=sample.context())
+    assert result.output == sample.expected
+    assert not result.changed
+
+
+@pytest.mark.parametrize("sample", SAMPLE_LIST, ids=ids)
+def test_check_of_the_expected_output_is_not_root(sample: Sample) -> None:
+    analysis = check(sample.expected, SETTINGS, context=sample.context())
+    assert analysis.verdict is not Verdict.ROOT
+    if sample.verdict is Verdict.ROOT:
+        assert analysis.verdict is Verdict.COMPLIANT, analysis
+
+
+@pytest.mark.parametrize("sample", SAMPLE_LIST, ids=ids)
+def test_check_of_the_input_gives_the_readme_verdict(sample: Sample) -> None:
+    analysis = check(sample.source, SETTINGS, context=sample.context())
+    assert analysis.verdict is sample.verdict, analysis.reason
+
+
+@pytest.mark.parametrize("sample", SAMPLE_LIST, ids=ids)
+def test_only_root_samples_change(sample: Sample) -> None:
+    assert (sample.expected != sample.source) == (sample.verdict is Verdict.ROOT)
+
+
+@pytest.mark.parametrize("sample", SAMPLE_LIST, ids=ids)
+def test_every_input_line_survives_byte_for_byte(sample: Sample) -> None:
+    assert missing_lines(sample.source, sample.expected) == []
+
+
+def test_crlf_line_endings_survive_on_every_line() -> None:
+    for name in ("crlf", "windows-escape-backtick"):
+        sample = load(SAMPLES / name)
+        assert sample.expected != sample.source
+        lines = sample.expected.splitlines(keepends=True)
+        assert all(line.endswith(b"\r\n") for line in lines), name
+
+
+def test_lf_files_get_no_cr() -> None:
+    for sample in SAMPLE_LIST:
+        if b"\r" not in sample.source:
+            assert b"\r" not in sample.expected, sample.name
+
+
+def test_latin1_bytes_survive() -> None:
+    sample = load(SAMPLES / "latin1-bytes")
+    for line in sample.source.splitlines(keepends=True):
+        assert line in sample.expected.splitlines(keepends=True)
+    with pytest.raises(UnicodeDecodeError):
+        sample.expected.decode("utf-8")
+
+
+def test_no_trailing_newline_is_not_added_to_an_untouched_last_line() -> None:
+    sample = load(SAMPLES / "no-trailing-newline")
+    assert not sample.source.endswith(b"\n")
+    assert sample.expected.endswith(sample.source.splitlines()[-1])
+
+
+def test_escape_directive_is_used_in_inserted_continuations() -> None:
+    source = b"# escape=`\nFROM debian:12\nRUN a\nCMD b\n"
+    out = fix(source, SETTINGS).output.decode()
+    assert "app `\n && useradd" in out
+    assert "\\\n" not in out
+
+
+# --- templates ---------------------------------------------------------------------------
+
+TEMPLATE_FILES = sorted(p.name for p in TEMPLATES.glob("*.sh.j2"))
+SHELL_LESS = {"distroless.sh.j2", "scratch.sh.j2", "windows.sh.j2"}
+
+
+def test_every_family_has_a_template_file() -> None:
+    assert set(plan.TEMPLATES.values()) <= set(TEMPLATE_FILES)
+
+
+def shell_of(rendered: str, esc: str) -> str:
+    """The shell command of a rendered RUN block, continuations joined."""
+    body = rendered.replace(f"{esc}\n", "").strip()
+    first, _, rest = body.partition(" ")
+    assert first in ("RUN", "run"), rendered
+    return rest
+
+
+@pytest.mark.parametrize(
+    ("template", "openshift", "dirs", "esc", "lower"),
+    list(
+        itertools.product(
+            TEMPLATE_FILES, (False, True), ([], ["/app", "/srv/data"]), ("\\", "`"), (False, True)
+        )
+    ),
+)
+def test_every_template_renders_valid_sh(
+    template: str, openshift: bool, dirs: list[str], esc: str, lower: bool
+) -> None:
+    kw = {k: k.lower() if lower else k for k in ("RUN", "USER")}
+    if template == "writable.sh.j2" and not dirs:
+        pytest.skip("writable.sh.j2 is only rendered with directories")
+    text = render(
+        template,
+        kw=kw,
+        esc=esc,
+        user="app",
+        uid=10001,
+        gid=0 if openshift else 10001,
+        owner="10001:0" if openshift else "10001:10001",
+        openshift=openshift,
+        dirs=dirs,
+    ).strip("\n")
+    if template in SHELL_LESS:
+        assert text == ""
+        return
+    assert "10001" in text
+    assert text.startswith(kw["RUN"] + " ")
+    for line in text.splitlines()[:-1]:
+        assert line.endswith(f" {esc}"), line
+    if dirs:
+        assert "chown" in text and "/srv/data" in text
+    if openshift:
+        assert "gid 10001" not in text and "-g 10001" not in text
+    command = shell_of(text + "\n", esc)
+    subprocess.run(["sh", "-n", "-c", command], check=True)
