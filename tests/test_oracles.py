@@ -1,0 +1,235 @@
+"""Oracles: what other tools consider compliant, run on every sample output.
+
+- hadolint reports no rule the input did not already break (DL3059, the info-level hint to
+  merge consecutive RUNs, is tolerated) and no DL3002 in the runtime stage;
+- Checkov's CKV_DOCKER_3 (a user was created) and CKV_DOCKER_8 (the last USER is not root)
+  pass on every output fix changed, and no Checkov check fails that passed on the input;
+- BuildKit's own parser (PyPI ``dockerfile``) parses every output, and the input's
+  instructions appear in it in order.
+
+With ``CI=true`` a missing tool fails the run; otherwise its tests are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from test_samples import SAMPLE_LIST, Sample, ids
+
+from fixuser.core import check, fix
+from fixuser.settings import Settings
+
+pytestmark = pytest.mark.oracle
+
+TOLERATED = {"DL3059"}
+CHECKOV_RULES = ("CKV_DOCKER_3", "CKV_DOCKER_8")
+CHECKOV_FLAGS = ("--skip-download", "-o", "json")
+CHANGED = [s for s in SAMPLE_LIST if s.expected != s.source]
+
+
+def missing_tool(what: str) -> None:
+    message = f"{what} is not installed"
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{message} (CI=true: oracle tools are required)")
+    pytest.skip(message)
+
+
+def tool(name: str) -> str:
+    """A command from the venv (next to this interpreter) or from PATH."""
+    beside = Path(sys.executable).with_name(name)
+    found = str(beside) if beside.is_file() else shutil.which(name)
+    if found is None:
+        missing_tool(name)
+    assert found is not None
+    return found
+
+
+def as_text(data: bytes) -> str:
+    """The file as BuildKit reads it: UTF-8, or else byte for byte (Latin-1)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+# --- hadolint ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hadolint(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
+    """hadolint's findings for every sample input and output, in one run: "<name>/in" ->."""
+    binary = tool("hadolint")
+    folder = tmp_path_factory.mktemp("hadolint")
+    paths = []
+    for sample in SAMPLE_LIST:
+        for kind, data in (("in", sample.source), ("out", sample.expected)):
+            path = folder / f"{sample.name}.{kind}.Dockerfile"
+            path.write_bytes(data)
+            paths.append(str(path))
+    run = subprocess.run(
+        [binary, "--no-fail", "-f", "json", *paths], capture_output=True, text=True, check=False
+    )
+    assert run.returncode == 0, run.stderr
+    findings: dict[str, list[dict[str, Any]]] = {}
+    for finding in json.loads(run.stdout or "[]"):
+        name, kind, _ = Path(finding["file"]).name.rsplit(".", 2)
+        findings.setdefault(f"{name}/{kind}", []).append(finding)
+    return findings
+
+
+@pytest.mark.parametrize("sample", SAMPLE_LIST, ids=ids)
+def test_hadolint_reports_no_rule_the_input_did_not_break(
+    sample: Sample, hadolint: dict[str, list[dict[str, Any]]]
+) -> None:
+    before = {f["code"] for f in hadolint.get(f"{sample.name}/in", [])}
+    after = hadolint.get(f"{sample.name}/out", [])
+    tolerated = TOLERATED | ({"DL3066"} if named_user(sample) else set())
+    new = [f for f in after if f["code"] not in before | tolerated]
+    assert new == []
+
+
+def named_user(sample: Sample) -> bool:
+    """Issue 2 requires a USER name (DL3066, info level) in exactly two cases: Windows
+    (ContainerUser has no number) and a user the file created leaving the UID to the system."""
+    change = fix(sample.source, Settings(), context=sample.context()).change
+    return change is not None and not change.user.replace(":", "").isdigit()
+
+
+@pytest.mark.parametrize("sample", CHANGED, ids=[s.name for s in CHANGED])
+def test_hadolint_finds_no_dl3002_in_the_runtime_stage(
+    sample: Sample, hadolint: dict[str, list[dict[str, Any]]]
+) -> None:
+    runtime = check(sample.expected, Settings(), context=sample.context()).stage_line
+    dl3002 = [
+        f
+        for f in hadolint.get(f"{sample.name}/out", [])
+        if f["code"] == "DL3002" and f["line"] >= runtime
+    ]
+    assert dl3002 == []
+
+
+# --- Checkov -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def checkov(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, str]]:
+    """Checkov's results over every sample input and output, in one run (it starts slowly):
+    "<name>/in" -> {check id: PASSED | FAILED}."""
+    binary = tool("checkov")
+    folder = tmp_path_factory.mktemp("checkov")
+    for sample in SAMPLE_LIST:
+        # Checkov silently skips a file that is not UTF-8 (0 resources): it reads the
+        # Latin-1 sample transcoded, which changes no instruction.
+        for kind, data in (("in", sample.source), ("out", sample.expected)):
+            path = folder / f"{sample.name}.{kind}.Dockerfile"
+            path.write_text(as_text(data), "utf-8", newline="")
+    run = subprocess.run(
+        # Without --quiet: the JSON then lists the passed checks too, so a check that did not
+        # run at all is told apart from one that passed.
+        [binary, "-d", str(folder), "--framework", "dockerfile", "--compact", *CHECKOV_FLAGS],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
+    assert run.stdout.strip(), run.stderr
+    report = json.loads(run.stdout)
+    reports = report if isinstance(report, list) else [report]
+    results: dict[str, dict[str, str]] = {}
+    for one in reports:
+        for outcome, key in (("PASSED", "passed_checks"), ("FAILED", "failed_checks")):
+            for item in one.get("results", {}).get(key, []):
+                name, kind, _ = Path(item["file_abs_path"]).name.rsplit(".", 2)
+                results.setdefault(f"{name}/{kind}", {})[item["check_id"]] = outcome
+    return results
+
+
+@pytest.mark.parametrize("sample", CHANGED, ids=[s.name for s in CHANGED])
+def test_checkov_user_checks_pass_on_every_fix(
+    sample: Sample, checkov: dict[str, dict[str, str]]
+) -> None:
+    results = checkov.get(f"{sample.name}/out", {})
+    assert {rule: results.get(rule, "missing") for rule in CHECKOV_RULES} == {
+        rule: "PASSED" for rule in CHECKOV_RULES
+    }
+
+
+@pytest.mark.parametrize("sample", SAMPLE_LIST, ids=ids)
+def test_checkov_fails_nothing_that_passed_on_the_input(
+    sample: Sample, checkov: dict[str, dict[str, str]]
+) -> None:
+    before = checkov.get(f"{sample.name}/in", {})
+    after = checkov.get(f"{sample.name}/out", {})
+    broken = sorted(k for k, v in after.items() if v == "FAILED" and before.get(k) != "FAILED")
+    assert broken == []
+
+
+# --- BuildKit's parser ---------------------------------------------------------------------
+
+
+def buildkit() -> Any:
+    try:
+        import dockerfile
+    except ImportError:
+        missing_tool("the dockerfile package (BuildKit's parser)")
+    return dockerfile
+
+
+def instruction_key(command: Any, drop_chown: bool) -> tuple[Any, ...]:
+    flags = tuple(f for f in command.flags if not (drop_chown and f.startswith("--chown=")))
+    return (
+        command.cmd.upper(),
+        flags,
+        command.value,
+        tuple(h.content for h in command.heredocs),
+    )
+
+
+def missing_instructions(source: str, output: str) -> list[str]:
+    """Input instructions that do not appear, in order, among BuildKit's parse of ``output``.
+
+    A --chown flag fix added is ignored, and a USER fix replaced may be missing.
+    """
+    parser = buildkit()
+    before = parser.parse_string(source)
+    after = parser.parse_string(output)
+    missing = []
+    position = 0
+    for command in before:
+        key = instruction_key(command, drop_chown=False)
+        for at in range(position, len(after)):
+            theirs = after[at]
+            if key == instruction_key(theirs, drop_chown=True) or key == instruction_key(
+                theirs, drop_chown=False
+            ):
+                position = at + 1
+                break
+        else:
+            if command.cmd.upper() != "USER":
+                missing.append(command.original)
+    return missing
+
+
+@pytest.mark.parametrize("sample", SAMPLE_LIST, ids=ids)
+def test_buildkit_parses_every_output_with_the_input_instructions_in_order(
+    sample: Sample,
+) -> None:
+    assert missing_instructions(as_text(sample.source), as_text(sample.expected)) == []
+
+
+@pytest.mark.parametrize("sample", CHANGED, ids=[s.name for s in CHANGED])
+def test_buildkit_sees_one_non_root_user_as_the_runtime_stages_last(sample: Sample) -> None:
+    commands = buildkit().parse_string(as_text(sample.expected))
+    froms = [i for i, c in enumerate(commands) if c.cmd.upper() == "FROM"]
+    users = [c for c in commands[froms[-1] :] if c.cmd.upper() == "USER"]
+    if not users:  # a FROM <stage> chain: the USER is in the stage it is built from
+        users = [c for c in commands if c.cmd.upper() == "USER"]
+    assert users, "no USER"
+    assert users[-1].value[0].split(":")[0].lower() not in ("root", "0")
