@@ -30,7 +30,7 @@ import tempfile
 import threading
 import time
 import tomllib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from types import FrameType
@@ -601,16 +601,18 @@ def extract(clone: git.Repo, treeish: str, target: str) -> None:
 # -- state, progress, the run -------------------------------------------------------------------
 
 
-def state_json(records: Iterable[Record]) -> str:
-    return report_json(records, with_description=True)
-
-
 class State:
-    """The records of this run, written atomically after every repository."""
+    """The records of this run, rewritten atomically after every repository.
+
+    The state file holds the report's records; each PR description (a few KB) is written once
+    to a file of its own beside it (``STATE.d/``), so rewriting the state stays cheap however
+    large the fleet grows.
+    """
 
     def __init__(self, path: Path, records: dict[str, Record]) -> None:
         self.path = path
         self.records = records
+        self.descriptions = path.with_name(path.name + ".d")
         self._lock = threading.Lock()
 
     @classmethod
@@ -621,12 +623,27 @@ class State:
             records = []
         except (OSError, ValueError) as e:
             raise StartError(f"--state {path}: cannot read it: {e}") from None
-        return cls(path, {r.repo: r for r in records})
+        state = cls(path, {})
+        for r in records:
+            try:
+                text = state.description_path(r.repo).read_text(encoding="utf-8")
+            except OSError:
+                text = ""
+            state.records[r.repo] = dataclasses.replace(r, description=text)
+        return state
+
+    def description_path(self, spec: str) -> Path:
+        return self.descriptions / f"{sha(spec)[:20]}.md"
+
+    def save(self) -> None:
+        write_atomically(self.path, report_json(self.records.values()))
 
     def record(self, record: Record) -> None:
         with self._lock:
+            if record.description:
+                write_atomically(self.description_path(record.repo), record.description)
             self.records[record.repo] = record
-            write_atomically(self.path, state_json(self.records.values()))
+            self.save()
 
 
 class Progress:
@@ -866,7 +883,7 @@ def run(args: argparse.Namespace) -> int:
             State.load(state_path) if args.resume or args.retry_failed else State(state_path, {})
         )
         state.records = {k: v for k, v in state.records.items() if k in set(specs)}
-        write_atomically(state.path, state_json(state.records.values()))
+        state.save()
     except (StartError, OSError) as e:
         print(f"fixuser batch: {e}", file=sys.stderr)
         return EXIT_ERROR

@@ -41,12 +41,12 @@ class Record:
     files: tuple[str, ...] = ()
     reason: str = ""
     url: str | None = None
-    # The PR/MR description of the fix: in the Markdown report and the state file, not in the
-    # report's JSON, whose keys are fixed.
+    # The PR/MR description of the fix: in the Markdown report (and beside the state file),
+    # not in the report's JSON, whose keys are fixed.
     description: str = dataclasses.field(default="", compare=False)
 
-    def to_json(self, *, with_description: bool = False) -> dict[str, Any]:
-        data: dict[str, Any] = {
+    def to_json(self) -> dict[str, Any]:
+        return {
             "repo": self.repo,
             "outcome": self.outcome,
             "branch": self.branch,
@@ -54,9 +54,6 @@ class Record:
             "reason": self.reason,
             "url": self.url,
         }
-        if with_description and self.description:
-            data["description"] = self.description
-        return data
 
     @classmethod
     def from_json(cls, data: Any) -> Record:
@@ -69,7 +66,6 @@ class Record:
             files=tuple(data.get("files") or ()),
             reason=str(data.get("reason") or ""),
             url=data.get("url"),
-            description=str(data.get("description") or ""),
         )
 
 
@@ -88,9 +84,8 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def to_json(records: Iterable[Record], *, with_description: bool = False) -> str:
-    items = [r.to_json(with_description=with_description) for r in records]
-    return json.dumps({"repositories": items}, indent=2) + "\n"
+def to_json(records: Iterable[Record]) -> str:
+    return json.dumps({"repositories": [r.to_json() for r in records]}, indent=2) + "\n"
 
 
 def read_report(path: Path) -> list[Record]:

@@ -338,6 +338,8 @@ def test_resume_after_kill_does_not_duplicate(tmp_path: Path) -> None:
     for remote in remotes:
         assert git(remote, "rev-list", "--count", f"main..{BRANCH}").strip() == "1"
     assert {str(r): remote_branches(r)[BRANCH] for r in remotes[:2]} == pushed_before
+    # The descriptions of the repositories done before the kill survive into the report.
+    assert (tmp_path / "report.md").read_text().count("<details><summary>") == 4
 
 
 def test_open_pr_pushes_and_opens_a_draft(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
