@@ -6,8 +6,7 @@ import argparse
 
 from fixuser.cli import add_settings_arguments, settings_from_args
 from fixuser.pipeline import process
-from fixuser.report import EXIT_ERROR, Outcome, Report, error_line, write
-from fixuser.settings import SettingsError
+from fixuser.report import Outcome, Report, write
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,11 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = settings_from_args(args)
-    except SettingsError as e:
-        error_line("fixuser", str(e))
-        return EXIT_ERROR
+    settings = settings_from_args(args)
     report = Report()
     for item in process(args.paths, settings, fix=False):
         if item.error:

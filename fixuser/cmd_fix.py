@@ -13,7 +13,7 @@ from fixuser.fileio import write_atomic
 from fixuser.model import DockerfileError, FixResult, Verdict
 from fixuser.pipeline import process
 from fixuser.report import EXIT_ERROR, EXIT_FINDING, EXIT_OK, Outcome, Report, error_line
-from fixuser.settings import Settings, SettingsError
+from fixuser.settings import Settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,11 +69,7 @@ def fix_stdin(settings: Settings) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = settings_from_args(args)
-    except SettingsError as e:
-        error_line("fixuser", str(e))
-        return EXIT_ERROR
+    settings = settings_from_args(args)
     if args.paths == ["-"]:
         return fix_stdin(settings)
     if args.commit:

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from fixuser import __version__
+from fixuser.settings import SettingsError
 
 # name -> (module, one-line help). Each module has add_arguments(parser) and run(args) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -74,6 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     module = importlib.import_module(COMMANDS[args.command][0])
     try:
         return int(module.run(args))
+    except SettingsError as e:
+        # Expected failures are one line; anything else keeps its traceback (a real bug).
+        print(f"fixuser: {e}", file=sys.stderr)
+        return EXIT_ERROR
     except KeyboardInterrupt:
         print("fixuser: interrupted", file=sys.stderr)
         return 130
