@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import io
 import json
 import os
 import shutil
@@ -307,21 +308,28 @@ def test_bad_shard_is_a_usage_error() -> None:
     assert raised.value.code == 2
 
 
-def test_resume_after_kill_does_not_duplicate(tmp_path: Path) -> None:
-    """A run killed (-9, with its git children) while pushing, then --resume finishes it."""
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGINT], ids=["kill-9", "ctrl-c"])
+def test_resume_after_kill_does_not_duplicate(tmp_path: Path, how: signal.Signals) -> None:
+    """A run stopped while pushing (kill -9, or Ctrl-C, to the whole process group as a
+    terminal sends it), then --resume finishes it without a second branch anywhere."""
     remotes = [make_remote(tmp_path / "remotes", f"r{i}", {"Dockerfile": ROOT}) for i in range(4)]
     marker = tmp_path / "reached"
     add_hook(remotes[2], "pre-receive", f"touch {marker}\nsleep 60\n")
     state = tmp_path / "state.json"
     command = [sys.executable, "-m", "fixuser", "batch", "--jobs", "1", "--push"]
     command += ["--state", str(state), *map(str, remotes)]
-    proc = subprocess.Popen(command, start_new_session=True, stdout=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        command, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 60
     while not marker.exists():
         assert proc.poll() is None and time.monotonic() < deadline
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    os.killpg(proc.pid, how)
+    _, stderr = proc.communicate(timeout=60)
+    if how == signal.SIGINT:
+        assert proc.returncode == 130
+        assert b"--resume" in stderr
 
     done = {r["repo"] for r in json.loads(state.read_text())["repositories"]}
     assert done == {str(remotes[0]), str(remotes[1])}
@@ -441,3 +449,35 @@ def test_verify_without_an_engine_cannot_start(
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent.sock")
     assert main(["batch", "--verify", "--push", str(tmp_path)]) == 2
     assert "--verify" in capsys.readouterr().err
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal_counts_each_outcome() -> None:
+    screen = Terminal()
+    progress = batch.Progress(3, screen)
+    for outcome in ("pushed", "failed", "pushed"):
+        progress.update(batch.Record("r", outcome))
+    progress.close()
+    last = screen.getvalue().split("\r")[-1]
+    assert last == "\x1b[K[########################] 3/3 pushed 2 failed 1\n"
+
+
+def test_progress_without_a_terminal_prints_plain_lines() -> None:
+    out = io.StringIO()
+    progress = batch.Progress(2, out)
+    progress.update(batch.Record("a", "compliant"))
+    progress.update(batch.Record("b", "failed", reason="clone failed"))
+    assert out.getvalue() == "[1/2] a: compliant\n[2/2] b: failed: clone failed\n"
+
+
+def test_repositories_from_stdin(
+    tmp_path: Path, fleet: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "stdin", io.StringIO(f"{fleet['empty']}\n# skip\n{fleet['gosu']}\n"))
+    code, report = run_batch(tmp_path, "-")
+    assert code == 0
+    assert [r["outcome"] for r in report.values()] == ["no-dockerfile", "drops-privileges"]
