@@ -481,3 +481,19 @@ def test_repositories_from_stdin(
     code, report = run_batch(tmp_path, "-")
     assert code == 0
     assert [r["outcome"] for r in report.values()] == ["no-dockerfile", "drops-privileges"]
+
+
+def test_base_branch_is_fixed_and_targeted(tmp_path: Path) -> None:
+    remote = make_remote(tmp_path / "remotes", "two", {"Dockerfile": COMPLIANT})
+    work = tmp_path / "remotes" / "work" / "two"
+    git(work, "checkout", "-q", "-b", "develop")
+    (work / "Dockerfile").write_bytes(ROOT)
+    git(work, "-c", "user.name=A", "-c", "user.email=a@b", "commit", "-q", "-am", "root")
+    git(work, "push", "-q", str(remote), "develop")
+
+    assert run_batch(tmp_path, "--push", str(remote))[1][str(remote)]["outcome"] == "compliant"
+    code, report = run_batch(tmp_path, "--push", "--base", "origin/develop", str(remote))
+
+    assert (code, report[str(remote)]["outcome"]) == (0, "pushed")
+    develop = remote_branches(remote)["develop"]
+    assert git(remote, "rev-parse", f"{BRANCH}^").strip() == develop
