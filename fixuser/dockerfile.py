@@ -45,6 +45,8 @@ KEYWORDS = frozenset(
     ]
 )
 HEREDOC_KEYWORDS = frozenset({"RUN", "COPY", "ADD"})
+# BuildKit refuses these without an argument; fixuser's reading of the file depends on them.
+NEEDS_ARGUMENT = frozenset({"FROM", "USER", "WORKDIR"})
 HEREDOC_RE = re.compile(r"<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
 DIRECTIVE_RE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
 KEYWORD_RE = re.compile(r"^\s*([A-Za-z]+)")
@@ -203,6 +205,8 @@ def parse(data: bytes) -> Dockerfile:
         written = match.group(1) if match else keyword
         if keyword not in KEYWORDS:
             raise DockerfileError(f"line {start + 1}: unknown instruction {written!r}")
+        if keyword in NEEDS_ARGUMENT and not item["value"].strip():
+            raise DockerfileError(f"line {start + 1}: {written} without an argument")
         heredocs: tuple[str, ...] = ()
         if end in spans:
             end, bodies = spans[end]

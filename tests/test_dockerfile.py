@@ -119,3 +119,11 @@ def test_a_utf8_bom_is_kept() -> None:
 def test_arg_before_the_first_from_is_allowed() -> None:
     parsed = parse(b"ARG V=1\nFROM a:${V}\n")
     assert [i.keyword for i in parsed.instructions] == ["ARG", "FROM"]
+
+
+@pytest.mark.parametrize("source", [b"FROM debian:12\nUSER \n", b"FROM \n", b"FROM a\nWORKDIR\n"])
+def test_user_from_and_workdir_without_an_argument_are_refused_as_buildkit_does(
+    source: bytes,
+) -> None:
+    with pytest.raises(DockerfileError, match="without an argument"):
+        parse(source)
