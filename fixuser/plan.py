@@ -285,14 +285,17 @@ def insertion_after(dockerfile: Dockerfile, instruction: Instruction) -> tuple[i
     line = instruction.end + 1
     edits: list[Edit] = []
     last = dockerfile.lines[instruction.end]
-    if line == len(dockerfile.lines):
-        body = strip_eol(last)
-        if continues(last, dockerfile.escape):
-            # Lossy on purpose: a continuation dangling at the end of the file would swallow
-            # whatever is appended after it, so the escape character goes.
-            body = body.rstrip(" \t")[:-1].rstrip(" \t")
-        if body != last or not last.endswith("\n"):
-            edits.append(Edit(instruction.end, line, 0, body + dockerfile.newline))
+    body = strip_eol(last)
+    ending = last[len(body) :]
+    # An instruction's last line can only still continue when nothing but blank lines and
+    # comments follow it to the end of the file: the continuation dangles, and would swallow
+    # whatever is inserted after it (blank and comment lines do not end a continuation).
+    # Lossy on purpose: the escape character goes.
+    if continues(last, dockerfile.escape):
+        body = body.rstrip(" \t")[: -len(dockerfile.escape)].rstrip(" \t")
+        edits.append(Edit(instruction.end, line, 0, body + (ending or dockerfile.newline)))
+    elif not ending:
+        edits.append(Edit(instruction.end, line, 0, body + dockerfile.newline))
     return line, edits
 
 

@@ -146,3 +146,18 @@ def test_fix_output_checks_as_not_root() -> None:
     ):
         out = fix(source.encode(), Settings()).output
         assert check(out, Settings()).verdict is not Verdict.ROOT, source
+
+
+def test_a_dangling_continuation_followed_by_blank_lines_does_not_swallow_the_user() -> None:
+    for tail in ("\n", "\n\n", " ", "\n# trailing comment\n"):
+        source = f"FROM debian:12\nRUN echo \\{tail}".encode()
+        out = fix(source, Settings()).output
+        assert check(out, Settings()).verdict is Verdict.COMPLIANT, tail
+        assert b"RUN echo\n" in out
+        assert fix(out, Settings()).output == out
+
+
+def test_a_crlf_dangling_continuation_keeps_its_crlf() -> None:
+    out = fix(b"FROM debian:12\r\nRUN echo \\\r\n", Settings()).output
+    assert b"RUN echo\r\n" in out
+    assert b"\n" not in out.replace(b"\r\n", b"")
