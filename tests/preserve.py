@@ -8,6 +8,7 @@ and reports any input line the output lost.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 CHOWN_RE = re.compile(rb"^(\s*(?:copy|add))\s--chown=\S+(?=\s)", re.IGNORECASE)
 USER_RE = re.compile(rb"^\s*user\s", re.IGNORECASE)
@@ -44,4 +45,47 @@ def missing_lines(source: bytes, output: bytes) -> list[bytes]:
         else:
             if not USER_RE.match(line):  # a root USER fix replaced
                 missing.append(line)
+    return missing
+
+
+def as_text(data: bytes) -> str:
+    """The file as BuildKit reads it: UTF-8, or else byte for byte (Latin-1)."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
+def instruction_key(command: Any, drop_chown: bool) -> tuple[Any, ...]:
+    flags = tuple(f for f in command.flags if not (drop_chown and f.startswith("--chown=")))
+    return (
+        command.cmd.upper(),
+        flags,
+        command.value,
+        tuple(h.content for h in command.heredocs),
+    )
+
+
+def missing_instructions(parser: Any, source: str, output: str) -> list[str]:
+    """Input instructions that do not appear, in order, among BuildKit's parse of ``output``.
+
+    ``parser`` is the ``dockerfile`` module. A --chown flag fix added is ignored, and a USER
+    fix replaced may be missing.
+    """
+    before = parser.parse_string(source)
+    after = parser.parse_string(output)
+    missing = []
+    position = 0
+    for command in before:
+        key = instruction_key(command, drop_chown=False)
+        for at in range(position, len(after)):
+            theirs = after[at]
+            if key == instruction_key(theirs, drop_chown=True) or key == instruction_key(
+                theirs, drop_chown=False
+            ):
+                position = at + 1
+                break
+        else:
+            if command.cmd.upper() != "USER":
+                missing.append(command.original)
     return missing

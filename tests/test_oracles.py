@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from preserve import as_text, missing_instructions
 from test_samples import SAMPLE_LIST, Sample, ids
 
 from fixuser.core import check, fix
@@ -49,14 +50,6 @@ def tool(name: str) -> str:
         missing_tool(name)
     assert found is not None
     return found
-
-
-def as_text(data: bytes) -> str:
-    """The file as BuildKit reads it: UTF-8, or else byte for byte (Latin-1)."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("latin-1")
 
 
 # --- hadolint ------------------------------------------------------------------------------
@@ -182,46 +175,13 @@ def buildkit() -> Any:
     return dockerfile
 
 
-def instruction_key(command: Any, drop_chown: bool) -> tuple[Any, ...]:
-    flags = tuple(f for f in command.flags if not (drop_chown and f.startswith("--chown=")))
-    return (
-        command.cmd.upper(),
-        flags,
-        command.value,
-        tuple(h.content for h in command.heredocs),
-    )
-
-
-def missing_instructions(source: str, output: str) -> list[str]:
-    """Input instructions that do not appear, in order, among BuildKit's parse of ``output``.
-
-    A --chown flag fix added is ignored, and a USER fix replaced may be missing.
-    """
-    parser = buildkit()
-    before = parser.parse_string(source)
-    after = parser.parse_string(output)
-    missing = []
-    position = 0
-    for command in before:
-        key = instruction_key(command, drop_chown=False)
-        for at in range(position, len(after)):
-            theirs = after[at]
-            if key == instruction_key(theirs, drop_chown=True) or key == instruction_key(
-                theirs, drop_chown=False
-            ):
-                position = at + 1
-                break
-        else:
-            if command.cmd.upper() != "USER":
-                missing.append(command.original)
-    return missing
-
-
 @pytest.mark.parametrize("sample", SAMPLE_LIST, ids=ids)
 def test_buildkit_parses_every_output_with_the_input_instructions_in_order(
     sample: Sample,
 ) -> None:
-    assert missing_instructions(as_text(sample.source), as_text(sample.expected)) == []
+    parser = buildkit()
+    source, output = as_text(sample.source), as_text(sample.expected)
+    assert missing_instructions(parser, source, output) == []
 
 
 @pytest.mark.parametrize("sample", CHANGED, ids=[s.name for s in CHANGED])
