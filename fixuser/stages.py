@@ -86,6 +86,19 @@ def parse_env(value: str) -> dict[str, str]:
     return pairs
 
 
+def parse_arg(value: str) -> dict[str, str | None]:
+    """ARG ``NAME[=default] ...``: a NAME without ``=`` is declared without a value."""
+    try:
+        words = shlex.split(value, posix=True)
+    except ValueError:
+        words = value.split()
+    pairs: dict[str, str | None] = {}
+    for word in words:
+        key, equals, default = word.partition("=")
+        pairs[key] = default if equals else None
+    return pairs
+
+
 def is_root_user(user: str) -> bool:
     """hadolint DL3002's rule: ``root``, ``0``, ``root:*`` and ``0:*`` are root."""
     return user.split(":", 1)[0].strip().lower() in ROOT_NAMES
@@ -115,8 +128,11 @@ def global_args(dockerfile: Dockerfile, build_args: Mapping[str, str]) -> dict[s
     for instruction in dockerfile.instructions:
         if instruction.keyword == "FROM":
             break
-        for key, value in parse_env(instruction.value).items():
-            values[key] = build_args.get(key, substitute(value, values))
+        for key, default in parse_arg(instruction.value).items():
+            if key in build_args:
+                values[key] = build_args[key]
+            elif default is not None:
+                values[key] = substitute(default, values)
     return values
 
 
@@ -180,11 +196,11 @@ def stage_env(stages: list[Stage], stage: Stage, args: Mapping[str, str]) -> dic
                 for key, value in parse_env(instruction.value).items():
                     env[key] = substitute(value, env)
             elif instruction.keyword == "ARG" and link is stage:
-                for key, value in parse_env(instruction.value).items():
+                for key, default in parse_arg(instruction.value).items():
                     if key in args:
                         env.setdefault(key, args[key])
-                    elif "=" in instruction.value:
-                        env.setdefault(key, substitute(value, env))
+                    elif default is not None:
+                        env.setdefault(key, substitute(default, env))
     return env
 
 

@@ -1,0 +1,144 @@
+"""Stages, FROM chains, ARG/ENV resolution and the effective user (as hadolint DL3002)."""
+
+from __future__ import annotations
+
+import pytest
+
+from fixuser.core import check
+from fixuser.dockerfile import parse
+from fixuser.model import Verdict
+from fixuser.settings import Settings
+from fixuser.stages import (
+    build_stages,
+    chain,
+    global_args,
+    is_root_user,
+    last_user,
+    parse_env,
+    substitute,
+)
+
+
+def stages_of(text: str):  # type: ignore[no-untyped-def]
+    dockerfile = parse(text.encode())
+    return dockerfile, build_stages(dockerfile)
+
+
+@pytest.mark.parametrize(
+    ("user", "root"),
+    [
+        ("root", True),
+        ("0", True),
+        ("root:root", True),
+        ("0:0", True),
+        ("0:1000", True),
+        ("ROOT", True),
+        ("ContainerAdministrator", True),
+        ("1000", False),
+        ("1000:0", False),
+        ("app", False),
+        ("rooty", False),
+        ("ContainerUser", False),
+    ],
+)
+def test_root_is_what_hadolint_dl3002_calls_root(user: str, root: bool) -> None:
+    assert is_root_user(user) is root
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "expected"),
+    [
+        ("$A", {"A": "1"}, "1"),
+        ("${A}", {"A": "1"}, "1"),
+        ("${A:-x}", {}, "x"),
+        ("${A:-x}", {"A": ""}, "x"),
+        ("${A-x}", {"A": ""}, ""),
+        ("${A:+y}", {"A": "1"}, "y"),
+        ("${A:+y}", {}, ""),
+        ("a-${B}-c", {"B": "b"}, "a-b-c"),
+        ("${A:-$HOME}", {"HOME": "/root"}, "/root"),
+    ],
+)
+def test_substitute_expands_like_buildkit(text: str, env: dict[str, str], expected: str) -> None:
+    assert substitute(text, env) == expected
+
+
+def test_parse_env_reads_both_forms() -> None:
+    assert parse_env('A=1 B="two words"') == {"A": "1", "B": "two words"}
+    assert parse_env("LEGACY some value") == {"LEGACY": "some value"}
+
+
+def test_global_args_resolve_in_order() -> None:
+    dockerfile, _ = stages_of("ARG TAG=12\nARG IMAGE=debian:${TAG}\nFROM ${IMAGE}\n")
+    assert global_args(dockerfile, {}) == {"TAG": "12", "IMAGE": "debian:12"}
+
+
+def test_an_arg_declared_without_a_value_stays_unset_next_to_one_with_a_value() -> None:
+    dockerfile, _ = stages_of("ARG A=1 B\nFROM debian:12\n")
+    assert global_args(dockerfile, {}) == {"A": "1"}
+    assert global_args(dockerfile, {"B": "2"}) == {"A": "1", "B": "2"}
+
+
+def test_from_resolves_arg_defaults() -> None:
+    _, stages = stages_of("ARG TAG=12\nFROM debian:${TAG} AS base\n")
+    assert stages[0].image == "debian:12"
+    assert stages[0].name == "base"
+
+
+def test_from_with_an_arg_without_value_is_unresolved() -> None:
+    _, stages = stages_of("ARG BASE\nFROM ${BASE}\n")
+    assert stages[0].unresolved == "BASE"
+    assert check(b"ARG BASE\nFROM ${BASE}\n", Settings()).verdict is Verdict.UNKNOWN
+
+
+def test_stage_chains_follow_names_case_insensitively_and_indexes() -> None:
+    _, stages = stages_of("FROM debian:12 AS Base\nFROM base AS mid\nFROM 1\n")
+    assert [s.index for s in chain(stages, stages[2])] == [2, 1, 0]
+
+
+def test_from_platform_flag_is_not_the_image() -> None:
+    _, stages = stages_of("FROM --platform=$BUILDPLATFORM golang:1.22 AS build\n")
+    assert stages[0].image == "golang:1.22"
+
+
+def test_user_is_inherited_through_a_stage_chain() -> None:
+    _, stages = stages_of("FROM debian:12 AS base\nUSER 1000\nFROM base\nRUN x\n")
+    assert last_user(stages, stages[1], {}).value == "1000"
+
+
+def test_a_child_stage_user_wins_over_its_parent() -> None:
+    _, stages = stages_of("FROM debian:12 AS base\nUSER 1000\nFROM base\nUSER root\n")
+    assert last_user(stages, stages[1], {}).value == "root"
+
+
+def test_user_variable_resolves_from_arg_and_env() -> None:
+    _, stages = stages_of("FROM debian:12\nARG U=root\nENV V=${U}\nUSER ${V}\n")
+    assert last_user(stages, stages[0], {}).value == "root"
+
+
+def test_user_variable_without_a_value_is_unresolved_and_unknown() -> None:
+    source = b"FROM debian:12\nARG U\nUSER $U\n"
+    _, stages = stages_of(source.decode())
+    assert last_user(stages, stages[0], {}).unresolved == "U"
+    assert check(source, Settings()).verdict is Verdict.UNKNOWN
+
+
+def test_env_is_inherited_through_from_but_arg_is_not() -> None:
+    source = "FROM debian:12 AS base\nENV U=1000\nARG V=1001\nFROM base\nUSER ${U}\n"
+    _, stages = stages_of(source)
+    assert last_user(stages, stages[1], {}).value == "1000"
+    assert check(b"FROM debian:12 AS b\nARG V=0\nFROM b\nUSER ${V:-app}\n", Settings()).verdict is (
+        Verdict.COMPLIANT
+    )
+
+
+def test_only_the_runtime_stage_matters() -> None:
+    assert check(
+        b"FROM debian:12 AS b\nUSER root\nFROM debian:12\nUSER 1000\n", Settings()
+    ).verdict is (Verdict.COMPLIANT)
+
+
+def test_target_picks_another_stage() -> None:
+    source = b"FROM debian:12 AS app\nUSER 1000\nFROM debian:12 AS debug\n"
+    assert check(source, Settings()).verdict is Verdict.ROOT
+    assert check(source, Settings(target="app")).verdict is Verdict.COMPLIANT
