@@ -246,6 +246,7 @@ class Record:
     output_buildkit: str = ""
     hadolint: str = ""  # "", "DL3002 line N", "cannot parse"
     checkov: str = ""
+    step_user: str = ""  # an original RUN/ONBUILD step that now runs as another user
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -261,6 +262,50 @@ class Record:
         if self.verdict in (Verdict.DROPS_PRIVILEGES, Verdict.ROOT_BY_DESIGN):
             return True
         return self.verdict == Verdict.UNKNOWN and bool(self.reason)
+
+
+def step_users(commands: Iterable[Any]) -> list[tuple[str, str]]:
+    """(instruction text, user it runs as) for each RUN and ONBUILD RUN, following stage chains.
+
+    A RUN runs as the USER in force where it stands; an ONBUILD RUN trigger runs in the child
+    build, as the user the stage ends with (COPY/ADD triggers are root-owned whoever runs them).
+    """
+    found: list[tuple[str, str | int]] = []
+    stages: dict[str, str] = {}
+    user, count = "", 0
+    name: str | None = None
+    for command in commands:
+        cmd = command.cmd.upper()
+        if cmd == "FROM":
+            words = list(command.value)
+            user = stages.get(words[0].lower(), "") if words else ""
+            name = words[2].lower() if len(words) == 3 else None
+            count += 1
+        elif cmd == "USER" and command.value:
+            user = command.value[0]
+        elif cmd == "RUN":
+            found.append((command.original, user))
+        elif cmd == "ONBUILD" and (command.sub_cmd or "").upper() == "RUN":
+            found.append((command.original, count - 1))
+        stages[str(count - 1)] = user
+        if name:
+            stages[name] = user
+    return [(text, u if isinstance(u, str) else stages.get(str(u), "")) for text, u in found]
+
+
+def step_user_change(before: Iterable[Any], after: Iterable[Any]) -> str:
+    """The first original build step (RUN, ONBUILD trigger) whose user the fix changed."""
+    out = step_users(after)
+    j = 0
+    for text, user in step_users(before):
+        while j < len(out) and out[j][0] != text:
+            j += 1
+        if j == len(out):
+            return f"step missing from the output: {text[:60]}"
+        if out[j][1] != user:
+            return f"{text[:60]!r} now runs as {out[j][1] or 'the image default'}"
+        j += 1
+    return ""
 
 
 def run_engine(
@@ -564,6 +609,7 @@ def summary(records: list[Record], oracles: bool) -> dict[str, Any]:
         "not_idempotent": count(engine, lambda r: not r.idempotent),
         "root_after_fix": count(engine, lambda r: r.after == Verdict.ROOT),
         "buildkit_fails": count(engine, lambda r: bool(r.output_buildkit) and not r.input_buildkit),
+        "step_user_changed": count(engine, lambda r: bool(r.step_user)),
     }
     if oracles:
         compliant = [r for r in engine if r.after == Verdict.COMPLIANT]
@@ -606,6 +652,7 @@ def print_summary(name: str, figures: dict[str, Any], oracles: bool) -> None:
         ("unchanged but not compliant (misses)", figures["misses"]),
         ("  unexplained misses", figures["unexplained_misses"]),
         ("outputs failing: BuildKit parse (input parsed)", figures["buildkit_fails"]),
+        ("                 a build step's user changed", figures["step_user_changed"]),
         ("                 idempotence", figures["not_idempotent"]),
         ("                 check(fix(x)) is root", figures["root_after_fix"]),
     ]
@@ -646,6 +693,7 @@ def write_details(records: list[Record], path: Path) -> None:
         "output_buildkit",
         "hadolint",
         "checkov",
+        "step_user",
         "miss",
         "explained",
     ]
@@ -666,6 +714,7 @@ def write_details(records: list[Record], path: Path) -> None:
                 r.output_buildkit,
                 r.hadolint,
                 r.checkov,
+                r.step_user,
                 str(r.miss),
                 str(r.explained),
             ]
@@ -705,7 +754,7 @@ def main(argv: list[str] | None = None) -> int:
     for index, path in enumerate(corpus_files(corpus)):
         record = Record(str(path.relative_to(corpus)), group_of(corpus, path), index)
         records.append(record)
-        _, record.input_buildkit = buildkit_parse(path)
+        before, record.input_buildkit = buildkit_parse(path)
         output = run_engine(record, path.read_bytes(), context_reader(path), settings, crashes)
         if output is None:
             continue
@@ -714,6 +763,8 @@ def main(argv: list[str] | None = None) -> int:
         target.write_bytes(output)
         all_outputs[index] = target
         commands, record.output_buildkit = buildkit_parse(target)
+        if before is not None and commands is not None and record.changed:
+            record.step_user = step_user_change(before, commands)
         if record.after == Verdict.COMPLIANT:
             outputs[index] = target
             froms = [c.start_line for c in commands or () if c.cmd.upper() == "FROM"]
@@ -738,6 +789,8 @@ def main(argv: list[str] | None = None) -> int:
             record.failures.append("not idempotent")
         if record.after == Verdict.ROOT:
             record.failures.append("check(fix(x)) root")
+        if record.step_user:
+            record.failures.append(f"build step user changed: {record.step_user}")
         if record.output_buildkit and not record.input_buildkit:
             record.failures.append("output fails BuildKit parse")
         if record.hadolint.startswith("DL3002") or record.hadolint.startswith(
