@@ -161,3 +161,17 @@ def test_a_crlf_dangling_continuation_keeps_its_crlf() -> None:
     out = fix(b"FROM debian:12\r\nRUN echo \\\r\n", Settings()).output
     assert b"RUN echo\r\n" in out
     assert b"\n" not in out.replace(b"\r\n", b"")
+
+
+def test_root_by_design_and_dropping_stages_are_left_unless_forced() -> None:
+    for source in (
+        b"FROM nginx:1.27\nCOPY site/ /usr/share/nginx/html/\n",
+        b'FROM debian:12\nENTRYPOINT ["gosu", "svc", "run"]\n',
+        b"FROM postgres:16\nENV POSTGRES_DB=app\n",
+    ):
+        left = fix(source, Settings())
+        assert left.output == source and not left.changed
+        forced = fix(source, Settings(force=True))
+        assert b"USER 10001:10001" in forced.output
+        assert forced.analysis.warnings[0].startswith("--force")
+        assert check(forced.output, Settings()).verdict is Verdict.COMPLIANT
