@@ -31,7 +31,6 @@ BUILD_TIMEOUT = 1800
 RUN_TIMEOUT = 120
 # How long a container started with its own entrypoint gets before PID 1 is read.
 SETTLE_SECONDS = 1.5
-MISSING_EXECUTABLE = (126, 127)
 
 HOW_TO_GET_ONE = (
     "no container engine answers: install podman and buildah (Debian/Ubuntu: "
@@ -351,7 +350,7 @@ class Engine:
                     if member.isfile():
                         extracted = tar.extractfile(member)
                         found[wanted[key]] = extracted.read() if extracted else b""
-                    elif member.isdir():
+                    elif member.isdir() or member.issym():
                         found[wanted[key]] = member
                     if len(found) == len(wanted):
                         break
@@ -446,7 +445,8 @@ class Engine:
                 else:
                     notes.append(f"own entrypoint: {how}")
                 return RuntimeUser(uid, name, writable, source, True, tuple(notes))
-            if done.returncode not in MISSING_EXECUTABLE or "/bin/sh" not in done.stderr:
+            if "/bin/sh" in self.read_files(image, ["/bin/sh"]):
+                # It has a shell, so the container itself does not start (e.g. no such user).
                 raise EngineError("the container does not start", done.error_lines())
             notes.append("no /bin/sh in the image: read its config and filesystem")
         return self.static_user(image, config, paths, tuple(notes))
@@ -469,13 +469,19 @@ class Engine:
         if uid is not None and gid is None:
             gids = primary_gids(passwd_text, uid)
         writable: dict[str, bool] = {}
+        extra: list[str] = []
         for p in paths:
             entry = files.get(p)
-            if isinstance(entry, tarfile.TarInfo) and uid is not None:
+            if isinstance(entry, tarfile.TarInfo) and entry.isdir() and uid is not None:
                 writable[p] = writable_by(entry.mode, entry.uid, entry.gid, uid, gids)
+            elif entry is None and p in config.volumes and self.name == "podman":
+                # Seen with podman 4.3: a VOLUME path missing from the image is created at run
+                # time owned by the container's user.
+                writable[p] = True
+                extra.append(f"{p} is not in the image: podman creates it for the user")
             else:
                 writable[p] = False
-        return RuntimeUser(uid, name, writable, source, False, notes)
+        return RuntimeUser(uid, name, writable, source, False, (*notes, *extra))
 
     def smoke(self, image: str, command: str, has_shell: bool) -> Completed:
         """Run ``command`` in a container of ``image`` as the image's user."""
@@ -525,8 +531,10 @@ def primary_gids(passwd: str, uid: int) -> set[int]:
 def read_local(root: Path, path: str) -> dict[str, tarfile.TarInfo | bytes]:
     target = root / path.lstrip("/")
     try:
-        if target.is_symlink():  # it would resolve on the host, not in the image
-            return {}
+        if target.is_symlink():  # never followed: it would resolve on the host, not in the image
+            link = tarfile.TarInfo(path)
+            link.type, link.linkname = tarfile.SYMTYPE, os.readlink(target)
+            return {path: link}
         if target.is_file():
             return {path: target.read_bytes()}
         st = target.stat()

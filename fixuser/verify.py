@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import posixpath
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,7 @@ from fixuser.engine import (
     find_engine,
 )
 from fixuser.model import ContextReader
+from fixuser.paths import SYSTEM_DIRS
 
 EXIT_PROVEN, EXIT_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
 # Growth budget for the shell-based families: 1 % of the original or 100 KB, whichever is larger.
@@ -70,6 +72,11 @@ class Proof:
         return self.after.size - self.before.size if self.after else 0
 
 
+def is_system_dir(path: str) -> bool:
+    """System directories are never chowned by fixuser, so nobody expects them writable."""
+    return posixpath.normpath(path) in SYSTEM_DIRS
+
+
 def growth_budget(before_size: int) -> int:
     return max(int(before_size * GROWTH_FRACTION), GROWTH_FLOOR)
 
@@ -88,7 +95,12 @@ def build_and_run(
     smoke: str | None,
 ) -> Side:
     try:
-        build = engine.build(text, context_dir, tag, options)
+        try:
+            build = engine.build(text, context_dir, tag, options)
+        except EngineError:
+            # Once more, from the layer cache: a package mirror's hiccup is not a broken fix,
+            # and a Dockerfile that really does not build fails the same way again.
+            build = engine.build(text, context_dir, tag, options)
     except EngineError as e:
         return Side(built=False, errors=(str(e), *e.lines))
     try:
@@ -141,7 +153,7 @@ def judge(
         reasons.append(f"UID {user.uid} has no entry in the image's /etc/passwd")
     if require_writable:
         for path, ok in user.writable.items():
-            if not ok and path != "/":
+            if not ok and not is_system_dir(path):
                 reasons.append(f"{path} (WORKDIR/VOLUME) is not writable by UID {user.uid}")
     if family not in SHELL_LESS_FAMILIES and after.size - before.size > growth_budget(before.size):
         reasons.append(

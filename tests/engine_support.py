@@ -161,3 +161,13 @@ def remove_labelled(engine: Engine, label: str) -> None:
     ids = engine.command(["ps", "-aq", "--filter", f"label={label}"], check=False).stdout.split()
     for container in ids:
         engine.remove_container(container)
+
+
+@pytest.fixture
+def docker_cli(running_engine: Engine, docker_host: str, monkeypatch: pytest.MonkeyPatch) -> Engine:
+    """The docker CLI talking to ``docker_host`` (podman's service when there is no Docker)."""
+    executable = shutil.which("docker")
+    if executable is None:
+        pytest.skip("no docker CLI installed")  # optional: podman covers the engine tests
+    monkeypatch.setenv("DOCKER_HOST", docker_host)
+    return Engine("docker", executable)
