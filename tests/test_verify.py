@@ -340,3 +340,42 @@ def test_docker_cli_proves_a_fix_too(
         family=family,
     )
     assert_proven(proof, result.change.user, family)
+
+
+# Families without a local image: their user-creation commands are run on the Debian image
+# (shadow's useradd/groupadd take the same flags on RHEL, SUSE and Arch) and, for the
+# shadow-less minimal images, on BusyBox too.
+FOREIGN_CASES = {
+    "rhel": ("registry.access.redhat.com/ubi9/ubi:9.4", "docker.io/library/debian:bookworm-slim"),
+    "suse": ("opensuse/leap:15.6", "docker.io/library/debian:bookworm-slim"),
+    "arch": ("archlinux:latest", "docker.io/library/debian:bookworm-slim"),
+    "rhel-minimal": (
+        "registry.access.redhat.com/ubi9/ubi-minimal",
+        "docker.io/library/alpine:3.20",
+    ),
+}
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("family", sorted(FOREIGN_CASES))
+def test_template_of_a_family_without_local_image_runs_on_a_stand_in(
+    family: str, running_engine: Engine, tmp_path: Path
+) -> None:
+    base, stand_in = FOREIGN_CASES[family]
+    original = f"FROM {base}\n{APP}".encode()
+    result = fix(original, Settings(), path="Dockerfile")
+    assert (result.analysis.family, result.changed) == (family, True)
+    assert result.change is not None
+    first_line = f"FROM {base}\n".encode()
+    assert result.output.startswith(first_line)
+    swap = f"FROM {stand_in}\n".encode()
+    proof = prove(
+        tmp_path / "Dockerfile",
+        swap + original[len(first_line) :],
+        swap + result.output[len(first_line) :],
+        tmp_path,
+        engine=running_engine,
+        expected_user=result.change.user,
+        family=family,
+    )
+    assert_proven(proof, result.change.user, family)
