@@ -461,7 +461,14 @@ def outcome_without_fixes(spec: str, plan: repo.RepoPlan) -> Record:
             if verdict is Verdict.ROOT:
                 reason = f"runs as root and fixuser could not fix it: {reason or 'unknown'}"
             return Record(spec, outcome, files=tuple(paths), reason=reason)
-    return Record(spec, "compliant", files=tuple(f.path for f in plan.findings))
+    # Files fixuser was told to ignore, or could not judge, are named: not proven compliant.
+    unsure = [
+        f"{f.path}: {f.result.analysis.verdict}"
+        for f in plan.findings
+        if f.result.analysis.verdict in (Verdict.IGNORED, Verdict.UNKNOWN)
+    ]
+    files = tuple(f.path for f in plan.findings)
+    return Record(spec, "compliant", files=files, reason="; ".join(unsure))
 
 
 def process(spec: str, options: Options) -> Record:
