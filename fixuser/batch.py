@@ -36,7 +36,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 
-from fixuser import forge, repo
+from fixuser import cli, forge, repo
 from fixuser.batch_report import (
     EXIT_ERROR,
     OUTCOMES,
@@ -58,7 +58,6 @@ if TYPE_CHECKING:
 
 TITLE = "Run containers as a non-root user (CIS Docker 4.1)"
 URL_RE = re.compile(r"^[a-z][a-z0-9+.-]*://|^[^/:]+@[^/:]+:")  # scheme:// or scp-like user@host:
-SETTINGS_FLAGS = ("user", "uid", "gid", "user_format", "target", "ownership", "openshift", "force")
 
 
 class StartError(Exception):
@@ -103,7 +102,7 @@ def configured_identity() -> tuple[str, str] | None:
 class Options:
     """Everything a worker needs, built once from the command line."""
 
-    cli: dict[str, Any]  # the settings flags actually given
+    flags: dict[str, Any]  # the settings flags actually given
     base_settings: Settings  # defaults < [tool.fixuser] of the directory fixuser runs in
     workdir: Path
     branch: str
@@ -263,13 +262,13 @@ def repo_settings(clone: git.Repo, base: git.Commit, options: Options) -> Settin
     try:
         data = (base.tree / "pyproject.toml").data_stream.read()
     except KeyError:
-        return build_settings(options.cli, None, options.base_settings)
+        return build_settings(options.flags, None, options.base_settings)
     try:
         table = tomllib.loads(data.decode()).get("tool", {}).get("fixuser", {})
         own = options.base_settings.replace(**normalise_keys(table, "pyproject.toml"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError, TypeError, AttributeError) as e:
         raise SettingsError(f"pyproject.toml: cannot read [tool.fixuser]: {e}") from e
-    return build_settings(options.cli, None, own)
+    return build_settings(options.flags, None, own)
 
 
 def default_branch(clone: git.Repo) -> str | None:
@@ -767,26 +766,13 @@ def default_workdir() -> Path:
     return Path(cache) / "fixuser" / "batch"
 
 
-def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags ``fixuser fix`` takes, with default None so "given" can be told apart."""
-    group = parser.add_argument_group("settings (as for `fixuser fix`; they beat [tool.fixuser])")
-    group.add_argument("--user", default=None, help="name of the user to create (default app)")
-    group.add_argument("--uid", type=int, default=None, help="its UID (default 10001)")
-    group.add_argument("--gid", type=int, default=None, help="its GID (default: the UID)")
-    group.add_argument("--user-format", choices=("numeric", "name"), default=None)
-    group.add_argument("--target", default=None, help="the stage to fix (default: the last)")
-    group.add_argument("--ownership", choices=("app", "read-only"), default=None)
-    group.add_argument("--openshift", action="store_true", default=None, help="GID 0 ownership")
-    group.add_argument("--force", action="store_true", default=None, help="fix root-by-design too")
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "repos", nargs="*", metavar="REPO", help="local path or clone URL; '-' reads stdin"
     )
     parser.add_argument("--repos-file", metavar="FILE", help="one repository a line, # comments")
     parser.add_argument(
-        "--workdir", type=Path, default=None, help="clone cache (default %(default)s)"
+        "--workdir", type=Path, default=None, help=f"clone cache (default {default_workdir()})"
     )
     parser.add_argument("--branch", default=repo.DEFAULT_BRANCH, help="default: %(default)s")
     parser.add_argument(
@@ -830,14 +816,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="prove each fix with a container build (as `fixuser verify`) before committing",
     )
     parser.add_argument("--engine", choices=("docker", "podman", "buildah"), default=None)
-    add_settings_arguments(parser)
+    cli.add_settings_arguments(parser)
 
 
 def build_options(args: argparse.Namespace) -> Options:
-    cli = {name: getattr(args, name) for name in SETTINGS_FLAGS}
+    given = cli.given_settings(args)
     try:
-        base_settings = build_settings({}, Path.cwd())
-        build_settings(cli, None, base_settings)  # fail before cloning anything
+        # Where fixuser runs counts as for `fixuser fix`; each repository's own table beats it.
+        base_settings = build_settings({}, cli.project_dir(Path.cwd()))
+        build_settings(given, None, base_settings)  # fail before cloning anything
         if args.author:
             repo.parse_identity(args.author)
     except (SettingsError, repo.RepoError) as e:
@@ -853,7 +840,7 @@ def build_options(args: argparse.Namespace) -> Options:
     except forge.ForgeError as e:
         raise StartError(str(e)) from None
     return Options(
-        cli=cli,
+        flags=given,
         base_settings=base_settings,
         workdir=(args.workdir or default_workdir()).expanduser().resolve(),
         branch=args.branch,
