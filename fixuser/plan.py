@@ -336,11 +336,21 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings) -> Plan:
             late = []
     chowned: list[str] = []
     if targets and not has_shell:
-        warnings.append(
-            "no shell in the base image: "
-            + ", ".join(t.path for t in targets)
-            + " stay owned by root (COPY --chown owns what is copied)"
-        )
+        # No RUN is possible. A WORKDIR that comes after the USER is created owned by that
+        # user (BuildKit and buildah alike: tests/test_engine.py proves it for buildah), and
+        # COPY --chown creates its destination owned; anything else stays root's.
+        after_user = {
+            normalise(posixpath.join("/", substitute(i.value.strip(), facts.env)))
+            for i in stage.instructions[anchor_index + 1 :]
+            if i.keyword == "WORKDIR"
+        }
+        left = [t.path for t in targets if t.path not in after_user]
+        if left:
+            warnings.append(
+                "no shell in the base image: "
+                + ", ".join(left)
+                + " stay owned by root (COPY --chown owns what is copied)"
+            )
         late, early = [], []
     if early:
         first = min(t.deadline for t in early)
