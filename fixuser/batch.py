@@ -56,6 +56,7 @@ from fixuser.settings import Settings, SettingsError, build_settings, normalise_
 if TYPE_CHECKING:
     import git
 
+GITLAB_PUSH = "gitlab-push"
 TITLE = "Run containers as a non-root user (CIS Docker 4.1)"
 URL_RE = re.compile(r"^[a-z][a-z0-9+.-]*://|^[^/:]+@[^/:]+:")  # scheme:// or scp-like user@host:
 
@@ -113,6 +114,7 @@ class Options:
     conflict: str
     identity: Identity
     forge: forge.Forge | None
+    open_pr: str | None
     # --verify: the problems that keep a repository's fixes from being committed (none: go on).
     verify: Callable[[git.Repo, repo.RepoPlan], list[str]] | None = None
 
@@ -430,14 +432,41 @@ def commit_in_clone(
     return sha
 
 
-def push(clone_path: Path, remote: str, branch: str, *, force: bool) -> None:
+def push(
+    clone_path: Path, remote: str, branch: str, *, force: bool, push_options: Sequence[str] = ()
+) -> str:
     """Like ``repo.push_branch`` but keeps the remote's reason for a refusal (a hook's message,
-    a protected branch) in the error, and asks nothing else of git: batch knows the URL."""
+    a protected branch) in the error, and asks nothing else of git: batch knows the URL.
+    Returns what the remote said (GitLab names the merge request it made there)."""
     refspec = f"{'+' if force else ''}refs/heads/{branch}:refs/heads/{branch}"
-    try:
-        run_git("push", "--quiet", "--porcelain", remote, refspec, cwd=clone_path)
-    except repo.RepoError as e:
-        raise repo.RepoError(f"push to {remote} failed: {e}") from None
+    options = [arg for option in push_options for arg in ("-o", option)]
+    proc = subprocess.run(
+        ["git", "push", "--quiet", "--porcelain", *options, remote, refspec],
+        cwd=clone_path,
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    if proc.returncode != 0:
+        why = git_problem(proc.stderr) or f"git push exited {proc.returncode}"
+        raise repo.RepoError(f"push to {remote} failed: {why}")
+    return proc.stderr
+
+
+GITLAB_MR_URL_RE = re.compile(r"^remote:\s+(https?://\S+/-/merge_requests/\d+)\s*$", re.MULTILINE)
+
+
+def gitlab_push_options(base_name: str | None) -> list[str]:
+    """GitLab opens the draft merge request while it receives the push; no token needed.
+
+    Push options cannot hold a newline, so the description is not sent: for a merge request of
+    one commit GitLab takes the commit message, which carries it.
+    """
+    options = ["merge_request.create", "merge_request.draft", f"merge_request.title={TITLE}"]
+    if base_name:
+        options.append(f"merge_request.target={base_name}")
+    return options
 
 
 def outcome_without_fixes(spec: str, plan: repo.RepoPlan) -> Record:
@@ -535,9 +564,15 @@ def publish(
     clone_path = Path(clone.git_dir)
     if not options.push:
         return record("committed", reason="; ".join(notes or [f"in {clone_path}"]))
-    push(clone_path, options.remote, branch, force=replacing)
+    by_push = options.open_pr == GITLAB_PUSH
+    said = push(
+        clone_path, options.remote, branch, force=replacing,
+        push_options=gitlab_push_options(base_name) if by_push else (),
+    )  # fmt: skip
     push_url = configured_push_url(clone, options.remote)
     url = repo.review_url(push_url, branch, base_name)
+    if by_push and (opened := GITLAB_MR_URL_RE.search(said)):
+        url = opened[1]
     if options.forge is not None:
         request = forge.Request(push_url, branch, base_name or "main", TITLE, body)
         try:
@@ -804,9 +839,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, default=None, help="JSON report (and FILE.md)")
     parser.add_argument(
         "--open-pr",
-        choices=forge.KINDS,
+        choices=(*forge.KINDS, GITLAB_PUSH),
         default=None,
-        help="open a draft PR/MR (token in $GITHUB_TOKEN / $GITLAB_TOKEN)",
+        help="open a draft PR/MR through the REST API (token in $GITHUB_TOKEN / $GITLAB_TOKEN), "
+        f"or {GITLAB_PUSH}: with GitLab's push options, no token",
     )
     parser.add_argument("--forge-url", default=None, help="API base (GitHub Enterprise, GitLab)")
     parser.add_argument("--pr-delay", type=float, default=1.0, help="seconds between PR requests")
@@ -834,7 +870,7 @@ def build_options(args: argparse.Namespace) -> Options:
     try:
         made = (
             forge.from_options(args.open_pr, args.forge_url, args.pr_delay)
-            if args.open_pr
+            if args.open_pr in forge.KINDS
             else None
         )
     except forge.ForgeError as e:
@@ -851,6 +887,7 @@ def build_options(args: argparse.Namespace) -> Options:
         conflict=args.conflict,
         identity=Identity.resolve(args.author),
         forge=made,
+        open_pr=args.open_pr,
         verify=verifier(args.engine) if args.verify and not args.dry_run else None,
     )
 

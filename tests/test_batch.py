@@ -497,3 +497,33 @@ def test_base_branch_is_fixed_and_targeted(tmp_path: Path) -> None:
     assert (code, report[str(remote)]["outcome"]) == (0, "pushed")
     develop = remote_branches(remote)["develop"]
     assert git(remote, "rev-parse", f"{BRANCH}^").strip() == develop
+
+
+def test_gitlab_push_options_open_the_merge_request_with_the_push(tmp_path: Path) -> None:
+    """The remote records the push options it receives and answers as GitLab does."""
+    remote = make_remote(tmp_path / "remotes", "gl", {"Dockerfile": ROOT})
+    git(remote, "config", "receive.advertisePushOptions", "true")
+    seen = tmp_path / "push-options"
+    add_hook(
+        remote,
+        "pre-receive",
+        'i=0; while [ "$i" -lt "${GIT_PUSH_OPTION_COUNT:-0}" ]; do\n'
+        f'  eval "echo \\"\\$GIT_PUSH_OPTION_$i\\"" >> {seen}; i=$((i+1))\ndone\n',
+    )
+    add_hook(
+        remote,
+        "post-receive",
+        "echo 'View merge request for fixuser/cis-4.1-non-root-user:' >&2\n"
+        "echo '  https://gitlab.example.com/acme/gl/-/merge_requests/12' >&2\n",
+    )
+
+    code, report = run_batch(tmp_path, "--push", "--open-pr", "gitlab-push", str(remote))
+
+    assert (code, report[str(remote)]["outcome"]) == (0, "pushed")
+    assert report[str(remote)]["url"] == "https://gitlab.example.com/acme/gl/-/merge_requests/12"
+    assert seen.read_text().splitlines() == [
+        "merge_request.create",
+        "merge_request.draft",
+        f"merge_request.title={batch.TITLE}",
+        "merge_request.target=main",
+    ]
