@@ -227,6 +227,8 @@ def prepare(spec: str, options: Options) -> Path:
         run_git("fetch", "--quiet", "--force", remote, "+refs/heads/*:refs/heads/*", cwd=target)
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in target.parent.glob(f".{target.name}.*"):  # a clone killed part-way
+        shutil.rmtree(leftover, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
         run_git("clone", "--quiet", "--bare", "--origin", remote, "--", source, str(tmp))
