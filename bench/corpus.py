@@ -189,8 +189,8 @@ def user_facts(commands: Iterable[Any]) -> UserFacts:
         elif cmd == "RUN":
             text = " ".join(command.value) + "".join(h.content for h in command.heredocs)
             current["created"] |= created_names(substitute(text, current["env"]))
-    if not order:
-        return UserFacts("", "", True, set())
+    if not order:  # no FROM: not a Dockerfile a build accepts, nothing to compare
+        return UserFacts("", "", False, set())
     last = order[-1]
     user = last["user"] or ""
     effective = user or lookup(last["base"]).user if last["base"] else user
@@ -496,7 +496,7 @@ def run_peers(
             targets.append(record)
     results = {
         "fixuser": PeerResult(),
-        "dockerfile-doctor": PeerResult(),
+        "dockerfile-doctor": PeerResult(),  # run with --fix --unsafe-fixes
         "dockerfile-hardener": PeerResult(),
     }
 
@@ -509,7 +509,15 @@ def run_peers(
     def doctor_fix(paths: list[Path]) -> None:
         for chunk in range(0, len(paths), 200):
             subprocess.run(
-                [str(doctor), "--fix", "-q", "--no-color", *map(str, paths[chunk : chunk + 200])],
+                # plain --fix adds no USER at all: USER nobody is one of its "unsafe" fixes
+                [
+                    str(doctor),
+                    "--fix",
+                    "--unsafe-fixes",
+                    "-q",
+                    "--no-color",
+                    *map(str, paths[chunk : chunk + 200]),
+                ],
                 capture_output=True,
                 stdin=subprocess.DEVNULL,
             )
@@ -541,8 +549,10 @@ def run_peers(
             judge(results[tool], originals[record.index], a, b.read_bytes())
     for record in targets:
         original = (corpus / record.path).read_bytes()
-        if record.index not in outputs:
+        if record.index not in outputs:  # rejected as bad input: fixuser leaves the file as it is
             results["fixuser"].errors += 1
+            out = place("fixuser-rejected", record, original)
+            judge(results["fixuser"], original, out, original)
             continue
         out = outputs[record.index]
         judge(results["fixuser"], original, out, out.read_bytes() if record.idempotent else None)
@@ -560,6 +570,7 @@ def print_peers(total: int, results: dict[str, PeerResult]) -> dict[str, Any]:
         ("last USER non-root", "non_root"),
         ("... and that user exists", "exists"),
         ("idempotent", "idempotent"),
+        ("rejected as bad input", "errors"),
     ]
     names = list(results)
     print(f"{'':28}" + "".join(f"{n:>22}" for n in names))
@@ -573,7 +584,9 @@ def print_peers(total: int, results: dict[str, PeerResult]) -> dict[str, Any]:
         "(a user exists when it is numeric, created by the file in the final stage's chain, "
         "listed for the base image in fixuser's image table, or `nobody` on a family whose "
         "passwd ships it; fixuser leaves drops-privileges / root-by-design stages unchanged "
-        "on purpose, which counts against it in 'last USER non-root')"
+        "on purpose, which counts against it in 'last USER non-root'; dockerfile-doctor runs "
+        "with --fix --unsafe-fixes: plain --fix adds no USER; a file fixuser rejects counts as "
+        "left as it was)"
     )
     return {n: vars(r) | {"files": total} for n, r in results.items()}
 
