@@ -126,19 +126,50 @@ def substitute(text: str, env: dict[str, str]) -> str:
     )
 
 
+# useradd / adduser (shadow and BusyBox) options that take a value
+VALUED = {
+    "-u",
+    "--uid",
+    "-g",
+    "--gid",
+    "-G",
+    "--groups",
+    "--ingroup",
+    "-h",
+    "-d",
+    "--home",
+    "--home-dir",
+    "-s",
+    "--shell",
+    "-c",
+    "--comment",
+    "--gecos",
+    "-k",
+    "--skel",
+    "-K",
+    "-e",
+    "-f",
+    "-p",
+    "--password",
+}
+
+
 def created_names(run: str) -> set[str]:
     found: set[str] = set()
     for match in CREATE_RE.finditer(run):
         words = match.group(1).split()
+        plain = []
+        skip = False
         for i, word in enumerate(words):
-            if word in ("-u", "--uid") and i + 1 < len(words):
-                found.add(words[i + 1])
-        plain = [
-            w
-            for i, w in enumerate(words)
-            if not w.startswith("-")
-            and not (i and words[i - 1].startswith("-") and len(words[i - 1]) == 2)
-        ]
+            if skip:
+                skip = False
+                if words[i - 1] in ("-u", "--uid"):
+                    found.add(word)
+                continue
+            if word.startswith("-"):
+                skip = word in VALUED
+                continue
+            plain.append(word)
         if plain:
             found.add(plain[-1].strip("'\""))
     for name, uid in PASSWD_RE.findall(run):
@@ -207,7 +238,7 @@ def user_exists(facts: UserFacts) -> bool:
     A numeric USER always works (the runtime needs no passwd entry). A name counts when the file
     creates it in the final stage's chain, or fixuser's image table lists it for the base image
     (its default user, shipped or reserved users), or it is ``nobody`` on a family whose base
-    passwd ships nobody (Debian, Alpine, RHEL, SUSE, Arch, distroless).
+    passwd ships nobody (Debian, Alpine, RHEL, SUSE, Arch, distroless), or ContainerUser on Windows.
     """
     if not facts.user:
         return True  # the image's own default
@@ -220,6 +251,8 @@ def user_exists(facts: UserFacts) -> bool:
     if info is None:
         return False
     known = {info.user.split(":", 1)[0]} | {u.name for u in info.users + info.reserved}
+    if info.family == "windows":
+        known |= {"ContainerUser", "ContainerAdministrator"}  # every Windows base image has both
     if name in known:
         return True
     return name == "nobody" and info.family in STANDARD_NOBODY
@@ -582,8 +615,9 @@ def print_peers(total: int, results: dict[str, PeerResult]) -> dict[str, Any]:
         print(f"{label:28}{cells}")
     print(
         "(a user exists when it is numeric, created by the file in the final stage's chain, "
-        "listed for the base image in fixuser's image table, or `nobody` on a family whose "
-        "passwd ships it; fixuser leaves drops-privileges / root-by-design stages unchanged "
+        "listed for the base image in fixuser's image table, ContainerUser on Windows, or `nobody` "
+        "on a family whose passwd ships it; fixuser leaves drops-privileges / root-by-design "
+        "stages unchanged "
         "on purpose, which counts against it in 'last USER non-root'; dockerfile-doctor runs "
         "with --fix --unsafe-fixes: plain --fix adds no USER; a file fixuser rejects counts as "
         "left as it was)"
