@@ -679,12 +679,14 @@ class State:
         return self.descriptions / f"{sha(spec)[:20]}.md"
 
     def save(self) -> None:
-        write_atomically(self.path, report_json(self.records.values()))
+        write_atomically(self.path, report_json(self.records.values(), compact=True), durable=False)
 
     def record(self, record: Record) -> None:
         with self._lock:
             if record.description:
-                write_atomically(self.description_path(record.repo), record.description)
+                write_atomically(
+                    self.description_path(record.repo), record.description, durable=False
+                )
             self.records[record.repo] = record
             self.save()
 
@@ -772,9 +774,9 @@ def run_all(
             record = done.result()
             if stopping.is_set():
                 break
+            submit_next()  # first: a worker never waits for the state file to be written
             state.record(record)
             on_done(record)
-            submit_next()
         return not stopping.is_set()
     except KeyboardInterrupt:
         stopping.set()

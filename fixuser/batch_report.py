@@ -69,23 +69,31 @@ class Record:
         )
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Readers (and a run killed with -9) see the old file or the new one, never half of one."""
+def write_atomically(path: Path, text: str, *, durable: bool = True) -> None:
+    """Readers (and a run killed with -9) see the old file or the new one, never half of one.
+
+    ``durable`` also survives a power cut (fsync). The batch state file goes without it: it is
+    rewritten after every repository, an fsync each time costs more than fixing a repository,
+    and a lost update only means a resumed run redoes (and reuses) that repository's branch.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def to_json(records: Iterable[Record]) -> str:
-    return json.dumps({"repositories": [r.to_json() for r in records]}, indent=2) + "\n"
+def to_json(records: Iterable[Record], *, compact: bool = False) -> str:
+    """``compact`` for the state file: json's C encoder only runs without ``indent``."""
+    data = {"repositories": [r.to_json() for r in records]}
+    return json.dumps(data, separators=(",", ":")) if compact else json.dumps(data, indent=2) + "\n"
 
 
 def read_report(path: Path) -> list[Record]:
