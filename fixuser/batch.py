@@ -122,10 +122,13 @@ class Options:
 # -- the list of repositories -------------------------------------------------------------------
 
 
+COMMENT_RE = re.compile(r"(?:^|\s)#.*$")  # '#' starts a comment at a line's start or after a space
+
+
 def parse_list(lines: Iterator[str] | Sequence[str]) -> list[str]:
     out = []
     for line in lines:
-        line = line.split("#", 1)[0].strip() if not line.lstrip().startswith("#") else ""
+        line = COMMENT_RE.sub("", line).strip()
         if line:
             out.append(line)
     return out

@@ -527,3 +527,8 @@ def test_gitlab_push_options_open_the_merge_request_with_the_push(tmp_path: Path
         f"merge_request.title={batch.TITLE}",
         "merge_request.target=main",
     ]
+
+
+def test_repos_list_comments_start_a_line_or_follow_a_space() -> None:
+    lines = ["# the fleet", "a  # old", "https://host/x.git#frag", "   ", "b"]
+    assert batch.parse_list(lines) == ["a", "https://host/x.git#frag", "b"]
