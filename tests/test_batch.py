@@ -532,3 +532,19 @@ def test_gitlab_push_options_open_the_merge_request_with_the_push(tmp_path: Path
 def test_repos_list_comments_start_a_line_or_follow_a_space() -> None:
     lines = ["# the fleet", "a  # old", "https://host/x.git#frag", "   ", "b"]
     assert batch.parse_list(lines) == ["a", "https://host/x.git#frag", "b"]
+
+
+def test_batch_report_later_reports_win_and_failures_exit_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, rerun = tmp_path / "shard-1.json", tmp_path / "shard-1-rerun.json"
+    first.write_text(
+        '{"repositories": [{"repo": "a", "outcome": "failed", "reason": "timeout"},'
+        ' {"repo": "b", "outcome": "compliant"}]}'
+    )
+    rerun.write_text('{"repositories": [{"repo": "a", "outcome": "pushed", "branch": "x"}]}')
+    assert main(["batch-report", str(first)]) == 1
+    assert main(["batch-report", str(first), str(rerun)]) == 0
+    assert "2 repositories: 1 pushed, 1 compliant" in capsys.readouterr().err
+    (tmp_path / "bad.json").write_text('{"repos": []}')
+    assert main(["batch-report", str(tmp_path / "bad.json")]) == 2
