@@ -30,7 +30,7 @@ INFO_TIMEOUT = 20
 BUILD_TIMEOUT = 1800
 RUN_TIMEOUT = 120
 # How long a container started with its own entrypoint gets before PID 1 is read.
-SETTLE_SECONDS = 1.5
+SETTLE_SECONDS = 1.0
 
 HOW_TO_GET_ONE = (
     "no container engine answers: install podman and buildah (Debian/Ubuntu: "
