@@ -240,3 +240,14 @@ def test_fact_chown_after_volume_is_lost_and_before_it_is_kept(
 ) -> None:
     assert runtime_owner(running_engine, facts_image, "/v") == "0:0"
     assert runtime_owner(running_engine, facts_image, "/owned") == "65532:65532"
+
+
+def test_missing_engine_skips_locally_but_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine_support import unavailable
+
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true but no engine"):
+        unavailable("no engine")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="no engine"):
+        unavailable("no engine")
