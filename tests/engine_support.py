@@ -26,6 +26,8 @@ IMAGES_DIR = TESTS / "images"
 IMAGES_FILE = IMAGES_DIR / "IMAGES.txt"
 HELLO_SOURCE = IMAGES_DIR / "hello.c"
 SAMPLES = REPO / "samples"
+# Tags of the images the tests build: per process, so concurrent runs never remove each other's.
+RUN_ID = f"t{os.getpid()}"
 
 
 def read_local_images(path: Path = IMAGES_FILE) -> dict[str, str]:

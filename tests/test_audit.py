@@ -8,7 +8,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from engine_support import remove_labelled, start_container
+from engine_support import RUN_ID, remove_labelled, start_container
 
 from fixuser.core import fix
 from fixuser.engine import Engine
@@ -49,7 +49,7 @@ def containers(
     ctx = tmp_path_factory.mktemp("audit")
     original = f'FROM {DEBIAN}\nCMD ["sleep", "300"]\n'.encode()
     fixed = fix(original, Settings(), path="Dockerfile").output
-    tag = "localhost/fixuser-test/audit-fixed:1"
+    tag = f"localhost/fixuser-test/audit-fixed:{RUN_ID}"
     running_engine.build(fixed, ctx, tag)
     suffix = session_label.rpartition("=")[2]
     started = {}

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from engine_support import LOCAL_IMAGES, normalise
+from engine_support import LOCAL_IMAGES, RUN_ID, normalise
 
 from fixuser.engine import (
     BuildOptions,
@@ -137,7 +137,7 @@ def test_build_reads_dockerfile_from_outside_the_context(engine: Engine, tmp_pat
     (tmp_path / "Dockerfile").write_text("FROM scratch\n# the one in the working tree\n")
     (tmp_path / "data.txt").write_text("hello\n")
     text = b"FROM docker.io/library/alpine:3.20\nCOPY . /ctx/\nRUN ls /ctx > /listing\n"
-    tag = "localhost/fixuser-test/context:1"
+    tag = f"localhost/fixuser-test/context:{RUN_ID}"
     try:
         engine.build(text, tmp_path, tag)
         files = engine.read_files(tag, ["/listing"])
@@ -156,7 +156,7 @@ def test_build_args_and_target_pass_through(engine: Engine, tmp_path: Path) -> N
         b"FROM docker.io/library/alpine:3.20 AS first\nARG WHO=nobody\nRUN echo $WHO > /who\n"
         b"FROM first AS second\nRUN exit 1\n"
     )
-    tag = "localhost/fixuser-test/args:1"
+    tag = f"localhost/fixuser-test/args:{RUN_ID}"
     try:
         engine.build(text, tmp_path, tag, BuildOptions((("WHO", "fixuser"),), target="first"))
         who = engine.read_files(tag, ["/who"])["/who"]
@@ -169,7 +169,7 @@ def test_build_args_and_target_pass_through(engine: Engine, tmp_path: Path) -> N
 def test_failed_build_carries_the_engine_error_lines(engine: Engine, tmp_path: Path) -> None:
     text = b"FROM docker.io/library/alpine:3.20\nRUN echo broken-step >&2; exit 3\n"
     with pytest.raises(EngineError) as caught:
-        engine.build(text, tmp_path, "localhost/fixuser-test/broken:1")
+        engine.build(text, tmp_path, f"localhost/fixuser-test/broken:{RUN_ID}")
     assert any("broken-step" in line or "exit" in line for line in caught.value.lines)
 
 
@@ -206,7 +206,7 @@ def facts_image(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Ite
         b"COPY --chown=65532:65532 src /newdir/\n"
         b"COPY src /plain/\n"
     )
-    tag = "localhost/fixuser-test/facts:1"
+    tag = f"localhost/fixuser-test/facts:{RUN_ID}"
     engine.build(text, ctx, tag)
     yield tag
     engine.remove_image(tag)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from engine_support import SAMPLES, local_family
+from engine_support import RUN_ID, SAMPLES, local_family
 
 from fixuser.core import fix
 from fixuser.engine import Engine, RuntimeUser
@@ -106,6 +106,7 @@ def test_verify_without_an_engine_exits_2_and_says_how(
 
 # --- every template, proven with a real engine -------------------------------------------
 
+PLAIN = "localhost/fixuser-test/plain"  # image names fixuser's table does not know
 APP = 'WORKDIR /app\nCOPY . .\nCMD ["sleep", "60"]\n'
 TEMPLATE_CASES = {
     "debian": ("docker.io/library/debian:bookworm-slim", "debian", APP),
@@ -117,9 +118,9 @@ TEMPLATE_CASES = {
     ),
     "scratch": ("scratch", "scratch", 'COPY hello /hello\nENTRYPOINT ["/hello", "60"]\n'),
     # Images fixuser does not know: the portable template picks the tools at build time.
-    "portable-shadow": ("localhost/fixuser-test/plain-a:1", "unknown", APP),
-    "portable-busybox": ("localhost/fixuser-test/plain-b:1", "unknown", APP),
-    "portable-fallback": ("localhost/fixuser-test/plain-c:1", "unknown", APP),
+    "portable-shadow": (f"{PLAIN}-a:{RUN_ID}", "unknown", APP),
+    "portable-busybox": (f"{PLAIN}-b:{RUN_ID}", "unknown", APP),
+    "portable-fallback": (f"{PLAIN}-c:{RUN_ID}", "unknown", APP),
 }
 
 
@@ -130,9 +131,9 @@ def unknown_images(
     """Images under names fixuser's table does not know: shadow, BusyBox, and neither."""
     ctx = tmp_path_factory.mktemp("plain")
     tags = {
-        "localhost/fixuser-test/plain-a:1": b"FROM docker.io/library/debian:bookworm-slim\n",
-        "localhost/fixuser-test/plain-b:1": b"FROM docker.io/library/alpine:3.20\n",
-        "localhost/fixuser-test/plain-c:1": (
+        f"{PLAIN}-a:{RUN_ID}": b"FROM docker.io/library/debian:bookworm-slim\n",
+        f"{PLAIN}-b:{RUN_ID}": b"FROM docker.io/library/alpine:3.20\n",
+        f"{PLAIN}-c:{RUN_ID}": (
             b"FROM docker.io/library/alpine:3.20\n"
             b"RUN for tool in adduser addgroup useradd groupadd; do"
             b' rm -f "$(command -v $tool)"; done; ! command -v adduser\n'
