@@ -11,7 +11,7 @@ from fixuser.dockerfile import Dockerfile, Instruction, continues, strip_eol
 from fixuser.edits import Edit
 from fixuser.images import KnownUser
 from fixuser.model import Change
-from fixuser.paths import is_app_location, is_system, normalise
+from fixuser.paths import is_app_location, is_system, normalise, under
 from fixuser.settings import Settings
 from fixuser.stages import Stage, chain, is_root_user, split_flags, substitute
 
@@ -30,6 +30,7 @@ TEMPLATES = {
     "windows": "windows.sh.j2",
 }
 MKDIR_RE = re.compile(r"(?<![\w-])mkdir\s+([^;&|\n]*)")
+RM_RE = re.compile(r"(?<![\w-])rm\s+(?=[^;&|\n]*-\w*[rR])([^;&|\n]*)")
 NUMERIC_RE = re.compile(r"^(\d+)(?::(\d+))?$")
 
 
@@ -155,9 +156,12 @@ class Writable:
     deadline: int  # the index (in stage.instructions) it must be owned before, or -1: any time
 
 
-def mkdir_targets(text: str, workdir: str, env: dict[str, str]) -> list[str]:
+def command_paths(
+    pattern: re.Pattern[str], text: str, workdir: str, env: dict[str, str]
+) -> list[str]:
+    """The path operands of each ``mkdir``/``rm`` in a RUN, resolved against the WORKDIR."""
     targets = []
-    for match in MKDIR_RE.finditer(text.replace("\\\n", " ")):
+    for match in pattern.finditer(text.replace("\\\n", " ")):
         words = safe_split(match.group(1))
         skip = False
         for word in words:
@@ -167,10 +171,10 @@ def mkdir_targets(text: str, workdir: str, env: dict[str, str]) -> list[str]:
             if word in ("-m", "--mode"):
                 skip = True
                 continue
-            if word.startswith("-"):
+            if word.startswith(("-", "~")):
                 continue
             path = substitute(word, env)
-            if not path or any(c in path for c in "{}*?$`()\"'<>") or ("$" in word and not path):
+            if not path or any(c in path for c in "{}*?$`()\"'<>~:\\"):
                 continue
             targets.append(normalise(posixpath.join(workdir, path)))
     return targets
@@ -179,10 +183,18 @@ def mkdir_targets(text: str, workdir: str, env: dict[str, str]) -> list[str]:
 def writable_dirs(
     facts: Facts, stage: Stage, settings: Settings
 ) -> tuple[list[Writable], list[str]]:
-    """Directories the app must be able to write, and its app directories (for --chown)."""
+    """Directories the app must be able to write, and its app directories (for --chown).
+
+    The app's directories are its WORKDIRs and VOLUMEs; a directory a RUN step makes counts
+    when it lies in one of them or outside the shared system roots (/opt/java, made by an
+    install step, does not), and not when a later step removes it again (a build scratch dir).
+    """
     env = facts.env
     found: dict[str, Writable] = {}
     app_dirs: list[str] = []
+    made: list[tuple[int, str]] = []  # (position, path) of mkdir targets
+    removed: list[tuple[int, str]] = []
+    position = 0
 
     def add(path: str, deadline: int) -> None:
         if is_system(path):
@@ -195,31 +207,39 @@ def writable_dirs(
     for link in reversed(chain(list(facts.stages), stage)):
         workdir = "/"
         for index, instruction in enumerate(link.instructions):
-            here = link is stage
+            position += 1
             if instruction.keyword == "WORKDIR":
-                workdir = normalise(
-                    posixpath.join(workdir, substitute(instruction.value.strip(), env))
-                )
+                value = substitute(instruction.value.strip(), env)
+                if ":" in value or "\\" in value:  # a Windows path
+                    continue
+                workdir = normalise(posixpath.join(workdir, value))
                 if not is_system(workdir):
                     app_dirs.append(workdir)
                     if settings.ownership == "app":
                         add(workdir, -1)
             elif instruction.keyword == "RUN":
-                for path in mkdir_targets(run_text(instruction), workdir, env):
-                    add(path, -1)
+                text = run_text(instruction)
+                made += [(position, p) for p in command_paths(MKDIR_RE, text, workdir, env)]
+                removed += [(position, p) for p in command_paths(RM_RE, text, workdir, env)]
             elif instruction.keyword == "VOLUME":
                 for path in volume_paths(instruction.value, env):
                     path = normalise(posixpath.join(workdir, path))
                     app_dirs.append(path)
-                    if here:
+                    if link is stage:
                         add(path, index)
+    for at, path in made:
+        if any(gone >= at and under(path, target) for gone, target in removed):
+            continue
+        if is_app_location(path, app_dirs):
+            add(path, -1)
     return list(found.values()), app_dirs
 
 
 def volume_paths(value: str, env: dict[str, str]) -> list[str]:
     from fixuser.stages import json_or_words
 
-    return [substitute(w, env) for w in json_or_words(value) if w]
+    paths = (substitute(w, env) for w in json_or_words(value) if w)
+    return [p for p in paths if p and ":" not in p and "\\" not in p and not p.startswith("~")]
 
 
 def chown_edits(
@@ -235,8 +255,13 @@ def chown_edits(
         flags, words = split_flags(instruction.value)
         if "chown" in flags or len(words) < 2:
             continue
-        dest = normalise(posixpath.join(workdir, substitute(words[-1], env)))
+        raw = substitute(words[-1], env)
+        dest = normalise(posixpath.join(workdir, raw))
         if not is_app_location(dest, app_dirs):
+            continue
+        if posixpath.dirname(dest) == "/" and not raw.endswith("/") and dest not in app_dirs:
+            # /entrypoint.sh, /server: most likely a file at the top of the tree, and an app
+            # that can rewrite its own entrypoint is worse off; / is no app directory.
             continue
         line = dockerfile.lines[instruction.start]
         indent = len(line) - len(line.lstrip())
