@@ -21,6 +21,7 @@ import difflib
 import functools
 import hashlib
 import os
+import posixpath
 import re
 import shutil
 import signal
@@ -639,7 +640,19 @@ def extract(clone: git.Repo, treeish: str, target: str) -> None:
     )
     assert proc.stdout is not None
     with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-        tar.extractall(target, filter="data")  # no links or paths out of the context
+        # No links or paths out of the context. By hand rather than extractall(filter="data"),
+        # which Python 3.11 has only from 3.11.4 on (Debian 12 ships 3.11.2).
+        for member in tar:
+            name = posixpath.normpath(member.name)
+            if name.startswith(("/", "../")) or name == "..":
+                continue
+            if member.issym() or member.islnk():
+                link = posixpath.normpath(posixpath.join(posixpath.dirname(name), member.linkname))
+                if member.linkname.startswith("/") or link.startswith("../") or link == "..":
+                    continue
+            elif not (member.isfile() or member.isdir()):
+                continue
+            tar.extract(member, target)
     if proc.wait() != 0:
         raise repo.RepoError(f"git archive {treeish} failed")
 
