@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import posixpath
 import re
-import shlex
 
 from fixuser.dockerfile import Dockerfile, Instruction
 from fixuser.images import ImageInfo, KnownUser, lookup
@@ -20,6 +19,7 @@ from fixuser.stages import (
     is_root_user,
     json_or_words,
     last_user,
+    shell_words,
     split_flags,
     stage_env,
     substitute,
@@ -255,10 +255,7 @@ def created_users(stages: list[Stage], stage: Stage, args: dict[str, str]) -> li
 
 
 def safe_split(text: str) -> list[str]:
-    try:
-        return shlex.split(text)
-    except ValueError:
-        return text.split()
+    return shell_words(text)
 
 
 def effective(stages: list[Stage], stage: Stage, keyword: str) -> Instruction | None:

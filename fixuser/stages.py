@@ -42,12 +42,22 @@ def substitute(text: str, env: Mapping[str, str], strict: bool = False) -> str:
     return VAR_RE.sub(repl, text)
 
 
+QUOTING = frozenset("'\"\\")
+
+
+def shell_words(text: str) -> list[str]:
+    """POSIX shell words; plain ``str.split`` when nothing is quoted (shlex is slow)."""
+    if QUOTING.isdisjoint(text):
+        return text.split()
+    try:
+        return shlex.split(text, posix=True)
+    except ValueError:
+        return text.split()
+
+
 def split_flags(value: str) -> tuple[dict[str, str], list[str]]:
     """Leading ``--flag=value`` options and the remaining words of an instruction."""
-    try:
-        words = shlex.split(value, posix=True)
-    except ValueError:
-        words = value.split()
+    words = shell_words(value)
     flags: dict[str, str] = {}
     while words and words[0].startswith("--"):
         name, _, flag_value = words.pop(0)[2:].partition("=")
@@ -71,10 +81,7 @@ def json_or_words(value: str) -> list[str]:
 
 def parse_env(value: str) -> dict[str, str]:
     """ENV/ARG/LABEL pairs: ``K=V K2="V 2"`` or the legacy ``K V`` form."""
-    try:
-        words = shlex.split(value, posix=True)
-    except ValueError:
-        words = value.split()
+    words = shell_words(value)
     if not words:
         return {}
     if "=" not in words[0]:
@@ -88,10 +95,7 @@ def parse_env(value: str) -> dict[str, str]:
 
 def parse_arg(value: str) -> dict[str, str | None]:
     """ARG ``NAME[=default] ...``: a NAME without ``=`` is declared without a value."""
-    try:
-        words = shlex.split(value, posix=True)
-    except ValueError:
-        words = value.split()
+    words = shell_words(value)
     pairs: dict[str, str | None] = {}
     for word in words:
         key, equals, default = word.partition("=")
@@ -188,7 +192,25 @@ def chain(stages: list[Stage], stage: Stage) -> list[Stage]:
 
 
 def stage_env(stages: list[Stage], stage: Stage, args: Mapping[str, str]) -> dict[str, str]:
-    """ARG and ENV values visible at the end of ``stage`` (ENV is inherited through FROM)."""
+    """ARG and ENV values visible at the end of ``stage`` (ENV is inherited through FROM).
+
+    Computed once per stage: the stages list carries the cache (analysis asks repeatedly).
+    """
+    key = (id(stages), stage.index)
+    cached = ENV_CACHE.get(key)
+    if cached is not None and cached[0] is stages:
+        return cached[1]
+    env = compute_env(stages, stage, args)
+    if len(ENV_CACHE) > 64:
+        ENV_CACHE.clear()
+    ENV_CACHE[key] = (stages, env)
+    return env
+
+
+ENV_CACHE: dict[tuple[int, int], tuple[list[Stage], dict[str, str]]] = {}
+
+
+def compute_env(stages: list[Stage], stage: Stage, args: Mapping[str, str]) -> dict[str, str]:
     env: dict[str, str] = {}
     for link in reversed(chain(stages, stage)):
         for instruction in link.instructions:
