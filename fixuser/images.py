@@ -29,6 +29,10 @@ HUB_PREFIXES = (
     "mirror.gcr.io/",
     "library/",
 )
+# Docker Hub's per-architecture namespaces of the official images (amd64/almalinux).
+ARCH_PREFIX_RE = re.compile(
+    r"^(amd64|arm32v5|arm32v6|arm32v7|arm64v8|i386|mips64le|ppc64le|riscv64|s390x|winamd64)/"
+)
 DIGEST_RE = re.compile(r"@[A-Za-z0-9_+.-]+:[0-9a-fA-F]{32,}$")
 VERSION_RE = re.compile(r"^v?(\d+)(?:\.(\d+))?")
 
@@ -74,6 +78,7 @@ def parse_reference(ref: str) -> Reference:
         if name.startswith(prefix):
             name = name[len(prefix) :]
             break
+    name = ARCH_PREFIX_RE.sub("", name)
     return Reference(name, tag)
 
 
