@@ -34,7 +34,7 @@ DROP_RE = re.compile(
 INSTALLS_DROP_RE = re.compile(r"(?<![\w-])(gosu|su-exec)(?![\w-])")
 ROOT_SERVER_RE = re.compile(
     r"(?<![\w-])(nginx|httpd|httpd-foreground|apache2-foreground|apache2ctl|apachectl|php-fpm\d*"
-    r"(\.\d+)?|lighttpd)(?![\w-])"
+    r"(\.\d+)?|lighttpd|dockerd|dockerd-entrypoint\.sh)(?![\w-])"
 )
 PACKAGE_INSTALL_RE = re.compile(
     r"(apt-get|apt|yum|dnf|microdnf|zypper|tdnf)\s+(-\S+\s+)*install|apk\s+(-\S+\s+)*add|pip\d?\s+install"
@@ -73,6 +73,19 @@ PACKAGE_MANAGERS = (
     (re.compile(r"(?<![\w-])(dnf|yum|rpm)\s"), "rhel", "dnf/yum"),
     (re.compile(r"(?<![\w-])zypper\s"), "suse", "zypper"),
     (re.compile(r"(?<![\w-])pacman\s"), "arch", "pacman"),
+)
+WINDOWS_PATH_RE = re.compile(r"(?:^|[\s\"'\[=])[A-Za-z]:[\\/]")
+WINDOWS_PATH_KEYWORDS = frozenset({"WORKDIR", "VOLUME", "COPY", "ADD", "ENTRYPOINT", "CMD"})
+# Accounts made for a daemon's own bookkeeping, not for running an application as.
+SERVICE_ACCOUNTS = frozenset(
+    {"dockremap", "nobody", "sshd", "_apt", "messagebus", "systemd-network"}
+)
+# Servers whose packages install a daemon that starts as root and drops privileges itself.
+SERVER_PACKAGE_RE = re.compile(
+    r"(?:apt-get|apt|yum|dnf|microdnf|apk|zypper|tdnf)\s[^;&|\n]*?(?<![\w-])"
+    r"(httpd|apache2|nginx|lighttpd|squid|bind9?|openssh-server|vsftpd|postfix|dovecot(?:-core)?|"
+    r"mariadb-server|mysql-server|postgresql(?:\d+)?-server|postgresql|exim4?|cups|samba|"
+    r"supervisor)(?![\w.-])"
 )
 CREATE_USER_RE = re.compile(
     r"(?<![\w/-])(?:/usr/sbin/|/usr/bin/|/sbin/|/bin/)?(useradd|adduser)\s+([^;&|\n]*)"
@@ -134,11 +147,22 @@ def runtime_stage(stages: list[Stage], settings: Settings) -> Stage:
     raise DockerfileError(f"no stage named {settings.target!r} (--target)")
 
 
-def detect_family(stages: list[Stage], stage: Stage, image: ImageInfo) -> tuple[str, str]:
+def detect_family(
+    stages: list[Stage], stage: Stage, image: ImageInfo, escape: str = "\\"
+) -> tuple[str, str]:
     if image.known and image.family != "unknown":
         return image.family, image.evidence
+    if escape == "`":
+        return "windows", "the # escape=` directive (used by Windows Dockerfiles)"
     for link in chain(stages, stage):
         for instruction in link.instructions:
+            if instruction.keyword in WINDOWS_PATH_KEYWORDS and WINDOWS_PATH_RE.search(
+                instruction.value
+            ):
+                return (
+                    "windows",
+                    f"line {instruction.lineno}: a Windows path in {instruction.written}",
+                )
             if instruction.keyword == "SHELL" and re.search(
                 r"powershell|pwsh|cmd(\.exe)?\b", instruction.value, re.IGNORECASE
             ):
@@ -241,7 +265,7 @@ def created_users(stages: list[Stage], stage: Stage, args: dict[str, str]) -> li
                 if not names:
                     continue
                 name = substitute(names[-1] if match.group(1) == "useradd" else names[0], env)
-                if not name or is_root_user(name) or "$" in name:
+                if not name or is_root_user(name) or "$" in name or name in SERVICE_ACCOUNTS:
                     continue
                 uid = as_id(option_value(words, "-u", "--uid"), env)
                 group = option_value(words, "-g", "--gid", "-G", "--ingroup")
@@ -380,6 +404,20 @@ def privileges(
         return Verdict.DROPS_PRIVILEGES, (
             f"the base image's own entrypoint drops privileges ({image.evidence})"
         )
+    script_server = scripts_start_server(stages, stage, scripts, env, context)
+    if script_server:
+        return Verdict.ROOT_BY_DESIGN, script_server
+    installed = installed_server(stages, stage)
+    started_by_script = any(
+        w.endswith(".sh") or w.startswith(("/", "./")) or "supervisord" in w for w in scripts
+    )
+    if installed and started_by_script:
+        return Verdict.ROOT_BY_DESIGN, (
+            f"{installed[1]}: installs {installed[0]}, a server that starts as root and drops "
+            "privileges itself, and starts it through "
+            + (" ".join(scripts) if scripts else "the base image's command")
+            + "; remedy: run it on ports >= 1024 as a non-root USER (fixuser fix --force)"
+        )
     server = ROOT_SERVER_RE.search(text)
     if image.entrypoint == "root-by-design" and (not entry_overridden or server):
         return Verdict.ROOT_BY_DESIGN, (
@@ -389,10 +427,43 @@ def privileges(
     if server and not text.startswith(("php ", "php-cli")):
         return Verdict.ROOT_BY_DESIGN, (
             f"{where}: {server.group(1)} keeps a root master process and forks unprivileged "
-            "workers; remedy: an unprivileged variant (e.g. nginxinc/nginx-unprivileged) or a "
-            "port >= 1024 with a non-root USER (fixuser fix --force)"
+            "workers; remedy: an unprivileged or rootless variant of the image (e.g. "
+            "nginxinc/nginx-unprivileged, docker:dind-rootless), or ports >= 1024 with a "
+            "non-root USER (fixuser fix --force)"
         )
     return None, ""
+
+
+def installed_server(stages: list[Stage], stage: Stage) -> tuple[str, str] | None:
+    for link in chain(stages, stage):
+        for instruction in link.of("RUN"):
+            match = SERVER_PACKAGE_RE.search(run_text(instruction))
+            if match:
+                return match.group(1), f"line {instruction.lineno}"
+    return None
+
+
+def scripts_start_server(
+    stages: list[Stage],
+    stage: Stage,
+    scripts: list[str],
+    env: dict[str, str],
+    context: ContextReader | None,
+) -> str:
+    if context is None:
+        return ""
+    for script in scripts:
+        source = copied_from_context(stages, stage, script, env)
+        content = context(source) if source else None
+        if content is None:
+            continue
+        match = ROOT_SERVER_RE.search(content.decode("utf-8", "replace"))
+        if match:
+            return (
+                f"entrypoint script {source} starts {match.group(1)}, which keeps a root master "
+                "process; remedy: ports >= 1024 and a non-root USER (fixuser fix --force)"
+            )
+    return ""
 
 
 def stage_warnings(
@@ -435,8 +506,11 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
     links = chain(stages, stage)
     root_stage = links[-1]
     base = root_stage.image
-    image = lookup(base) if not root_stage.unresolved else lookup("")
-    family, evidence = detect_family(stages, stage, image)
+    name_unresolved = bool(root_stage.unresolved) and "$" in reference_name(
+        root_stage.from_instruction.value
+    )
+    image = lookup("" if name_unresolved else base)
+    family, evidence = detect_family(stages, stage, image, dockerfile.escape)
     env = stage_env(stages, stage, args)
     setting = last_user(stages, stage, args)
     created = created_users(stages, stage, args)
@@ -483,7 +557,7 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
     if setting.value:
         user = setting.value
         source = f"line {setting.instruction.lineno if setting.instruction else 0}"
-    elif root_stage.unresolved:
+    elif name_unresolved:
         return result(
             Verdict.UNKNOWN,
             "",
@@ -498,6 +572,14 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
     warnings = stage_warnings(stages, stage, env, args)
     verdict, reason = privileges(stages, stage, image, env, context, warnings)
     return result(verdict or Verdict.ROOT, described, reason, tuple(warnings))
+
+
+def reference_name(from_value: str) -> str:
+    """The repository part of a FROM's image reference (no tag, no digest)."""
+    words = split_flags(from_value)[1]
+    ref = words[0].split("@")[0] if words else ""
+    slash, colon = ref.rfind("/"), ref.rfind(":")
+    return ref[:colon] if colon > slash else ref
 
 
 def earlier_non_root(stages: list[Stage], stage: Stage, env: dict[str, str]) -> str:
