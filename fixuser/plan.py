@@ -324,6 +324,21 @@ def insertion_after(dockerfile: Dockerfile, instruction: Instruction) -> tuple[i
     return line, edits
 
 
+def onbuild_edits(dockerfile: Dockerfile, stage: Stage, choice: Choice) -> list[Edit]:
+    """A child build runs ONBUILD triggers as the parent's final USER: keep RUN triggers root."""
+    triggers = stage.of("ONBUILD")
+    if not any(t.value.lstrip().upper().startswith("RUN") for t in triggers):
+        return []
+    keyword = "onbuild user" if dockerfile.lower_case else "ONBUILD USER"
+    first, last = triggers[0], triggers[-1]
+    at, extra = insertion_after(dockerfile, last)
+    return [
+        Edit(first.start, first.start, 3, eol(f"{keyword} root\n", dockerfile)),
+        *extra,
+        Edit(at, at, 1, eol(f"{keyword} {choice.value}\n", dockerfile)),
+    ]
+
+
 def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings) -> Plan:
     stage = facts.stage
     assert stage is not None
@@ -415,6 +430,13 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings) -> Plan:
         copy_edits, owned = chown_edits(stage, dockerfile, choice, app_dirs, facts.env)
         edits += copy_edits
         chowned += owned
+    onbuild = onbuild_edits(dockerfile, stage, choice)
+    if onbuild:
+        edits += [e for e in onbuild if e not in edits]
+        notes.append(
+            "ONBUILD triggers keep running as root in child builds (ONBUILD USER root "
+            f"before them, ONBUILD USER {choice.value} after)"
+        )
     change = Change(
         user=choice.value,
         created_user=f"{choice.name} ({choice.owner})" if choice.create else None,

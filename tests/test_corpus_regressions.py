@@ -112,3 +112,15 @@ def test_arch_prefixed_official_image_is_known() -> None:
 def test_relative_volume_with_a_colon_is_not_made_a_directory() -> None:
     out = fixed("FROM debian:12\nWORKDIR /app\nVOLUME ./app/main.py:/main.py\nRUN true\n")
     assert "main.py:" not in out.split("VOLUME")[0]
+
+
+def test_onbuild_run_triggers_still_run_as_root_in_child_builds() -> None:
+    out = fixed(
+        "FROM python:3.12\nRUN pip install -U pip\nONBUILD COPY r.txt /app/\n"
+        "ONBUILD RUN pip install -r /app/r.txt\n"
+    )
+    lines = out.splitlines()
+    root = lines.index("ONBUILD USER root")
+    assert lines[root + 1] == "ONBUILD COPY r.txt /app/"
+    assert lines[-1] == "ONBUILD USER 10001:10001"
+    assert lines.index("USER 10001:10001") < root
