@@ -31,9 +31,8 @@ def read(path: Path) -> bytes:
 
 def context_reader(dockerfile: Path) -> ContextReader:
     """Reads files of the build context, taken to be the Dockerfile's directory."""
-    root = dockerfile.resolve().parent
-
     def reader(relative: str) -> bytes | None:
+        root = dockerfile.resolve().parent
         candidate = (root / relative.lstrip("/")).resolve()
         try:
             candidate.relative_to(root)

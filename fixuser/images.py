@@ -100,7 +100,7 @@ def version_at_least(tag: str, minimum: str) -> bool:
     )
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, eq=False)
 class Entry:
     names: tuple[str, ...]
     tags: tuple[str, ...]
@@ -108,8 +108,12 @@ class Entry:
     min_version: str
     data: dict[str, Any]
 
+    @functools.cached_property
+    def name_re(self) -> re.Pattern[str]:
+        return re.compile("|".join(f"(?:{name_glob(p).pattern})" for p in self.names))
+
     def matches(self, ref: Reference) -> bool:
-        if not any(name_glob(pattern).fullmatch(ref.name) for pattern in self.names):
+        if not self.name_re.fullmatch(ref.name):
             return False
         if self.tags and not any(fnmatch.fnmatchcase(ref.tag, t) for t in self.tags):
             return False

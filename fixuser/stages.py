@@ -79,8 +79,27 @@ def json_or_words(value: str) -> list[str]:
     return split_flags(value)[1]
 
 
+PAIR_RE = re.compile(r"""\s*([^\s=]+)=("[^"\\]*"|'[^']*'|[^\s"'\\]*)(?=\s|$)""")
+
+
+def quick_pairs(value: str) -> dict[str, str] | None:
+    """``K=V K2="V 2"`` without escapes, by regex; None when shlex is needed."""
+    pairs: dict[str, str] = {}
+    end = 0
+    for match in PAIR_RE.finditer(value):
+        if match.start() != end:
+            return None
+        raw = match.group(2)
+        pairs[match.group(1)] = raw[1:-1] if raw[:1] in ("'", '"') else raw
+        end = match.end()
+    return pairs if pairs and not value[end:].strip() else None
+
+
 def parse_env(value: str) -> dict[str, str]:
     """ENV/ARG/LABEL pairs: ``K=V K2="V 2"`` or the legacy ``K V`` form."""
+    quick = quick_pairs(value)
+    if quick is not None:
+        return quick
     words = shell_words(value)
     if not words:
         return {}
