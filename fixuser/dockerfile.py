@@ -182,6 +182,16 @@ def scan(
     return spans
 
 
+def needs_scan(text: str, escape: str) -> bool:
+    """Whether the text has what dockerfile-parse misreads: a heredoc, a blank line inside a
+    continuation, or a continuation dangling at the end. Most files have none of them."""
+    if "<<" in text:
+        return True
+    if re.search(re.escape(escape) + r"[ \t]*\r?\n(?:[ \t]*#[^\n]*\n)*[ \t]*\r?\n", text):
+        return True
+    return text.rstrip(" \t\r\n").endswith(escape)
+
+
 def parse(data: bytes) -> Dockerfile:
     """Parse ``data``; raise DockerfileError (one line) when it is not a Dockerfile."""
     if b"\0" in data:
@@ -193,7 +203,7 @@ def parse(data: bytes) -> Dockerfile:
     escape = escape_char(lines)
     masked = list(lines)
     masked[0] = masked[0].removeprefix(BOM)
-    spans = scan(lines, escape, masked, "<<" in text)
+    spans = scan(lines, escape, masked, True) if needs_scan(text, escape) else {}
     parser = DockerfileParser(fileobj=io.StringIO("".join(masked), newline="\n"))
     instructions: list[Instruction] = []
     for item in parser.structure:
