@@ -31,6 +31,7 @@ def read(path: Path) -> bytes:
 
 def context_reader(dockerfile: Path) -> ContextReader:
     """Reads files of the build context, taken to be the Dockerfile's directory."""
+
     def reader(relative: str) -> bytes | None:
         root = dockerfile.resolve().parent
         candidate = (root / relative.lstrip("/")).resolve()
