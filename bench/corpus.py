@@ -301,15 +301,23 @@ def step_users(commands: Iterable[Any]) -> list[tuple[str, str]]:
     """(instruction text, user it runs as) for each RUN and ONBUILD RUN, following stage chains.
 
     A RUN runs as the USER in force where it stands; an ONBUILD RUN trigger runs in the child
-    build, as the user the stage ends with (COPY/ADD triggers are root-owned whoever runs them).
+    build, as the last ONBUILD USER registered before it or else the user the stage ends with
+    (COPY/ADD triggers are root-owned whoever runs them).
     """
     found: list[tuple[str, str | int]] = []
     stages: dict[str, str] = {}
     user, count = "", 0
     name: str | None = None
+    onbuild_user: str | None = None
     for command in commands:
         cmd = command.cmd.upper()
-        if cmd == "FROM":
+        sub = (command.sub_cmd or "").upper()
+        if cmd == "ONBUILD" and sub == "USER" and command.value:
+            onbuild_user = command.value[0]
+        elif cmd == "ONBUILD" and sub == "RUN" and onbuild_user is not None:
+            found.append((command.original, onbuild_user))
+        elif cmd == "FROM":
+            onbuild_user = None
             words = list(command.value)
             user = stages.get(words[0].lower(), "") if words else ""
             name = words[2].lower() if len(words) == 3 else None
@@ -318,12 +326,22 @@ def step_users(commands: Iterable[Any]) -> list[tuple[str, str]]:
             user = command.value[0]
         elif cmd == "RUN":
             found.append((command.original, user))
-        elif cmd == "ONBUILD" and (command.sub_cmd or "").upper() == "RUN":
+        elif cmd == "ONBUILD" and sub == "RUN":
             found.append((command.original, count - 1))
         stages[str(count - 1)] = user
         if name:
             stages[name] = user
     return [(text, u if isinstance(u, str) else stages.get(str(u), "")) for text, u in found]
+
+
+def same_user(a: str, b: str) -> bool:
+    """'' is the image default: root wherever fixuser changes a file (it fixes root stages)."""
+    from fixuser.stages import is_root_user
+
+    def norm(u: str) -> str:
+        return "root" if not u or is_root_user(u) else u
+
+    return norm(a) == norm(b)
 
 
 def step_user_change(before: Iterable[Any], after: Iterable[Any]) -> str:
@@ -335,7 +353,7 @@ def step_user_change(before: Iterable[Any], after: Iterable[Any]) -> str:
             j += 1
         if j == len(out):
             return f"step missing from the output: {text[:60]}"
-        if out[j][1] != user:
+        if not same_user(out[j][1], user):
             return f"{text[:60]!r} now runs as {out[j][1] or 'the image default'}"
         j += 1
     return ""
