@@ -189,7 +189,11 @@ def needs_scan(text: str, escape: str) -> bool:
         return True
     if re.search(re.escape(escape) + r"[ \t]*\r?\n(?:[ \t]*#[^\n]*\n)*[ \t]*\r?\n", text):
         return True
-    return text.rstrip(" \t\r\n").endswith(escape)
+    # A continuation that only blank and comment lines follow, to the end of the file.
+    tail = r"[ \t]*\r?\n(?:[ \t]*(?:#[^\n]*)?\r?\n)*[ \t]*(?:#[^\n]*)?\Z"
+    return text.rstrip(" \t\r\n").endswith(escape) or bool(
+        re.search(re.escape(escape) + tail, text)
+    )
 
 
 def parse(data: bytes) -> Dockerfile:
