@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -53,10 +54,12 @@ class DiscoveryError(Exception):
         self.problem = problem
 
 
+NAME_RE = re.compile("|".join(fnmatch.translate(p) for p in NAME_PATTERNS))
+NOT_RE = re.compile("|".join(fnmatch.translate(p) for p in NOT_DOCKERFILES))
+
+
 def is_dockerfile_name(name: str) -> bool:
-    if any(fnmatch.fnmatchcase(name, pattern) for pattern in NOT_DOCKERFILES):
-        return False
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in NAME_PATTERNS)
+    return NAME_RE.match(name) is not None and NOT_RE.match(name) is None
 
 
 def git_ignored(root: Path, candidates: list[Path]) -> set[Path]:
