@@ -31,6 +31,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from corpus import corpus_files  # bench/ is on sys.path: the script's own directory
+
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 
 FLOOR = """\
@@ -43,14 +45,6 @@ for path in open(sys.argv[1], encoding="utf-8").read().splitlines():
         except Exception:
             pass
 """
-
-
-def corpus_files(corpus: Path) -> list[Path]:
-    manifest = corpus / "MANIFEST.tsv"
-    if manifest.is_file():
-        rows = manifest.read_text(encoding="utf-8").splitlines()[1:]
-        return [corpus / row.split("\t", 1)[0] for row in rows if row.strip()]
-    return sorted(p for p in corpus.rglob("*") if p.is_file())
 
 
 def timed(argv: list[str]) -> float:
