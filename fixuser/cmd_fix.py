@@ -39,12 +39,13 @@ def unified_diff(path: str, before: bytes, after: bytes) -> str:
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
-def explain(path: str, result: FixResult) -> None:
+def explain(path: str, result: FixResult, *, written: bool = True) -> None:
     """One line on stderr for what fix did, or why it left the file alone."""
     analysis = result.analysis
     if result.change is not None:
         created = f", created {result.change.created_user}" if result.change.created_user else ""
-        error_line(path, f"fixed: USER {result.change.user} ({analysis.family}{created})")
+        done = "fixed" if written else "would fix"
+        error_line(path, f"{done}: USER {result.change.user} ({analysis.family}{created})")
     elif analysis.verdict is Verdict.ROOT_BY_DESIGN or analysis.verdict in (
         Verdict.DROPS_PRIVILEGES,
         Verdict.UNKNOWN,
@@ -112,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
                     error_line(path, f"cannot write: {e.strerror or e}")
                     report.add(Outcome(path, result.analysis, error=str(e)))
                     continue
-        explain(path, result)
+        explain(path, result, written=not args.diff)
         report.add(Outcome(path, result.analysis, changed=result.changed))
     return report.fix_exit()
 

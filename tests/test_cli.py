@@ -99,6 +99,7 @@ def test_fix_diff_writes_nothing(tree: Path) -> None:
     assert proc.returncode == 1
     assert b"+USER 10001:10001" in proc.stdout
     assert (tree / "svc" / "Dockerfile").read_bytes() == ROOT_DOCKERFILE
+    assert b"svc/Dockerfile: would fix: USER 10001:10001" in proc.stderr
 
 
 def test_fix_stdin_to_stdout(tmp_path: Path) -> None:
