@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import posixpath
 import re
 
@@ -111,9 +112,20 @@ class Facts:
     image: ImageInfo
     env: dict[str, str]
     args: dict[str, str]
-    earlier_user: str  # the last non-root USER the chain set before switching back, or ""
-    created: tuple[CreatedUser, ...]
     family: str
+
+    # Only a fix needs these, so check does not pay for them.
+    @functools.cached_property
+    def earlier_user(self) -> str:
+        """The last non-root USER the chain set before switching back to root, or ""."""
+        assert self.stage is not None
+        return earlier_non_root(list(self.stages), self.stage, self.env)
+
+    @functools.cached_property
+    def created(self) -> tuple[CreatedUser, ...]:
+        """Users the chain's RUN steps create with useradd/adduser, oldest first."""
+        assert self.stage is not None
+        return tuple(created_users(list(self.stages), self.stage, self.args))
 
 
 def run_text(instruction: Instruction) -> str:
@@ -513,7 +525,6 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
     family, evidence = detect_family(stages, stage, image, dockerfile.escape)
     env = stage_env(stages, stage, args)
     setting = last_user(stages, stage, args)
-    created = created_users(stages, stage, args)
 
     def result(
         verdict: Verdict, user: str, reason: str = "", warnings: tuple[str, ...] = ()
@@ -536,8 +547,6 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
             image,
             env,
             args,
-            earlier_non_root(stages, stage, env),
-            tuple(created),
             family,
         )
 
