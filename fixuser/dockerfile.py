@@ -190,10 +190,10 @@ def needs_scan(text: str, escape: str) -> bool:
     if re.search(re.escape(escape) + r"[ \t]*\r?\n(?:[ \t]*#[^\n]*\n)*[ \t]*\r?\n", text):
         return True
     # A continuation that only blank and comment lines follow, to the end of the file.
-    tail = r"[ \t]*\r?\n(?:[ \t]*(?:#[^\n]*)?\r?\n)*[ \t]*(?:#[^\n]*)?\Z"
-    return text.rstrip(" \t\r\n").endswith(escape) or bool(
-        re.search(re.escape(escape) + tail, text)
-    )
+    for line in reversed(text.split("\n")):
+        if not is_blank_or_comment(line):
+            return continues(line, escape)
+    return False
 
 
 def parse(data: bytes) -> Dockerfile:
@@ -237,7 +237,7 @@ def parse(data: bytes) -> Dockerfile:
             raise DockerfileError(
                 f"line {instruction.lineno}: {instruction.written} before the first FROM"
             )
-    crlf = sum(line.endswith("\r\n") for line in lines)
+    crlf = text.count("\r\n")
     newline = "\r\n" if crlf * 2 > len(lines) else "\n"
     lower = sum(i.written.islower() for i in instructions) * 2 > len(instructions)
     return Dockerfile(tuple(lines), tuple(instructions), escape, newline, lower)
