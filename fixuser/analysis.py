@@ -8,7 +8,7 @@ import posixpath
 import re
 
 from fixuser.dockerfile import Dockerfile, Instruction
-from fixuser.images import ImageInfo, KnownUser, lookup
+from fixuser.images import ImageInfo, lookup
 from fixuser.model import Analysis, ContextReader, DockerfileError, Verdict
 from fixuser.settings import Settings
 from fixuser.stages import (
@@ -601,7 +601,3 @@ def earlier_non_root(stages: list[Stage], stage: Stage, env: dict[str, str]) -> 
             if value and not is_root_user(value):
                 return value
     return ""
-
-
-def known_user(image: ImageInfo) -> KnownUser | None:
-    return image.users[0] if image.users else None

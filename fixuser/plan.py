@@ -13,7 +13,7 @@ from fixuser.images import KnownUser
 from fixuser.model import Change
 from fixuser.paths import is_app_location, is_system, normalise, under
 from fixuser.settings import Settings
-from fixuser.stages import Stage, chain, is_root_user, split_flags, substitute
+from fixuser.stages import Stage, chain, is_root_user, json_or_words, split_flags, substitute
 
 COMMENT = "# CIS Docker Benchmark 4.1: run as a non-root user"
 SHELL_LESS = frozenset({"distroless", "scratch", "windows"})
@@ -236,8 +236,6 @@ def writable_dirs(
 
 
 def volume_paths(value: str, env: dict[str, str]) -> list[str]:
-    from fixuser.stages import json_or_words
-
     paths = (substitute(w, env) for w in json_or_words(value) if w)
     return [p for p in paths if p and ":" not in p and "\\" not in p and not p.startswith("~")]
 
