@@ -29,11 +29,11 @@ def read(path: Path) -> bytes:
         raise FileProblem(e.strerror or str(e)) from None
 
 
-def context_reader(dockerfile: Path) -> ContextReader:
-    """Reads files of the build context, taken to be the Dockerfile's directory."""
+def directory_reader(directory: Path) -> ContextReader:
+    """Reads files of a build context directory, never outside it (resolved on first use)."""
 
     def reader(relative: str) -> bytes | None:
-        root = dockerfile.resolve().parent
+        root = directory.resolve()
         candidate = (root / relative.lstrip("/")).resolve()
         try:
             candidate.relative_to(root)
@@ -47,6 +47,11 @@ def context_reader(dockerfile: Path) -> ContextReader:
             return None
 
     return reader
+
+
+def context_reader(dockerfile: Path) -> ContextReader:
+    """Reads files of the build context, taken to be the Dockerfile's directory."""
+    return directory_reader(dockerfile.parent)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -28,7 +28,7 @@ from fixuser.engine import (
     RuntimeUser,
     find_engine,
 )
-from fixuser.model import ContextReader
+from fixuser.fileio import directory_reader
 from fixuser.paths import SYSTEM_DIRS
 
 EXIT_PROVEN, EXIT_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
@@ -329,7 +329,7 @@ def run(args: argparse.Namespace) -> int:
         context = (args.context or found.parent).resolve()
         original = found.read_bytes()
         try:
-            result = fix(original, settings, path=str(found), context=context_reader(context))
+            result = fix(original, settings, path=str(found), context=directory_reader(context))
         except DockerfileError as e:
             print(f"{found}: cannot read: {e}", file=sys.stderr)
             errors += 1
@@ -358,19 +358,3 @@ def run(args: argparse.Namespace) -> int:
     if unprovable or errors or not proofs:
         return EXIT_CANNOT_RUN
     return EXIT_PROVEN
-
-
-def context_reader(context: Path) -> ContextReader:
-    """Reads files of the build context, never outside it."""
-    root = context.resolve()
-
-    def read(relpath: str) -> bytes | None:
-        target = (root / relpath).resolve()
-        if target != root and root not in target.parents:
-            return None
-        try:
-            return target.read_bytes()
-        except OSError:
-            return None
-
-    return read

@@ -13,12 +13,12 @@ from engine_support import RUN_ID, SAMPLES, local_family
 
 from fixuser.core import fix
 from fixuser.engine import Engine, RuntimeUser
+from fixuser.fileio import directory_reader
 from fixuser.main import main
 from fixuser.settings import Settings
 from fixuser.verify import (
     Proof,
     Side,
-    context_reader,
     growth_budget,
     human,
     is_system_dir,
@@ -91,7 +91,7 @@ def test_context_reader_stays_inside_the_context(tmp_path: Path) -> None:
     (tmp_path / "ctx").mkdir()
     (tmp_path / "ctx" / "a").write_bytes(b"1")
     (tmp_path / "secret").write_bytes(b"2")
-    read = context_reader(tmp_path / "ctx")
+    read = directory_reader(tmp_path / "ctx")
     assert (read("a"), read("../secret"), read("missing")) == (b"1", None, None)
 
 
@@ -155,7 +155,7 @@ def test_template_is_proven_by_a_real_build(
     shutil.copy(hello_binary, tmp_path / "hello")
     (tmp_path / "app.txt").write_text("the application\n")
     original = f"FROM {base}\n{body}".encode()
-    result = fix(original, Settings(), path="Dockerfile", context=context_reader(tmp_path))
+    result = fix(original, Settings(), path="Dockerfile", context=directory_reader(tmp_path))
     assert result.analysis.family == family
     assert result.change is not None, result.analysis
     proof = prove(
@@ -329,7 +329,7 @@ def test_docker_cli_proves_a_fix_too(
     base, family, body = TEMPLATE_CASES[case]
     shutil.copy(hello_binary, tmp_path / "hello")
     original = f"FROM {base}\n{body}".encode()
-    result = fix(original, Settings(), path="Dockerfile", context=context_reader(tmp_path))
+    result = fix(original, Settings(), path="Dockerfile", context=directory_reader(tmp_path))
     assert result.change is not None
     proof = prove(
         tmp_path / "Dockerfile",
