@@ -6,6 +6,7 @@ import dataclasses
 import functools
 import posixpath
 import re
+from collections.abc import Mapping
 
 from fixuser.dockerfile import Dockerfile, Instruction
 from fixuser.images import ImageInfo, lookup
@@ -88,6 +89,26 @@ SERVER_PACKAGE_RE = re.compile(
     r"mariadb-server|mysql-server|postgresql(?:\d+)?-server|postgresql|exim4?|cups|samba|"
     r"supervisor)(?![\w.-])"
 )
+# A literal that each name SERVER_PACKAGE_RE matches contains.
+SERVER_PACKAGES = (
+    "httpd",
+    "apache2",
+    "nginx",
+    "lighttpd",
+    "squid",
+    "bind",
+    "openssh-server",
+    "vsftpd",
+    "postfix",
+    "dovecot",
+    "mariadb-server",
+    "mysql-server",
+    "postgresql",
+    "exim",
+    "cups",
+    "samba",
+    "supervisor",
+)
 CREATE_USER_RE = re.compile(
     r"(?<![\w/-])(?:/usr/sbin/|/usr/bin/|/sbin/|/bin/)?(useradd|adduser)\s+([^;&|\n]*)"
 )
@@ -110,7 +131,7 @@ class Facts:
     stages: tuple[Stage, ...]
     stage: Stage | None
     image: ImageInfo
-    env: dict[str, str]
+    env: Mapping[str, str]
     args: dict[str, str]
     family: str
 
@@ -247,7 +268,7 @@ def positional(words: list[str]) -> list[str]:
     return out
 
 
-def as_id(text: str | None, env: dict[str, str]) -> int | None:
+def as_id(text: str | None, env: Mapping[str, str]) -> int | None:
     if text is None:
         return None
     try:
@@ -302,7 +323,7 @@ def effective(stages: list[Stage], stage: Stage, keyword: str) -> Instruction | 
     return None
 
 
-def runtime_workdir(stages: list[Stage], stage: Stage, env: dict[str, str]) -> str:
+def runtime_workdir(stages: list[Stage], stage: Stage, env: Mapping[str, str]) -> str:
     """The WORKDIR the stage's ENTRYPOINT/CMD start in (WORKDIR is inherited through FROM)."""
     workdir = "/"
     for link in reversed(chain(stages, stage)):
@@ -312,7 +333,7 @@ def runtime_workdir(stages: list[Stage], stage: Stage, env: dict[str, str]) -> s
 
 
 def copied_from_context(
-    stages: list[Stage], stage: Stage, target: str, env: dict[str, str]
+    stages: list[Stage], stage: Stage, target: str, env: Mapping[str, str]
 ) -> str | None:
     """The build-context source of the file the chain COPYs to ``target`` (a path or name).
 
@@ -373,7 +394,7 @@ def privileges(
     stages: list[Stage],
     stage: Stage,
     image: ImageInfo,
-    env: dict[str, str],
+    env: Mapping[str, str],
     context: ContextReader | None,
     warnings: list[str],
 ) -> tuple[Verdict | None, str]:
@@ -385,18 +406,12 @@ def privileges(
     if dropping:
         return Verdict.DROPS_PRIVILEGES, f"{where}: the entrypoint execs {dropping.group(0)}"
     scripts = [w for w in words if w not in WRAPPERS and not w.startswith("-")][:2]
-    for script in scripts:
-        source = copied_from_context(stages, stage, script, env)
+    located = locate_scripts(stages, stage, scripts, env, context)
+    for script, (source, content) in located.items():
         if source is None:
             continue
-        content = context(source) if context is not None else None
         if content is None:
-            installs = any(
-                INSTALLS_DROP_RE.search(run_text(i))
-                for link in chain(stages, stage)
-                for i in link.of("RUN")
-            )
-            if installs:
+            if first_run_matching(stages, stage, INSTALLS_DROP_RE, ("gosu", "su-exec")):
                 return Verdict.DROPS_PRIVILEGES, (
                     f"the image installs gosu/su-exec and its entrypoint {script} (from the build "
                     f"context, {source}) could not be read: presumed to drop privileges"
@@ -416,7 +431,7 @@ def privileges(
         return Verdict.DROPS_PRIVILEGES, (
             f"the base image's own entrypoint drops privileges ({image.evidence})"
         )
-    script_server = scripts_start_server(stages, stage, scripts, env, context)
+    script_server = scripts_start_server(located)
     if script_server:
         return Verdict.ROOT_BY_DESIGN, script_server
     installed = installed_server(stages, stage)
@@ -446,27 +461,53 @@ def privileges(
     return None, ""
 
 
-def installed_server(stages: list[Stage], stage: Stage) -> tuple[str, str] | None:
-    for link in chain(stages, stage):
-        for instruction in link.of("RUN"):
-            match = SERVER_PACKAGE_RE.search(run_text(instruction))
+def first_run_matching(
+    stages: list[Stage], stage: Stage, pattern: re.Pattern[str], needles: tuple[str, ...]
+) -> tuple[Instruction, re.Match[str]] | None:
+    """The first RUN of the chain, nearest stage first, that ``pattern`` matches.
+
+    Every match of ``pattern`` contains one of the literal ``needles``: RUNs without any are
+    not searched (a regex that starts with a lookbehind scans slowly).
+    """
+    runs = [(i, run_text(i)) for link in chain(stages, stage) for i in link.of("RUN")]
+    everything = "\n".join(text for _, text in runs)
+    if not any(needle in everything for needle in needles):
+        return None
+    for instruction, text in runs:
+        if any(needle in text for needle in needles):
+            match = pattern.search(text)
             if match:
-                return match.group(1), f"line {instruction.lineno}"
+                return instruction, match
     return None
 
 
-def scripts_start_server(
+def installed_server(stages: list[Stage], stage: Stage) -> tuple[str, str] | None:
+    found = first_run_matching(stages, stage, SERVER_PACKAGE_RE, SERVER_PACKAGES)
+    if found is None:
+        return None
+    instruction, match = found
+    return match.group(1), f"line {instruction.lineno}"
+
+
+def locate_scripts(
     stages: list[Stage],
     stage: Stage,
     scripts: list[str],
-    env: dict[str, str],
+    env: Mapping[str, str],
     context: ContextReader | None,
-) -> str:
-    if context is None:
-        return ""
+) -> dict[str, tuple[str | None, bytes | None]]:
+    """Each entrypoint word -> the build-context file the chain copies to it (or None), and
+    that file's content when the context can be read (or None)."""
+    located: dict[str, tuple[str | None, bytes | None]] = {}
     for script in scripts:
         source = copied_from_context(stages, stage, script, env)
-        content = context(source) if source else None
+        content = context(source) if source is not None and context is not None else None
+        located[script] = (source, content)
+    return located
+
+
+def scripts_start_server(located: dict[str, tuple[str | None, bytes | None]]) -> str:
+    for source, content in located.values():
         if content is None:
             continue
         match = ROOT_SERVER_RE.search(content.decode("utf-8", "replace"))
@@ -479,7 +520,7 @@ def scripts_start_server(
 
 
 def stage_warnings(
-    stages: list[Stage], stage: Stage, env: dict[str, str], args: dict[str, str]
+    stages: list[Stage], stage: Stage, env: Mapping[str, str], args: dict[str, str]
 ) -> list[str]:
     warnings = []
     for link in chain(stages, stage):
@@ -492,7 +533,8 @@ def stage_warnings(
                         "root or CAP_NET_BIND_SERVICE; move the server to a port >= 1024"
                     )
     for instruction in stage.of("RUN"):
-        if SUDO_RE.search(run_text(instruction)):
+        text = run_text(instruction)
+        if "sudo" in text and SUDO_RE.search(text):
             warnings.append(f"line {instruction.lineno}: sudo in the runtime stage")
     runtime_chain = {s.index for s in chain(stages, stage)}
     for other in stages:
@@ -591,7 +633,7 @@ def reference_name(from_value: str) -> str:
     return ref[:colon] if colon > slash else ref
 
 
-def earlier_non_root(stages: list[Stage], stage: Stage, env: dict[str, str]) -> str:
+def earlier_non_root(stages: list[Stage], stage: Stage, env: Mapping[str, str]) -> str:
     for link in chain(stages, stage):
         for instruction in reversed(link.of("USER")):
             try:

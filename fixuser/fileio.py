@@ -31,18 +31,22 @@ def read(path: Path) -> bytes:
 
 def directory_reader(directory: Path) -> ContextReader:
     """Reads files of a build context directory, never outside it (resolved on first use)."""
+    resolved: list[str] = []  # the directory's real path, once a file is asked for
 
     def reader(relative: str) -> bytes | None:
-        root = directory.resolve()
-        candidate = (root / relative.lstrip("/")).resolve()
+        if not resolved:
+            resolved.append(os.path.realpath(directory))
+        root = resolved[0]
+        candidate = os.path.realpath(os.path.join(root, relative.lstrip("/")))
+        if candidate != root and not candidate.startswith(root.rstrip("/") + "/"):
+            return None  # a symlink or ``..`` leading out of the context
         try:
-            candidate.relative_to(root)
-        except ValueError:
-            return None
-        try:
-            if not candidate.is_file() or candidate.stat().st_size > MAX_SIZE:
-                return None
-            return candidate.read_bytes()
+            # O_NONBLOCK: a FIFO in the context must not hang the run (it is then refused).
+            with os.fdopen(os.open(candidate, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+                info = os.fstat(f.fileno())
+                if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SIZE:
+                    return None
+                return f.read()
         except OSError:
             return None
 

@@ -108,18 +108,29 @@ class Entry:
     min_version: str
     data: dict[str, Any]
 
-    @functools.cached_property
-    def name_re(self) -> re.Pattern[str]:
-        return re.compile("|".join(f"(?:{name_glob(p).pattern})" for p in self.names))
+    def name_pattern(self, name: str) -> str | None:
+        """The first of the entry's name globs that ``name`` matches."""
+        for pattern in self.names:
+            if name_matches(pattern, name):
+                return pattern
+        return None
+
+    def tag_matches(self, tag: str) -> bool:
+        if self.tags and not any(star_match(t, tag) for t in self.tags):
+            return False
+        if any(star_match(t, tag) for t in self.not_tags):
+            return False
+        return not self.min_version or version_at_least(tag, self.min_version)
 
     def matches(self, ref: Reference) -> bool:
-        if not self.name_re.fullmatch(ref.name):
-            return False
-        if self.tags and not any(fnmatch.fnmatchcase(ref.tag, t) for t in self.tags):
-            return False
-        if any(fnmatch.fnmatchcase(ref.tag, t) for t in self.not_tags):
-            return False
-        return not self.min_version or version_at_least(ref.tag, self.min_version)
+        return self.name_pattern(ref.name) is not None and self.tag_matches(ref.tag)
+
+
+def name_matches(pattern: str, name: str) -> bool:
+    prefix, star, _ = pattern.partition("*")
+    if not star:
+        return name == pattern
+    return name.startswith(prefix) and name_glob(pattern).fullmatch(name) is not None
 
 
 @functools.cache
@@ -127,6 +138,27 @@ def name_glob(pattern: str) -> re.Pattern[str]:
     """``*`` stays within one path component of a name; ``**`` crosses them."""
     parts = (re.escape(p).replace(r"\*", "[^/]*") for p in pattern.split("**"))
     return re.compile(".*".join(parts))
+
+
+def star_match(pattern: str, text: str) -> bool:
+    """``fnmatchcase`` for globs whose only wildcard is ``*`` (every tag glob in the table),
+    without compiling a regex per glob."""
+    if "?" in pattern or "[" in pattern:
+        return fnmatch.fnmatchcase(text, pattern)
+    if "*" not in pattern:
+        return text == pattern
+    first, *middle, last = pattern.split("*")
+    if len(text) < len(first) + len(last) or not text.startswith(first):
+        return False
+    if not text.endswith(last):
+        return False
+    position, end = len(first), len(text) - len(last)
+    for piece in middle:
+        found = text.find(piece, position, end)
+        if found < 0:
+            return False
+        position = found + len(piece)
+    return True
 
 
 def as_tuple(value: Any) -> tuple[str, ...]:
@@ -152,8 +184,25 @@ def table() -> tuple[Entry, ...]:
     return tuple(entries)
 
 
+@functools.cache
+def name_index() -> tuple[dict[str, list[int]], dict[str, list[tuple[str, str, int]]]]:
+    """The table's name globs: literal names -> the entries naming them; and the globs with a
+    ``*``, by the first character of their literal prefix ("" when they start with ``*``),
+    with that prefix: a lookup tries few globs and compiles fewer."""
+    exact: dict[str, list[int]] = {}
+    wild: dict[str, list[tuple[str, str, int]]] = {}
+    for index, entry in enumerate(table()):
+        for pattern in entry.names:
+            if "*" in pattern:
+                prefix = pattern.partition("*")[0]
+                wild.setdefault(prefix[:1], []).append((prefix, pattern, index))
+            else:
+                exact.setdefault(pattern, []).append(index)
+    return exact, wild
+
+
 def describe(entry: Entry, ref: Reference) -> str:
-    pattern = next(p for p in entry.names if name_glob(p).fullmatch(ref.name))
+    pattern = entry.name_pattern(ref.name) or ref.name
     if entry.tags:
         pattern += ":" + "|".join(entry.tags)
     return f"image table entry {pattern}"
@@ -177,8 +226,18 @@ def lookup(ref: str) -> ImageInfo:
     if ref == "scratch":
         return ImageInfo("scratch", "root", (), (), False, "", "", "FROM scratch", True)
     reference = parse_reference(ref)
-    for entry in table():
-        if entry.matches(reference):
+    exact, wild = name_index()
+    name = reference.name
+    candidates = set(exact.get(name, ()))
+    for globs in (wild.get(name[:1], ()), wild.get("", ())):
+        candidates.update(
+            index
+            for prefix, pattern, index in globs
+            if name.startswith(prefix) and name_matches(pattern, name)
+        )
+    entries = table()
+    for entry in (entries[index] for index in sorted(candidates)):
+        if entry.tag_matches(reference.tag):
             data = entry.data
             return ImageInfo(
                 family=data["family"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import posixpath
 import re
+from collections.abc import Mapping
 
 from fixuser.analysis import CreatedUser, Facts, run_text, safe_split
 from fixuser.dockerfile import Dockerfile, Instruction, continues, strip_eol
@@ -157,7 +158,7 @@ class Writable:
 
 
 def command_paths(
-    pattern: re.Pattern[str], text: str, workdir: str, env: dict[str, str]
+    pattern: re.Pattern[str], text: str, workdir: str, env: Mapping[str, str]
 ) -> list[str]:
     """The path operands of each ``mkdir``/``rm`` in a RUN, resolved against the WORKDIR."""
     targets = []
@@ -235,13 +236,17 @@ def writable_dirs(
     return list(found.values()), app_dirs
 
 
-def volume_paths(value: str, env: dict[str, str]) -> list[str]:
+def volume_paths(value: str, env: Mapping[str, str]) -> list[str]:
     paths = (substitute(w, env) for w in json_or_words(value) if w)
     return [p for p in paths if p and ":" not in p and "\\" not in p and not p.startswith("~")]
 
 
 def chown_edits(
-    stage: Stage, dockerfile: Dockerfile, choice: Choice, app_dirs: list[str], env: dict[str, str]
+    stage: Stage,
+    dockerfile: Dockerfile,
+    choice: Choice,
+    app_dirs: list[str],
+    env: Mapping[str, str],
 ) -> tuple[list[Edit], list[str]]:
     edits, owned = [], []
     workdir = "/"

@@ -6,7 +6,7 @@ import dataclasses
 import json
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from fixuser.dockerfile import Dockerfile, Instruction
 
@@ -22,6 +22,8 @@ class Unresolved(ValueError):
 
 def substitute(text: str, env: Mapping[str, str], strict: bool = False) -> str:
     """Expand ``$VAR``, ``${VAR}``, ``${VAR:-x}`` and ``${VAR:+x}`` as BuildKit does."""
+    if "$" not in text:
+        return text  # most values: and then ``env`` is never looked at (see LazyEnv)
 
     def repl(match: re.Match[str]) -> str:
         name = match.group(1) or match.group(4)
@@ -210,23 +212,51 @@ def chain(stages: list[Stage], stage: Stage) -> list[Stage]:
     return out
 
 
-def stage_env(stages: list[Stage], stage: Stage, args: Mapping[str, str]) -> dict[str, str]:
+class LazyEnv(Mapping[str, str]):
+    """A stage's ARG/ENV values, computed the first time one is looked up.
+
+    Most values fixuser reads have no ``$`` in them, so for most files nothing is computed.
+    """
+
+    __slots__ = ("_compute", "_values")
+
+    def __init__(self, compute: Callable[[], dict[str, str]]) -> None:
+        self._compute = compute
+        self._values: dict[str, str] | None = None
+
+    def _get(self) -> dict[str, str]:
+        if self._values is None:
+            self._values = self._compute()
+        return self._values
+
+    def __getitem__(self, key: str) -> str:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+
+def stage_env(stages: list[Stage], stage: Stage, args: Mapping[str, str]) -> Mapping[str, str]:
     """ARG and ENV values visible at the end of ``stage`` (ENV is inherited through FROM).
 
-    Computed once per stage: the stages list carries the cache (analysis asks repeatedly).
+    Computed once per stage, on first use: the stages list carries the cache (analysis asks
+    repeatedly).
     """
     key = (id(stages), stage.index)
     cached = ENV_CACHE.get(key)
     if cached is not None and cached[0] is stages:
         return cached[1]
-    env = compute_env(stages, stage, args)
+    env = LazyEnv(lambda: compute_env(stages, stage, args))
     if len(ENV_CACHE) > 64:
         ENV_CACHE.clear()
     ENV_CACHE[key] = (stages, env)
     return env
 
 
-ENV_CACHE: dict[tuple[int, int], tuple[list[Stage], dict[str, str]]] = {}
+ENV_CACHE: dict[tuple[int, int], tuple[list[Stage], LazyEnv]] = {}
 
 
 def compute_env(stages: list[Stage], stage: Stage, args: Mapping[str, str]) -> dict[str, str]:
