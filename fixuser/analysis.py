@@ -285,7 +285,10 @@ def created_users(stages: list[Stage], stage: Stage, args: dict[str, str]) -> li
         env = stage_env(stages, link, args)
         groups: dict[str, int] = {}
         for instruction in link.of("RUN"):
-            text = run_text(instruction).replace("\\\n", " ")
+            text = run_text(instruction)
+            if "user" not in text and "group" not in text:
+                continue  # no useradd/adduser/groupadd/addgroup: skip the lookbehind regexes
+            text = text.replace("\\\n", " ")
             for match in CREATE_GROUP_RE.finditer(text):
                 words = safe_split(match.group(2))
                 names = positional(words)

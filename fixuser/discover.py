@@ -5,7 +5,6 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-import subprocess
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -62,10 +61,27 @@ def is_dockerfile_name(name: str) -> bool:
     return NAME_RE.match(name) is not None and NOT_RE.match(name) is None
 
 
+def in_work_tree(root: Path) -> bool:
+    """Whether ``root`` may be inside a git work tree: a ``.git`` (directory, or the file of a
+    worktree or submodule) at or above it, or git told where its repository is."""
+    if "GIT_DIR" in os.environ or "GIT_WORK_TREE" in os.environ:
+        return True
+    directory = os.path.abspath(root)
+    while True:
+        if os.path.lexists(os.path.join(directory, ".git")):
+            return True
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return False
+        directory = parent
+
+
 def git_ignored(root: Path, candidates: list[Path]) -> set[Path]:
     """Which of ``candidates`` git ignores, when ``root`` is inside a work tree."""
-    if not candidates:
+    if not candidates or not in_work_tree(root):
         return set()
+    import subprocess  # only inside a work tree: check should start fast
+
     try:
         proc = subprocess.run(
             ["git", "-C", str(root), "check-ignore", "--stdin", "-z"],
@@ -80,12 +96,28 @@ def git_ignored(root: Path, candidates: list[Path]) -> set[Path]:
     return {Path(p.decode()) for p in proc.stdout.split(b"\0") if p}
 
 
-def walk(root: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
-        for name in sorted(filenames):
-            if is_dockerfile_name(name):
-                yield Path(dirpath, name)
+def walk(root: str) -> Iterator[tuple[Path, bool]]:
+    """Each Dockerfile below ``root``, in os.walk's order with names sorted, and whether it is
+    a symlink. Symlinked directories are not entered, as os.walk does not enter them; scandir
+    answers is-it-a-directory and is-it-a-symlink without a stat per file."""
+    try:
+        with os.scandir(root) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+    except OSError:
+        return
+    subdirs = []
+    for entry in entries:
+        try:
+            is_dir = entry.is_dir()
+        except OSError:
+            continue
+        if is_dir:
+            if entry.name not in SKIP_DIRS and not entry.is_symlink():
+                subdirs.append(entry.path)
+        elif is_dockerfile_name(entry.name):
+            yield Path(entry.path), entry.is_symlink()
+    for subdir in subdirs:
+        yield from walk(subdir)
 
 
 def inside(path: Path, root: Path) -> bool:
@@ -101,12 +133,12 @@ def discover(paths: Sequence[str]) -> Iterator[Path | DiscoveryError]:
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            found = list(walk(path))
-            ignored = git_ignored(path, found)
-            for candidate in found:
+            walked = list(walk(given))
+            ignored = git_ignored(path, [candidate for candidate, _ in walked])
+            for candidate, is_link in walked:
                 if candidate in ignored:
                     continue
-                if candidate.is_symlink() and not inside(candidate, path):
+                if is_link and not inside(candidate, path):
                     yield DiscoveryError(str(candidate), "symlink leads outside the scanned root")
                     continue
                 yield candidate

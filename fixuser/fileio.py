@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 from pathlib import Path
 
 from fixuser.model import ContextReader
@@ -18,9 +17,16 @@ class FileProblem(Exception):
 
 def read(path: Path) -> bytes:
     try:
-        if path.stat().st_size > MAX_SIZE:
-            raise FileProblem(f"larger than {MAX_SIZE // (1024 * 1024)} MiB, not a Dockerfile")
-        return path.read_bytes()
+        # O_NONBLOCK: a FIFO named like a Dockerfile is refused instead of hanging the run.
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
+            info = os.fstat(f.fileno())
+            if stat.S_ISDIR(info.st_mode):
+                raise FileProblem("is a directory")
+            if not stat.S_ISREG(info.st_mode):
+                raise FileProblem("not a regular file")
+            if info.st_size > MAX_SIZE:
+                raise FileProblem(f"larger than {MAX_SIZE // (1024 * 1024)} MiB, not a Dockerfile")
+            return f.read()
     except FileNotFoundError:
         raise FileProblem("no such file") from None
     except IsADirectoryError:
@@ -65,6 +71,8 @@ def write_atomic(path: Path, data: bytes) -> None:
     """
     target = path.resolve() if path.is_symlink() else path
     mode = stat.S_IMODE(target.stat().st_mode)
+    import tempfile  # only fix writes, and check should start fast
+
     fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".fixuser")
     try:
         with os.fdopen(fd, "wb") as f:

@@ -32,6 +32,7 @@ TEMPLATES = {
 }
 MKDIR_RE = re.compile(r"(?<![\w-])mkdir\s+([^;&|\n]*)")
 RM_RE = re.compile(r"(?<![\w-])rm\s+(?=[^;&|\n]*-\w*[rR])([^;&|\n]*)")
+COMMAND_RE = {"mkdir": MKDIR_RE, "rm": RM_RE}
 NUMERIC_RE = re.compile(r"^(\d+)(?::(\d+))?$")
 
 
@@ -157,12 +158,12 @@ class Writable:
     deadline: int  # the index (in stage.instructions) it must be owned before, or -1: any time
 
 
-def command_paths(
-    pattern: re.Pattern[str], text: str, workdir: str, env: Mapping[str, str]
-) -> list[str]:
+def command_paths(command: str, text: str, workdir: str, env: Mapping[str, str]) -> list[str]:
     """The path operands of each ``mkdir``/``rm`` in a RUN, resolved against the WORKDIR."""
-    targets = []
-    for match in pattern.finditer(text.replace("\\\n", " ")):
+    targets: list[str] = []
+    if command not in text:
+        return targets  # most RUNs make no directory: skip the slow lookbehind regex
+    for match in COMMAND_RE[command].finditer(text.replace("\\\n", " ")):
         words = safe_split(match.group(1))
         skip = False
         for word in words:
@@ -220,8 +221,8 @@ def writable_dirs(
                         add(workdir, -1)
             elif instruction.keyword == "RUN":
                 text = run_text(instruction)
-                made += [(position, p) for p in command_paths(MKDIR_RE, text, workdir, env)]
-                removed += [(position, p) for p in command_paths(RM_RE, text, workdir, env)]
+                made += [(position, p) for p in command_paths("mkdir", text, workdir, env)]
+                removed += [(position, p) for p in command_paths("rm", text, workdir, env)]
             elif instruction.keyword == "VOLUME":
                 for path in volume_paths(instruction.value, env):
                     path = normalise(posixpath.join(workdir, path))

@@ -24,4 +24,13 @@ def environment() -> jinja2.Environment:
 
 
 def render(name: str, **values: Any) -> str:
-    return environment().get_template(name).render(**values)
+    """The template rendered with ``values``. A fleet's files mostly ask for the same few
+    blocks, so each distinct one is rendered once per run (the templates are pure)."""
+    key = repr((name, sorted(values.items())))
+    text = RENDERED.get(key)
+    if text is None:
+        text = RENDERED[key] = environment().get_template(name).render(**values)
+    return text
+
+
+RENDERED: dict[str, str] = {}

@@ -193,6 +193,28 @@ def test_discovery_skips_leftovers_vendor_and_gitignored(tmp_path: Path) -> None
     assert proc.returncode == 0
 
 
+def test_gitignore_applies_when_scanning_below_the_repository_root(tmp_path: Path) -> None:
+    """git is asked only inside a work tree, which is found by looking upwards for .git."""
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("build/\n")
+    for directory in ("deploy/build", "deploy/web"):
+        (tmp_path / directory).mkdir(parents=True)
+        (tmp_path / directory / "Dockerfile").write_bytes(COMPLIANT_DOCKERFILE)
+    proc = fixuser("check", "--format", "json", "web", "build", ".", cwd=tmp_path / "deploy")
+    paths = [f["path"] for f in json.loads(proc.stdout)["files"]]
+    assert paths == ["web/Dockerfile", "web/Dockerfile"]  # build/ named twice, ignored twice
+
+
+def test_discovery_lists_files_depth_first_in_name_order(tmp_path: Path) -> None:
+    for path in ("b/Dockerfile", "a/z/Dockerfile", "a/Dockerfile", "Dockerfile", "a.Dockerfile"):
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_bytes(COMPLIANT_DOCKERFILE)
+    (tmp_path / "c").symlink_to(tmp_path / "b")  # a symlinked directory is not entered
+    proc = fixuser("check", "--format", "json", cwd=tmp_path)
+    paths = [f["path"] for f in json.loads(proc.stdout)["files"]]
+    assert paths == ["Dockerfile", "a.Dockerfile", "a/Dockerfile", "a/z/Dockerfile", "b/Dockerfile"]
+
+
 def test_pyproject_settings_apply_and_flags_beat_them(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[tool.fixuser]\nuser = "svc"\nuid = 2000\n')
     proc = fixuser("fix", "-", cwd=tmp_path, stdin=ROOT_DOCKERFILE)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from fixuser.fileio import MAX_SIZE, directory_reader
+from fixuser.fileio import MAX_SIZE, FileProblem, directory_reader, read
 
 
 @pytest.fixture
@@ -52,3 +53,19 @@ def test_what_is_not_a_regular_file_reads_as_missing(context: Path) -> None:
         f.truncate(MAX_SIZE + 1)
     read = directory_reader(context)
     assert (read("fifo"), read("bin"), read("missing"), read("big")) == (None, None, None, None)
+
+
+@pytest.mark.parametrize(
+    ("make", "problem"),
+    [
+        (os.mkfifo, "not a regular file"),  # must not wait for a writer
+        (os.mkdir, "is a directory"),
+        (lambda path: None, "no such file"),
+    ],
+)
+def test_reading_a_dockerfile_that_is_not_a_file(
+    tmp_path: Path, make: Callable[[Path], None], problem: str
+) -> None:
+    make(tmp_path / "Dockerfile")
+    with pytest.raises(FileProblem, match=problem):
+        read(tmp_path / "Dockerfile")
