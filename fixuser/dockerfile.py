@@ -182,18 +182,11 @@ def scan(
     return spans
 
 
-# An escape at the end of a line, then (comment lines and) a blank line: a blank line inside a
-# continuation, which dockerfile-parse takes as the end of the instruction.
-BLANK_IN_CONTINUATION = {
-    escape: re.compile(re.escape(escape) + r"[ \t]*\r?\n(?:[ \t]*#[^\n]*\n)*[ \t]*\r?\n")
-    for escape in ("\\", "`")
-}
-
-
 def needs_scan(text: str, escape: str) -> bool:
-    """Whether the text has what dockerfile-parse misreads: a heredoc, a blank line inside a
-    continuation, or a continuation dangling at the end. Most files have none of them."""
-    if "<<" in text or BLANK_IN_CONTINUATION[escape].search(text):
+    """Whether the text has what dockerfile-parse misreads and a look at it can tell: a heredoc,
+    or a continuation dangling at the end of the file (dockerfile-parse drops that instruction).
+    The third, a blank line inside a continuation, shows in its result (see parse)."""
+    if "<<" in text:
         return True
     # A continuation that only blank and comment lines follow, to the end of the file.
     end = len(text)
@@ -206,6 +199,10 @@ def needs_scan(text: str, escape: str) -> bool:
     return False
 
 
+class CutShort(Exception):
+    """dockerfile-parse ended an instruction at a blank line inside a continuation."""
+
+
 def parse(data: bytes) -> Dockerfile:
     """Parse ``data``; raise DockerfileError (one line) when it is not a Dockerfile."""
     if b"\0" in data:
@@ -215,26 +212,47 @@ def parse(data: bytes) -> Dockerfile:
     if not text.strip(BOM + " \t\r\n"):
         raise DockerfileError("empty file")
     escape = escape_char(lines)
-    masked = lines
-    spans: dict[int, tuple[int, list[str]]] = {}
-    if text.startswith(BOM) or needs_scan(text, escape):
-        masked = list(lines)
-        masked[0] = masked[0].removeprefix(BOM)
-        spans = scan(lines, escape, masked, True)
+    if not text.startswith(BOM) and not needs_scan(text, escape):
+        try:
+            return build(lines, escape, text, lines, {})
+        except CutShort:
+            pass  # rare (2 files in the corpus): mask the blank lines and parse again
+    masked = list(lines)
+    masked[0] = masked[0].removeprefix(BOM)
+    spans = scan(lines, escape, masked, True)
+    return build(lines, escape, text, masked, spans)
+
+
+def build(
+    lines: list[str],
+    escape: str,
+    text: str,
+    masked: list[str],
+    spans: dict[int, tuple[int, list[str]]],
+) -> Dockerfile:
+    """The Dockerfile dockerfile-parse reads from ``masked`` (``lines`` when nothing needed
+    masking). Raises CutShort when it ends an instruction at a blank line: BuildKit skips
+    blank lines inside a continuation, so the lines need masking first."""
     parsed = text if masked is lines else "".join(masked)
     parser = DockerfileParser(fileobj=io.StringIO(parsed, newline="\n"))
     instructions: list[Instruction] = []
+    lower = 0
     for item in parser.structure:
         keyword = item["instruction"]
         if keyword == "COMMENT":
             continue
         start, end = item["startline"], item["endline"]
+        if masked is lines and end > start and not lines[end].strip():
+            # Only a continuation takes in a blank line, and then dockerfile-parse ends there.
+            # (Masked lines have no blank line left inside a continuation.)
+            raise CutShort(end)
         if keyword not in KEYWORDS:
             match = KEYWORD_RE.match(masked[start])
             written = match.group(1) if match else keyword
             raise DockerfileError(f"line {start + 1}: unknown instruction {written!r}")
         # dockerfile-parse's keyword is the line's first word, upper-cased.
         written = masked[start].lstrip()[: len(keyword)]
+        lower += written.islower()
         if keyword in NEEDS_ARGUMENT and not item["value"].strip():
             raise DockerfileError(f"line {start + 1}: {written} without an argument")
         heredocs: tuple[str, ...] = ()
@@ -255,5 +273,6 @@ def parse(data: bytes) -> Dockerfile:
             )
     crlf = text.count("\r\n")
     newline = "\r\n" if crlf * 2 > len(lines) else "\n"
-    lower = sum(i.written.islower() for i in instructions) * 2 > len(instructions)
-    return Dockerfile(tuple(lines), tuple(instructions), escape, newline, lower)
+    return Dockerfile(
+        tuple(lines), tuple(instructions), escape, newline, lower * 2 > len(instructions)
+    )
