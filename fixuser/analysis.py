@@ -437,11 +437,11 @@ def privileges(
     script_server = scripts_start_server(located)
     if script_server:
         return Verdict.ROOT_BY_DESIGN, script_server
-    installed = installed_server(stages, stage)
     started_by_script = any(
         w.endswith(".sh") or w.startswith(("/", "./")) or "supervisord" in w for w in scripts
     )
-    if installed and started_by_script:
+    installed = installed_server(stages, stage) if started_by_script else None
+    if installed:
         return Verdict.ROOT_BY_DESIGN, (
             f"{installed[1]}: installs {installed[0]}, a server that starts as root and drops "
             "privileges itself, and starts it through "

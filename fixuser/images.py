@@ -130,7 +130,15 @@ def name_matches(pattern: str, name: str) -> bool:
     prefix, star, _ = pattern.partition("*")
     if not star:
         return name == pattern
-    return name.startswith(prefix) and name_glob(pattern).fullmatch(name) is not None
+    if not name.startswith(prefix):
+        return False
+    if "**" in pattern:
+        return pattern == "**" or name_glob(pattern).fullmatch(name) is not None
+    # Each ``*`` stays within its path component: match component by component.
+    parts, components = pattern.split("/"), name.split("/")
+    return len(parts) == len(components) and all(
+        star_match(part, component) for part, component in zip(parts, components, strict=True)
+    )
 
 
 @functools.cache

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import fnmatch
 
-from fixuser.images import lookup, parse_reference
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fixuser.images import lookup, name_glob, name_matches, parse_reference, star_match
 
 
 @pytest.mark.parametrize(
@@ -126,3 +130,18 @@ def test_official_images_entrypoint_behaviour(ref: str, entrypoint: str) -> None
 def test_distroless_has_no_shell_but_debug_tags_do() -> None:
     assert not lookup("gcr.io/distroless/base-debian12").shell
     assert lookup("gcr.io/distroless/base-debian12:debug").shell
+
+
+# The table's globs are matched without a regex per glob; these hold them to the regex meaning.
+GLOBS = st.text(alphabet="ab-/*", max_size=8)
+NAMES = st.text(alphabet="ab-/", max_size=8)
+
+
+@given(GLOBS, NAMES)
+def test_name_globs_mean_what_the_regex_means(pattern: str, name: str) -> None:
+    assert name_matches(pattern, name) == (name_glob(pattern).fullmatch(name) is not None)
+
+
+@given(st.text(alphabet="ab-*", max_size=8), st.text(alphabet="ab-", max_size=8))
+def test_tag_globs_mean_what_fnmatch_means(pattern: str, tag: str) -> None:
+    assert star_match(pattern, tag) == fnmatch.fnmatchcase(tag, pattern)
