@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import posixpath
 import re
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from fixuser.dockerfile import Dockerfile, Instruction
 from fixuser.images import ImageInfo, lookup
@@ -115,38 +114,64 @@ CREATE_USER_RE = re.compile(
 CREATE_GROUP_RE = re.compile(r"(?<![\w/-])(?:/usr/sbin/|/sbin/)?(groupadd|addgroup)\s+([^;&|\n]*)")
 
 
-@dataclasses.dataclass(frozen=True)
-class CreatedUser:
+class CreatedUser(NamedTuple):
     name: str
     uid: int | None
     gid: int | None
     instruction: Instruction
 
 
-@dataclasses.dataclass(frozen=True)
 class Facts:
     """Everything plan.py needs, beyond the public Analysis."""
 
-    analysis: Analysis
-    stages: tuple[Stage, ...]
-    stage: Stage | None
-    image: ImageInfo
-    env: Mapping[str, str]
-    args: dict[str, str]
-    family: str
+    __slots__ = (
+        "_created",
+        "_earlier_user",
+        "analysis",
+        "args",
+        "env",
+        "family",
+        "image",
+        "stage",
+        "stages",
+    )
+
+    def __init__(
+        self,
+        analysis: Analysis,
+        stages: tuple[Stage, ...],
+        stage: Stage | None,
+        image: ImageInfo,
+        env: Mapping[str, str],
+        args: dict[str, str],
+        family: str,
+    ) -> None:
+        self.analysis = analysis
+        self.stages = stages
+        self.stage = stage
+        self.image = image
+        self.env = env
+        self.args = args
+        self.family = family
+        self._earlier_user: str | None = None
+        self._created: tuple[CreatedUser, ...] | None = None
 
     # Only a fix needs these, so check does not pay for them.
-    @functools.cached_property
+    @property
     def earlier_user(self) -> str:
         """The last non-root USER the chain set before switching back to root, or ""."""
-        assert self.stage is not None
-        return earlier_non_root(list(self.stages), self.stage, self.env)
+        if self._earlier_user is None:
+            assert self.stage is not None
+            self._earlier_user = earlier_non_root(list(self.stages), self.stage, self.env)
+        return self._earlier_user
 
-    @functools.cached_property
+    @property
     def created(self) -> tuple[CreatedUser, ...]:
         """Users the chain's RUN steps create with useradd/adduser, oldest first."""
-        assert self.stage is not None
-        return tuple(created_users(list(self.stages), self.stage, self.args))
+        if self._created is None:
+            assert self.stage is not None
+            self._created = tuple(created_users(list(self.stages), self.stage, self.args))
+        return self._created
 
 
 def run_text(instruction: Instruction) -> str:

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 from fixuser import analysis as analysis_mod
 from fixuser.dockerfile import encode, parse
-from fixuser.edits import apply
 from fixuser.model import Analysis, ContextReader, FixResult, Verdict
-from fixuser.plan import plan
 from fixuser.settings import Settings
 
 FIXABLE = frozenset({Verdict.ROOT})
@@ -35,6 +31,9 @@ def fix(
     found = facts.analysis
     if found.verdict not in (FORCEABLE if settings.force else FIXABLE):
         return FixResult(source, found, None)
+    from fixuser.edits import apply  # only a fix plans edits: check starts faster without
+    from fixuser.plan import plan
+
     planned = plan(dockerfile, facts, settings)
     warnings = list(found.warnings) + list(planned.warnings)
     if found.verdict is not Verdict.ROOT:
@@ -44,5 +43,5 @@ def fix(
             "its entrypoint may now fail to start",
         )
     output = encode(apply(dockerfile.lines, planned.edits))
-    found = dataclasses.replace(found, warnings=tuple(warnings))
+    found = found._replace(warnings=tuple(warnings))
     return FixResult(output, found, planned.change if output != source else None)

@@ -10,7 +10,6 @@ instructions), so heredoc bodies are located here first and blanked out before i
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import re
 from typing import NamedTuple
@@ -66,8 +65,7 @@ class Instruction(NamedTuple):  # a tuple: thousands are made per second of a co
         return self.start + 1
 
 
-@dataclasses.dataclass(frozen=True)
-class Dockerfile:
+class Dockerfile(NamedTuple):
     lines: tuple[str, ...]  # each with its own line ending (the last may have none)
     instructions: tuple[Instruction, ...]
     escape: str

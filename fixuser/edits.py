@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
+from typing import NamedTuple
 
 
-@dataclasses.dataclass(frozen=True, order=True)
-class Edit:
+class Edit(NamedTuple):
     """Replace lines ``[start, end)`` with ``text``; an insertion when ``start == end``.
 
     ``order`` sorts several insertions at one place (lower first in the output).

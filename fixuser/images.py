@@ -6,13 +6,12 @@ normalises references and matches them against it (first matching entry wins).
 
 from __future__ import annotations
 
-import dataclasses
 import fnmatch
 import functools
-import importlib.resources
+import os
 import re
 import tomllib
-from typing import Any
+from typing import Any, NamedTuple
 
 # Registries and mirrors that serve Docker Hub's official images under another prefix.
 HUB_PREFIXES = (
@@ -37,15 +36,13 @@ DIGEST_RE = re.compile(r"@[A-Za-z0-9_+.-]+:[0-9a-fA-F]{32,}$")
 VERSION_RE = re.compile(r"^v?(\d+)(?:\.(\d+))?")
 
 
-@dataclasses.dataclass(frozen=True)
-class KnownUser:
+class KnownUser(NamedTuple):
     name: str
     uid: int
     gid: int
 
 
-@dataclasses.dataclass(frozen=True)
-class ImageInfo:
+class ImageInfo(NamedTuple):
     family: str  # debian alpine rhel rhel-minimal suse arch distroless scratch windows unknown
     user: str  # default user: "root", or e.g. "65532:65532", "node", "ContainerUser"
     users: tuple[KnownUser, ...]  # non-root users meant for applications: reuse them
@@ -57,8 +54,7 @@ class ImageInfo:
     known: bool  # False when no entry matched
 
 
-@dataclasses.dataclass(frozen=True)
-class Reference:
+class Reference(NamedTuple):
     name: str  # normalised: Docker Hub official images lose their prefix ("node", "bitnami/x")
     tag: str
 
@@ -100,8 +96,7 @@ def version_at_least(tag: str, minimum: str) -> bool:
     )
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class Entry:
+class Entry(NamedTuple):
     names: tuple[str, ...]
     tags: tuple[str, ...]
     not_tags: tuple[str, ...]
@@ -177,7 +172,10 @@ def as_tuple(value: Any) -> tuple[str, ...]:
 
 @functools.cache
 def table() -> tuple[Entry, ...]:
-    text = importlib.resources.files("fixuser").joinpath("images.toml").read_text("utf-8")
+    # Beside this module in the wheel and in an editable install alike (importlib.resources
+    # would do the same, at the cost of importing zipfile and tempfile on every run).
+    with open(os.path.join(os.path.dirname(__file__), "images.toml"), "rb") as f:
+        text = f.read().decode("utf-8")
     entries = []
     for raw in tomllib.loads(text)["image"]:
         entries.append(

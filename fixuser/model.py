@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 from collections.abc import Callable
+from typing import NamedTuple
 
 # Reads a file of the build context by its path relative to the context directory; None when
 # the file is not there. Front-ends pass one that reads the working tree, a git tree or nothing.
@@ -29,8 +29,7 @@ class DockerfileError(ValueError):
     """Input fixuser cannot read as a Dockerfile; the message is one line, without the path."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Analysis:
+class Analysis(NamedTuple):
     verdict: Verdict
     stage: str  # the runtime stage: its name, or its index as a string ("0", "1", ...)
     stage_line: int  # 1-based line of the stage's FROM
@@ -43,8 +42,7 @@ class Analysis:
     warnings: tuple[str, ...] = ()
 
 
-@dataclasses.dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     """What a fix did, for commit messages, PR bodies and reports."""
 
     user: str  # the USER value written, e.g. "10001:10001" or "node"
@@ -53,8 +51,7 @@ class Change:
     notes: tuple[str, ...]  # human lines describing each edit
 
 
-@dataclasses.dataclass(frozen=True)
-class FixResult:
+class FixResult(NamedTuple):
     output: bytes
     analysis: Analysis  # of the input
     change: Change | None  # None when nothing was changed

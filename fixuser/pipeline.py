@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from fixuser import core
 from fixuser.discover import DiscoveryError, discover
@@ -13,8 +13,7 @@ from fixuser.model import DockerfileError, FixResult
 from fixuser.settings import Settings
 
 
-@dataclasses.dataclass(frozen=True)
-class Processed:
+class Processed(NamedTuple):
     path: Path
     source: bytes = b""
     result: FixResult | None = None

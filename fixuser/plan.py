@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import posixpath
 import re
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from fixuser.analysis import CreatedUser, Facts, run_text, safe_split
 from fixuser.dockerfile import Dockerfile, Instruction, continues, strip_eol
@@ -36,8 +36,7 @@ COMMAND_RE = {"mkdir": MKDIR_RE, "rm": RM_RE}
 NUMERIC_RE = re.compile(r"^(\d+)(?::(\d+))?$")
 
 
-@dataclasses.dataclass(frozen=True)
-class Choice:
+class Choice(NamedTuple):
     """The user the runtime stage will run as."""
 
     value: str  # written after USER
@@ -49,8 +48,7 @@ class Choice:
     why: str
 
 
-@dataclasses.dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     edits: tuple[Edit, ...]
     change: Change
     warnings: tuple[str, ...]
@@ -152,10 +150,12 @@ def after_header(stage: Stage) -> Instruction:
     return last
 
 
-@dataclasses.dataclass
 class Writable:
-    path: str
-    deadline: int  # the index (in stage.instructions) it must be owned before, or -1: any time
+    __slots__ = ("deadline", "path")
+
+    def __init__(self, path: str, deadline: int) -> None:
+        self.path = path
+        self.deadline = deadline  # index (in stage.instructions) to own it before, -1: any time
 
 
 def command_paths(command: str, text: str, workdir: str, env: Mapping[str, str]) -> list[str]:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import sys
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 from fixuser import __version__
 from fixuser.model import Analysis, Verdict
@@ -34,8 +33,7 @@ def warning_rule(text: str) -> str:
     return next(rule for pattern, rule, _ in WARNING_RULES if pattern.search(text))
 
 
-@dataclasses.dataclass(frozen=True)
-class Outcome:
+class Outcome(NamedTuple):
     path: str
     analysis: Analysis | None = None
     error: str = ""
@@ -43,9 +41,9 @@ class Outcome:
     user: str = ""  # the USER written by fix
 
 
-@dataclasses.dataclass
 class Report:
-    outcomes: list[Outcome] = dataclasses.field(default_factory=list)
+    def __init__(self) -> None:
+        self.outcomes: list[Outcome] = []
 
     def add(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
@@ -118,7 +116,7 @@ def as_json(report: Report) -> dict[str, Any]:
             errors.append({"path": outcome.path, "error": outcome.error})
             continue
         assert outcome.analysis is not None
-        entry = {"path": outcome.path, **dataclasses.asdict(outcome.analysis)}
+        entry = {"path": outcome.path, **outcome.analysis._asdict()}
         entry["verdict"] = str(outcome.analysis.verdict)
         entry["warnings"] = list(outcome.analysis.warnings)
         files.append(entry)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 UserFormat = Literal["numeric", "name"]
 Ownership = Literal["app", "read-only"]
@@ -20,8 +18,7 @@ class SettingsError(ValueError):
     """A setting has a value fixuser cannot use."""
 
 
-@dataclasses.dataclass(frozen=True)
-class Settings:
+class SettingsFields(NamedTuple):
     user: str = "app"
     uid: int = 10001
     gid: int | None = None
@@ -31,7 +28,14 @@ class Settings:
     openshift: bool = False
     force: bool = False
 
-    def __post_init__(self) -> None:
+
+class Settings(SettingsFields):
+    """Validated when made: a Settings that exists is one fixuser can use."""
+
+    __slots__ = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Settings:
+        self = super().__new__(cls, *args, **kwargs)
         validate_user_name(self.user)
         validate_id(self.uid, "uid")
         if self.gid is not None:
@@ -40,16 +44,18 @@ class Settings:
             raise SettingsError(f"user-format must be numeric or name, not {self.user_format!r}")
         if self.ownership not in ("app", "read-only"):
             raise SettingsError(f"ownership must be app or read-only, not {self.ownership!r}")
+        return self
 
     @property
     def group_id(self) -> int:
         return self.uid if self.gid is None else self.gid
 
     def replace(self, **changes: Any) -> Settings:
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes``, validated (NamedTuple's own _replace would skip that)."""
+        return Settings(**{**self._asdict(), **changes})
 
 
-FIELDS = {f.name for f in dataclasses.fields(Settings)}
+FIELDS = frozenset(SettingsFields._fields)
 
 
 def validate_user_name(name: str) -> None:
@@ -67,6 +73,8 @@ def validate_id(value: object, what: str) -> None:
 
 def read_pyproject(directory: Path) -> dict[str, Any]:
     """The ``[tool.fixuser]`` table of ``directory/pyproject.toml`` (empty when there is none)."""
+    import tomllib  # only when there is a pyproject.toml: check should start fast
+
     path = directory / "pyproject.toml"
     try:
         with path.open("rb") as f:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import shlex
 from collections.abc import Callable, Iterator, Mapping
+from typing import NamedTuple
 
 from fixuser.dockerfile import Dockerfile, Instruction
 
@@ -129,16 +129,42 @@ def is_root_user(user: str) -> bool:
     return user.split(":", 1)[0].strip().lower() in ROOT_NAMES
 
 
-@dataclasses.dataclass(frozen=True)
 class Stage:
-    index: int
-    name: str  # the AS name, lower case, or ""
-    image: str  # the FROM reference after ARG substitution (may name an earlier stage)
-    platform: str
-    from_instruction: Instruction
-    instructions: tuple[Instruction, ...]  # after the FROM, up to the next FROM
-    parent: int | None  # index of the stage this one is built FROM, when it is one
-    unresolved: str  # a variable in the FROM line with no value, or ""
+    """One FROM and the instructions after it (a plain class: NamedTuple has its own index)."""
+
+    __slots__ = (
+        "from_instruction",
+        "image",
+        "index",
+        "instructions",
+        "name",
+        "parent",
+        "platform",
+        "unresolved",
+    )
+
+    def __init__(
+        self,
+        index: int,
+        name: str,  # the AS name, lower case, or ""
+        image: str,  # the FROM reference after ARG substitution (may name an earlier stage)
+        platform: str,
+        from_instruction: Instruction,
+        instructions: tuple[Instruction, ...],  # after the FROM, up to the next FROM
+        parent: int | None,  # index of the stage this one is built FROM, when it is one
+        unresolved: str,  # a variable in the FROM line with no value, or ""
+    ) -> None:
+        self.index = index
+        self.name = name
+        self.image = image
+        self.platform = platform
+        self.from_instruction = from_instruction
+        self.instructions = instructions
+        self.parent = parent
+        self.unresolved = unresolved
+
+    def __repr__(self) -> str:
+        return f"Stage({self.index}, {self.name!r}, {self.image!r})"
 
     @property
     def label(self) -> str:
@@ -275,8 +301,7 @@ def compute_env(stages: list[Stage], stage: Stage, args: Mapping[str, str]) -> d
     return env
 
 
-@dataclasses.dataclass(frozen=True)
-class UserSetting:
+class UserSetting(NamedTuple):
     value: str  # resolved USER value, "" when the chain sets none
     instruction: Instruction | None
     stage: Stage | None
