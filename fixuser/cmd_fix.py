@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import difflib
 import sys
 from pathlib import Path
 
-from fixuser import core
+from fixuser import core, diff
 from fixuser.cli import add_settings_arguments, settings_from_args
+from fixuser.dockerfile import decode, split_lines
 from fixuser.fileio import write_atomic
 from fixuser.model import DockerfileError, FixResult, Verdict
 from fixuser.pipeline import process
@@ -32,11 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_commit_arguments(parser)
 
 
-def unified_diff(path: str, before: bytes, after: bytes) -> str:
-    a = before.decode("utf-8", "surrogateescape").splitlines(keepends=True)
-    b = after.decode("utf-8", "surrogateescape").splitlines(keepends=True)
-    lines = difflib.unified_diff(a, b, f"a/{path}", f"b/{path}")
-    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+def unified_diff(path: str, before: bytes, result: FixResult) -> str:
+    return diff.unified(path, split_lines(decode(before)), result.edits)
 
 
 def explain(path: str, result: FixResult, *, written: bool = True) -> None:
@@ -105,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
                 continue
         if result.changed:
             if args.diff:
-                sys.stdout.write(unified_diff(path, item.source, result.output))
+                sys.stdout.write(unified_diff(path, item.source, result))
             else:
                 try:
                     write_atomic(item.path, result.output)

@@ -44,4 +44,6 @@ def fix(
         )
     output = encode(apply(dockerfile.lines, planned.edits))
     found = found._replace(warnings=tuple(warnings))
-    return FixResult(output, found, planned.change if output != source else None)
+    if output == source:
+        return FixResult(source, found, None)
+    return FixResult(output, found, planned.change, planned.edits)

@@ -6,6 +6,8 @@ import enum
 from collections.abc import Callable
 from typing import NamedTuple
 
+from fixuser.edits import Edit
+
 # Reads a file of the build context by its path relative to the context directory; None when
 # the file is not there. Front-ends pass one that reads the working tree, a git tree or nothing.
 ContextReader = Callable[[str], bytes | None]
@@ -55,6 +57,7 @@ class FixResult(NamedTuple):
     output: bytes
     analysis: Analysis  # of the input
     change: Change | None  # None when nothing was changed
+    edits: tuple[Edit, ...] = ()  # what turned the input's lines into the output
 
     @property
     def changed(self) -> bool:

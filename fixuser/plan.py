@@ -194,8 +194,7 @@ def writable_dirs(
     env = facts.env
     found: dict[str, Writable] = {}
     app_dirs: list[str] = []
-    made: list[tuple[int, str]] = []  # (position, path) of mkdir targets
-    removed: list[tuple[int, str]] = []
+    runs: list[tuple[int, str, str]] = []  # (position, text, WORKDIR) of each RUN
     position = 0
 
     def add(path: str, deadline: int) -> None:
@@ -220,15 +219,17 @@ def writable_dirs(
                     if settings.ownership == "app":
                         add(workdir, -1)
             elif instruction.keyword == "RUN":
-                text = run_text(instruction)
-                made += [(position, p) for p in command_paths("mkdir", text, workdir, env)]
-                removed += [(position, p) for p in command_paths("rm", text, workdir, env)]
+                runs.append((position, run_text(instruction), workdir))
             elif instruction.keyword == "VOLUME":
                 for path in volume_paths(instruction.value, env):
                     path = normalise(posixpath.join(workdir, path))
                     app_dirs.append(path)
                     if link is stage:
                         add(path, index)
+    made = [(at, p) for at, text, cwd in runs for p in command_paths("mkdir", text, cwd, env)]
+    removed = []  # what ``rm -r`` removes matters only when something was made
+    if made:
+        removed = [(at, p) for at, text, cwd in runs for p in command_paths("rm", text, cwd, env)]
     for at, path in made:
         if any(gone >= at and under(path, target) for gone, target in removed):
             continue
