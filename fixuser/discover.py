@@ -96,28 +96,35 @@ def git_ignored(root: Path, candidates: list[Path]) -> set[Path]:
     return {Path(p.decode()) for p in proc.stdout.split(b"\0") if p}
 
 
-def walk(root: str) -> Iterator[tuple[Path, bool]]:
+def walk(root: str) -> list[tuple[Path, bool]]:
     """Each Dockerfile below ``root``, in os.walk's order with names sorted, and whether it is
     a symlink. Symlinked directories are not entered, as os.walk does not enter them; scandir
     answers is-it-a-directory and is-it-a-symlink without a stat per file."""
-    try:
-        with os.scandir(root) as listing:
-            entries = sorted(listing, key=lambda entry: entry.name)
-    except OSError:
-        return
-    subdirs = []
-    for entry in entries:
+    found: list[tuple[Path, bool]] = []
+    pending = [root]  # a stack: a directory's subdirectories are walked before its siblings
+    while pending:
         try:
-            is_dir = entry.is_dir()
+            with os.scandir(pending.pop()) as listing:
+                entries = sorted(listing, key=entry_name)
         except OSError:
             continue
-        if is_dir:
-            if entry.name not in SKIP_DIRS and not entry.is_symlink():
-                subdirs.append(entry.path)
-        elif is_dockerfile_name(entry.name):
-            yield Path(entry.path), entry.is_symlink()
-    for subdir in subdirs:
-        yield from walk(subdir)
+        subdirs = []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir()
+            except OSError:
+                continue
+            if is_dir:
+                if entry.name not in SKIP_DIRS and not entry.is_symlink():
+                    subdirs.append(entry.path)
+            elif is_dockerfile_name(entry.name):
+                found.append((Path(entry.path), entry.is_symlink()))
+        pending += reversed(subdirs)
+    return found
+
+
+def entry_name(entry: os.DirEntry[str]) -> str:
+    return entry.name
 
 
 def inside(path: Path, root: Path) -> bool:
@@ -133,7 +140,7 @@ def discover(paths: Sequence[str]) -> Iterator[Path | DiscoveryError]:
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            walked = list(walk(given))
+            walked = walk(given)
             ignored = git_ignored(path, [candidate for candidate, _ in walked])
             for candidate, is_link in walked:
                 if candidate in ignored:

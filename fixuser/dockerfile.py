@@ -86,6 +86,9 @@ def encode(text: str) -> bytes:
 
 def split_lines(text: str) -> list[str]:
     """Split after each ``\\n`` only (str.splitlines also splits on \\x0b, \\x1c, U+2028...)."""
+    quick = text.splitlines(keepends=True)
+    if len(quick) == text.count("\n") + (not text.endswith("\n") and bool(text)):
+        return quick  # no other line break in the text: splitlines split after each \n only
     lines = text.split("\n")
     out = [line + "\n" for line in lines[:-1]]
     if lines[-1]:

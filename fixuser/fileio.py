@@ -18,21 +18,30 @@ class FileProblem(Exception):
 def read(path: Path) -> bytes:
     try:
         # O_NONBLOCK: a FIFO named like a Dockerfile is refused instead of hanging the run.
-        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
-            info = os.fstat(f.fileno())
-            if stat.S_ISDIR(info.st_mode):
-                raise FileProblem("is a directory")
-            if not stat.S_ISREG(info.st_mode):
-                raise FileProblem("not a regular file")
-            if info.st_size > MAX_SIZE:
-                raise FileProblem(f"larger than {MAX_SIZE // (1024 * 1024)} MiB, not a Dockerfile")
-            return f.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise FileProblem("no such file") from None
-    except IsADirectoryError:
-        raise FileProblem("is a directory") from None
     except OSError as e:
         raise FileProblem(e.strerror or str(e)) from None
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise FileProblem("is a directory")
+        if not stat.S_ISREG(info.st_mode):
+            raise FileProblem("not a regular file")
+        if info.st_size > MAX_SIZE:
+            raise FileProblem(f"larger than {MAX_SIZE // (1024 * 1024)} MiB, not a Dockerfile")
+        data = os.read(fd, info.st_size + 1)
+        if len(data) <= info.st_size:
+            return data  # all of it, in one read
+        chunks = [data]  # the file grew since fstat: read on to its end
+        while chunks[-1]:
+            chunks.append(os.read(fd, 65536))
+        return b"".join(chunks)
+    except OSError as e:
+        raise FileProblem(e.strerror or str(e)) from None
+    finally:
+        os.close(fd)
 
 
 def directory_reader(directory: Path) -> ContextReader:
@@ -43,9 +52,9 @@ def directory_reader(directory: Path) -> ContextReader:
         if not resolved:
             resolved.append(os.path.realpath(directory))
         root = resolved[0]
-        candidate = os.path.realpath(os.path.join(root, relative.lstrip("/")))
-        if candidate != root and not candidate.startswith(root.rstrip("/") + "/"):
-            return None  # a symlink or ``..`` leading out of the context
+        candidate = inside(root, relative)
+        if candidate is None:
+            return None
         try:
             # O_NONBLOCK: a FIFO in the context must not hang the run (it is then refused).
             with os.fdopen(os.open(candidate, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
@@ -57,6 +66,30 @@ def directory_reader(directory: Path) -> ContextReader:
             return None
 
     return reader
+
+
+def inside(root: str, relative: str) -> str | None:
+    """``relative`` (a COPY source: ``/`` is the context root) as a path under the real
+    directory ``root``, or None when it leaves it (by ``..`` or a symlink) or is missing.
+
+    The components are checked with lstat one by one (one or two, for most entrypoint
+    scripts); only a symlink among them needs the full realpath.
+    """
+    parts = [part for part in relative.split("/") if part and part != "."]
+    path = root
+    for part in parts:
+        if part == "..":
+            break  # resolved below, with symlinks and all
+        path = os.path.join(path, part)
+        try:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                break
+        except OSError:
+            return None
+    else:
+        return path
+    real = os.path.realpath(os.path.join(root, *parts))
+    return real if real == root or real.startswith(root.rstrip("/") + "/") else None
 
 
 def context_reader(dockerfile: Path) -> ContextReader:

@@ -193,15 +193,16 @@ def table() -> tuple[Entry, ...]:
 @functools.cache
 def name_index() -> tuple[dict[str, list[int]], dict[str, list[tuple[str, str, int]]]]:
     """The table's name globs: literal names -> the entries naming them; and the globs with a
-    ``*``, by the first character of their literal prefix ("" when they start with ``*``),
-    with that prefix: a lookup tries few globs and compiles fewer."""
+    ``*``, by their first path component ("" when it has a ``*`` itself), with their literal
+    prefix: a lookup tries only the globs of its own registry or namespace, and a few more."""
     exact: dict[str, list[int]] = {}
     wild: dict[str, list[tuple[str, str, int]]] = {}
     for index, entry in enumerate(table()):
         for pattern in entry.names:
             if "*" in pattern:
                 prefix = pattern.partition("*")[0]
-                wild.setdefault(prefix[:1], []).append((prefix, pattern, index))
+                first = pattern.partition("/")[0]
+                wild.setdefault("" if "*" in first else first, []).append((prefix, pattern, index))
             else:
                 exact.setdefault(pattern, []).append(index)
     return exact, wild
@@ -235,7 +236,7 @@ def lookup(ref: str) -> ImageInfo:
     exact, wild = name_index()
     name = reference.name
     candidates = set(exact.get(name, ()))
-    for globs in (wild.get(name[:1], ()), wild.get("", ())):
+    for globs in (wild.get(name.partition("/")[0], ()), wild.get("", ())):
         candidates.update(
             index
             for prefix, pattern, index in globs

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import NamedTuple
 
 from fixuser.dockerfile import Dockerfile, Instruction
@@ -133,6 +133,8 @@ class Stage:
     """One FROM and the instructions after it (a plain class: NamedTuple has its own index)."""
 
     __slots__ = (
+        "_by_keyword",
+        "_env",
         "from_instruction",
         "image",
         "index",
@@ -162,6 +164,8 @@ class Stage:
         self.instructions = instructions
         self.parent = parent
         self.unresolved = unresolved
+        self._by_keyword: dict[str, list[Instruction]] | None = None
+        self._env: tuple[Mapping[str, str], LazyEnv] | None = None  # (the args, the env)
 
     def __repr__(self) -> str:
         return f"Stage({self.index}, {self.name!r}, {self.image!r})"
@@ -170,8 +174,13 @@ class Stage:
     def label(self) -> str:
         return self.name or str(self.index)
 
-    def of(self, *keywords: str) -> list[Instruction]:
-        return [i for i in self.instructions if i.keyword in keywords]
+    def of(self, keyword: str) -> Sequence[Instruction]:
+        """The stage's instructions with this keyword, in order (indexed on first use)."""
+        if self._by_keyword is None:
+            self._by_keyword = {}
+            for instruction in self.instructions:
+                self._by_keyword.setdefault(instruction.keyword, []).append(instruction)
+        return self._by_keyword.get(keyword, ())
 
 
 def global_args(dockerfile: Dockerfile, build_args: Mapping[str, str]) -> dict[str, str]:
@@ -268,21 +277,13 @@ class LazyEnv(Mapping[str, str]):
 def stage_env(stages: list[Stage], stage: Stage, args: Mapping[str, str]) -> Mapping[str, str]:
     """ARG and ENV values visible at the end of ``stage`` (ENV is inherited through FROM).
 
-    Computed once per stage, on first use: the stages list carries the cache (analysis asks
-    repeatedly).
+    Computed once per stage and args, on first use (analysis asks repeatedly).
     """
-    key = (id(stages), stage.index)
-    cached = ENV_CACHE.get(key)
-    if cached is not None and cached[0] is stages:
-        return cached[1]
+    if stage._env is not None and stage._env[0] is args:
+        return stage._env[1]
     env = LazyEnv(lambda: compute_env(stages, stage, args))
-    if len(ENV_CACHE) > 64:
-        ENV_CACHE.clear()
-    ENV_CACHE[key] = (stages, env)
+    stage._env = (args, env)
     return env
-
-
-ENV_CACHE: dict[tuple[int, int], tuple[list[Stage], LazyEnv]] = {}
 
 
 def compute_env(stages: list[Stage], stage: Stage, args: Mapping[str, str]) -> dict[str, str]:

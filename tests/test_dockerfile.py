@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from fixuser.core import check, fix
 from fixuser.dockerfile import encode, parse, split_lines
@@ -127,3 +129,10 @@ def test_user_from_and_workdir_without_an_argument_are_refused_as_buildkit_does(
 ) -> None:
     with pytest.raises(DockerfileError, match="without an argument"):
         parse(source)
+
+
+@given(st.text(alphabet="a \t\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029", max_size=12))
+def test_lines_split_after_each_newline_only(text: str) -> None:
+    pieces = text.split("\n")
+    expected = [piece + "\n" for piece in pieces[:-1]] + ([pieces[-1]] if pieces[-1] else [])
+    assert split_lines(text) == expected
