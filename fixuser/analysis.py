@@ -26,13 +26,24 @@ from fixuser.stages import (
     substitute,
 )
 
+
+def command(*names: str) -> str:
+    """A regex for any of ``names`` as a command word: not preceded by a word character or
+    '-'. Written literal-first, ``mkdir(?<![\\w-]mkdir)``: re then scans for the literal,
+    where a leading lookbehind makes it try every position of the text (6-8x slower here)."""
+    alternatives = "|".join(f"{re.escape(n)}(?<![\\w-]{re.escape(n)})" for n in names)
+    return f"(?:{alternatives})"
+
+
 PRAGMA_RE = re.compile(r"^\s*#\s*fixuser\s*:\s*ignore\b", re.IGNORECASE)
 # Tools that exec into another user, so PID 1 ends up non-root (su and runuser fork instead).
 DROP_RE = re.compile(
-    r"(?<![\w-])(gosu|su-exec|setpriv|s6-setuidgid|chpst|setuidgid)(?![\w-])"
+    "("
+    + command("gosu", "su-exec", "setpriv", "s6-setuidgid", "chpst", "setuidgid")
+    + r")(?![\w-])"
     r"|chroot\s+--userspec"
 )
-INSTALLS_DROP_RE = re.compile(r"(?<![\w-])(gosu|su-exec)(?![\w-])")
+INSTALLS_DROP_RE = re.compile("(" + command("gosu", "su-exec") + r")(?![\w-])")
 ROOT_SERVER_RE = re.compile(
     r"(?<![\w-])(nginx|httpd|httpd-foreground|apache2-foreground|apache2ctl|apachectl|php-fpm\d*"
     r"(\.\d+)?|lighttpd|dockerd|dockerd-entrypoint\.sh)(?![\w-])"
@@ -40,7 +51,7 @@ ROOT_SERVER_RE = re.compile(
 PACKAGE_INSTALL_RE = re.compile(
     r"(apt-get|apt|yum|dnf|microdnf|zypper|tdnf)\s+(-\S+\s+)*install|apk\s+(-\S+\s+)*add|pip\d?\s+install"
 )
-SUDO_RE = re.compile(r"(?<![\w-])sudo(?![\w-])")
+SUDO_RE = re.compile(command("sudo") + r"(?![\w-])")
 WRAPPERS = frozenset(
     {
         "tini",
@@ -67,13 +78,13 @@ WRAPPERS = frozenset(
 )
 # Evidence in RUN steps: the package manager names the family.
 PACKAGE_MANAGERS = (
-    (re.compile(r"(?<![\w-])apk\s+(add|update|upgrade|--)"), "alpine", "apk"),
-    (re.compile(r"(?<![\w-])(apt-get|apt|dpkg)\s"), "debian", "apt-get"),
-    (re.compile(r"(?<![\w-])microdnf\s"), "rhel-minimal", "microdnf"),
-    (re.compile(r"(?<![\w-])tdnf\s"), "rhel-minimal", "tdnf"),
-    (re.compile(r"(?<![\w-])(dnf|yum|rpm)\s"), "rhel", "dnf/yum"),
-    (re.compile(r"(?<![\w-])zypper\s"), "suse", "zypper"),
-    (re.compile(r"(?<![\w-])pacman\s"), "arch", "pacman"),
+    (re.compile(command("apk") + r"\s+(add|update|upgrade|--)"), "alpine", "apk"),
+    (re.compile(command("apt-get", "apt", "dpkg") + r"\s"), "debian", "apt-get"),
+    (re.compile(command("microdnf") + r"\s"), "rhel-minimal", "microdnf"),
+    (re.compile(command("tdnf") + r"\s"), "rhel-minimal", "tdnf"),
+    (re.compile(command("dnf", "yum", "rpm") + r"\s"), "rhel", "dnf/yum"),
+    (re.compile(command("zypper") + r"\s"), "suse", "zypper"),
+    (re.compile(command("pacman") + r"\s"), "arch", "pacman"),
 )
 WINDOWS_PATH_RE = re.compile(r"(?:^|[\s\"'\[=])[A-Za-z]:[\\/]")
 WINDOWS_PATH_KEYWORDS = frozenset({"WORKDIR", "VOLUME", "COPY", "ADD", "ENTRYPOINT", "CMD"})

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from fixuser.analysis import CreatedUser, Facts, run_text, safe_split
+from fixuser.analysis import CreatedUser, Facts, command, run_text, safe_split
 from fixuser.dockerfile import Dockerfile, Instruction, continues, strip_eol
 from fixuser.edits import Edit
 from fixuser.images import KnownUser
@@ -30,8 +30,8 @@ TEMPLATES = {
     "scratch": "scratch.sh.j2",
     "windows": "windows.sh.j2",
 }
-MKDIR_RE = re.compile(r"(?<![\w-])mkdir\s+([^;&|\n]*)")
-RM_RE = re.compile(r"(?<![\w-])rm\s+(?=[^;&|\n]*-\w*[rR])([^;&|\n]*)")
+MKDIR_RE = re.compile(command("mkdir") + r"\s+([^;&|\n]*)")
+RM_RE = re.compile(command("rm") + r"\s+(?=[^;&|\n]*-\w*[rR])([^;&|\n]*)")
 COMMAND_RE = {"mkdir": MKDIR_RE, "rm": RM_RE}
 NUMERIC_RE = re.compile(r"^(\d+)(?::(\d+))?$")
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fixuser.analysis import command
 from fixuser.core import check
 from fixuser.model import ContextReader, Verdict
 from fixuser.settings import Settings
@@ -53,3 +58,11 @@ def test_an_exact_copy_wins_over_a_whole_directory_copy() -> None:
     )
     files = {"entrypoint.sh": b'#!/bin/sh\nexec "$@"\n', "docker/entrypoint.sh": DROP_SCRIPT}
     assert verdict(source, files) is Verdict.DROPS_PRIVILEGES
+
+
+@given(st.text(alphabet="rm-kdi_ x/\n;", max_size=20))
+def test_command_regexes_match_where_the_lookbehind_form_matches(text: str) -> None:
+    """command() writes ``(?<![\\w-])rm`` literal-first for speed; it must mean the same."""
+    fast = re.compile(command("rm", "mkdir") + r"\s")
+    slow = re.compile(r"(?<![\w-])(?:rm|mkdir)\s")
+    assert [m.span() for m in fast.finditer(text)] == [m.span() for m in slow.finditer(text)]
