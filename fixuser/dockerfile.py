@@ -10,7 +10,6 @@ instructions), so heredoc bodies are located here first and blanked out before i
 
 from __future__ import annotations
 
-import io
 import re
 from typing import NamedTuple
 
@@ -200,6 +199,22 @@ def needs_scan(text: str, escape: str) -> bool:
     return False
 
 
+class LinesFile:
+    """The seekable file-like object dockerfile-parse reads (it calls seek and readlines),
+    over lines already split: no text to join and split again."""
+
+    __slots__ = ("lines",)
+
+    def __init__(self, lines: list[str]) -> None:
+        self.lines = lines
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        return 0
+
+    def readlines(self) -> list[str]:
+        return self.lines
+
+
 class CutShort(Exception):
     """dockerfile-parse ended an instruction at a blank line inside a continuation."""
 
@@ -234,8 +249,7 @@ def build(
     """The Dockerfile dockerfile-parse reads from ``masked`` (``lines`` when nothing needed
     masking). Raises CutShort when it ends an instruction at a blank line: BuildKit skips
     blank lines inside a continuation, so the lines need masking first."""
-    parsed = text if masked is lines else "".join(masked)
-    parser = DockerfileParser(fileobj=io.StringIO(parsed, newline="\n"))
+    parser = DockerfileParser(fileobj=LinesFile(masked))
     instructions: list[Instruction] = []
     lower = 0
     for item in parser.structure:
