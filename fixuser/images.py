@@ -191,18 +191,17 @@ def table() -> tuple[Entry, ...]:
 
 
 @functools.cache
-def name_index() -> tuple[dict[str, list[int]], dict[str, list[tuple[str, str, int]]]]:
+def name_index() -> tuple[dict[str, list[int]], dict[str, list[tuple[str, int]]]]:
     """The table's name globs: literal names -> the entries naming them; and the globs with a
-    ``*``, by their first path component ("" when it has a ``*`` itself), with their literal
-    prefix: a lookup tries only the globs of its own registry or namespace, and a few more."""
+    ``*``, by their first path component ("" when it has a ``*`` itself): a lookup tries only
+    the globs of its own registry or namespace, and the few that start with a wildcard."""
     exact: dict[str, list[int]] = {}
-    wild: dict[str, list[tuple[str, str, int]]] = {}
+    wild: dict[str, list[tuple[str, int]]] = {}
     for index, entry in enumerate(table()):
         for pattern in entry.names:
             if "*" in pattern:
-                prefix = pattern.partition("*")[0]
                 first = pattern.partition("/")[0]
-                wild.setdefault("" if "*" in first else first, []).append((prefix, pattern, index))
+                wild.setdefault("" if "*" in first else first, []).append((pattern, index))
             else:
                 exact.setdefault(pattern, []).append(index)
     return exact, wild
@@ -235,15 +234,17 @@ def lookup(ref: str) -> ImageInfo:
     reference = parse_reference(ref)
     exact, wild = name_index()
     name = reference.name
-    candidates = set(exact.get(name, ()))
-    for globs in (wild.get(name.partition("/")[0], ()), wild.get("", ())):
-        candidates.update(
-            index
-            for prefix, pattern, index in globs
-            if name.startswith(prefix) and name_matches(pattern, name)
-        )
+    # First match wins: try the entries in table order, a glob only when its entry comes up.
+    candidates = sorted(
+        [(index, "") for index in exact.get(name, ())]
+        + [(index, pattern) for pattern, index in wild.get(name.partition("/")[0], ())]
+        + [(index, pattern) for pattern, index in wild.get("", ())]
+    )
     entries = table()
-    for entry in (entries[index] for index in sorted(candidates)):
+    for index, pattern in candidates:
+        if pattern and not name_matches(pattern, name):
+            continue
+        entry = entries[index]
         if entry.tag_matches(reference.tag):
             data = entry.data
             return ImageInfo(
