@@ -4,14 +4,17 @@
 
 The corpus files (``../shared/corpus`` by default, every file its MANIFEST.tsv lists) are copied
 into a scratch directory as ``<n>/Dockerfile`` so that discovery finds each of them. Then, each
-command in its own process, interpreter start included on both sides, repeated ``--repeat``
-times in round-robin order (so drift hits every side alike), the median counts:
+command in its own process, interpreter start included on both sides. Each of ``--repeat``
+rounds runs the floor, check and fix one after another (and the start-up pair, best of 5); a
+ratio is the median of the rounds' own ratios, so the machine's drift between rounds (it is
+shared and noisy) cancels out, and the range of the rounds' ratios is printed beside it:
 
 - ``fixuser check DIR``: one process over the whole corpus;
 - ``fixuser fix --diff DIR``: the same, computing every fix (it writes nothing);
 - the floor: a tiny script that reads each file and reads ``DockerfileParser(fileobj=...)
   .structure`` (dockerfile-parse, the parser fixuser builds on) in one process;
-- ``hadolint`` once with every file path;
+- ``hadolint`` once with every file path, after the rounds (it runs for tens of seconds and
+  loads the machine), each run paired with a check run right after it;
 - ``fixuser --version`` against a bare ``python -c pass`` of the same interpreter.
 
 Targets: check <= 2x the floor, fix <= 3x, hadolint >= 20x slower than check, --version <= 4x
@@ -34,6 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -118,51 +122,63 @@ def main(argv: list[str] | None = None) -> int:
             if name != "hadolint FILE...":  # a compiled binary: nothing to warm but the files
                 timed(command)
         samples: dict[str, list[float]] = {name: [] for name in commands}
-        for round_ in range(args.repeat):
-            for name, command in commands.items():
-                if name == "hadolint FILE..." and round_ >= args.hadolint_repeat:
-                    continue
-                # process start-up is short and noisy: take the best of 5 within a round
-                runs = 5 if name in ("python -c pass", "fixuser --version") else 1
-                samples[name].append(min(timed(command) for _ in range(runs)))
+        paired = ("parse floor (dockerfile-parse)", "fixuser check DIR", "fixuser fix --diff DIR")
+        startup = ("python -c pass", "fixuser --version")
+        for _ in range(args.repeat):
+            for name in paired:  # each round's ratios compare runs seconds apart
+                samples[name].append(timed(commands[name]))
+            for name in startup:  # short and noisy: the best of 5 within a round
+                samples[name].append(min(timed(commands[name]) for _ in range(5)))
+        # hadolint runs for tens of seconds and loads the machine: after the rounds, each run
+        # paired with a check run right after it.
+        hadolint_check: list[float] = []
+        for _ in range(min(args.repeat, args.hadolint_repeat)):
+            samples["hadolint FILE..."].append(timed(commands["hadolint FILE..."]))
+            hadolint_check.append(timed(commands["fixuser check DIR"]))
         median = {name: statistics.median(values) for name, values in samples.items()}
 
-    floor = median["parse floor (dockerfile-parse)"]
-    check = median["fixuser check DIR"]
-    rows: list[tuple[str, float, str, str, bool]] = [
-        ("fixuser check / parse floor", check / floor, "<= 2x", "x", check / floor <= 2),
-        (
-            "fixuser fix --diff / parse floor",
-            median["fixuser fix --diff DIR"] / floor,
+    def ratios(top: list[float], bottom: list[float]) -> list[float]:
+        return [a / b for a, b in zip(top, bottom, strict=True)]
+
+    floor_runs = samples["parse floor (dockerfile-parse)"]
+    per_round: dict[str, tuple[list[float], str, Callable[[float], bool]]] = {
+        "fixuser check / parse floor": (
+            ratios(samples["fixuser check DIR"], floor_runs),
+            "<= 2x",
+            lambda v: v <= 2,
+        ),
+        "fixuser fix --diff / parse floor": (
+            ratios(samples["fixuser fix --diff DIR"], floor_runs),
             "<= 3x",
-            "x",
-            median["fixuser fix --diff DIR"] / floor <= 3,
+            lambda v: v <= 3,
         ),
-        (
-            "hadolint / fixuser check",
-            median["hadolint FILE..."] / check,
+        "hadolint / fixuser check": (
+            ratios(samples["hadolint FILE..."], hadolint_check),
             ">= 20x",
-            "x",
-            median["hadolint FILE..."] / check >= 20,
+            lambda v: v >= 20,
         ),
-        (
-            "fixuser --version / python -c pass",
-            median["fixuser --version"] / median["python -c pass"],
+        "fixuser --version / python -c pass": (
+            ratios(samples["fixuser --version"], samples["python -c pass"]),
             "<= 4x",
-            "x",
-            median["fixuser --version"] / median["python -c pass"] <= 4,
+            lambda v: v <= 4,
         ),
-    ]
+    }
+    rows = []
+    for label, (values, goal, meets) in per_round.items():
+        value = statistics.median(values)
+        rows.append((label, value, min(values), max(values), goal, bool(meets(value))))
     print(
-        f"fixuser speed bench: {len(paths)} files, median of {args.repeat} rounds "
-        f"(hadolint: {min(args.repeat, args.hadolint_repeat)})"
+        f"fixuser speed bench: {len(paths)} files, {args.repeat} rounds "
+        f"(hadolint: {min(args.repeat, args.hadolint_repeat)}); ratios are the median of the "
+        "rounds' own ratios"
     )
     print(f"\n{'command':36} {'median s':>9}  {'min s':>7}  {'max s':>7}")
     for name, values in samples.items():
         print(f"{name:36} {median[name]:9.3f}  {min(values):7.3f}  {max(values):7.3f}")
-    print(f"\n{'ratio':36} {'value':>9}  {'target':>7}  result")
-    for label, value, goal, unit, ok in rows:
-        print(f"{label:36} {value:8.2f}{unit}  {goal:>7}  {'ok' if ok else 'MISSED'}")
+    print(f"\n{'ratio':36} {'median':>9}  {'rounds':>13}  {'target':>7}  result")
+    for label, value, low, high, goal, ok in rows:
+        spread = f"{low:.2f}-{high:.2f}"
+        print(f"{label:36} {value:8.2f}x  {spread:>13}  {goal:>7}  {'ok' if ok else 'MISSED'}")
     if args.json:
         figures: dict[str, Any] = {
             "files": len(paths),
@@ -170,10 +186,13 @@ def main(argv: list[str] | None = None) -> int:
             "hadolint_repeat": min(args.repeat, args.hadolint_repeat),
             "median_seconds": median,
             "samples": samples,
-            "ratios": {label: {"value": v, "target": t, "ok": ok} for label, v, t, _, ok in rows},
+            "ratios": {
+                label: {"median": v, "min": lo, "max": hi, "target": t, "ok": ok}
+                for label, v, lo, hi, t, ok in rows
+            },
         }
         args.json.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
-    return 0 if all(ok for *_, ok in rows) else 1
+    return 0 if all(row[-1] for row in rows) else 1
 
 
 if __name__ == "__main__":

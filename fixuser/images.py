@@ -148,8 +148,11 @@ def star_match(pattern: str, text: str) -> bool:
     without compiling a regex per glob."""
     if "?" in pattern or "[" in pattern:
         return fnmatch.fnmatchcase(text, pattern)
-    if "*" not in pattern:
+    stars = pattern.count("*")
+    if not stars:
         return text == pattern
+    if stars == 2 and len(pattern) > 2 and pattern[0] == pattern[-1] == "*":
+        return pattern[1:-1] in text  # "*bookworm*", the table's most common form
     first, *middle, last = pattern.split("*")
     if len(text) < len(first) + len(last) or not text.startswith(first):
         return False
