@@ -203,8 +203,10 @@ def pragma_above(dockerfile: Dockerfile, line: int) -> bool:
 
 
 def file_pragma(dockerfile: Dockerfile) -> bool:
-    first = dockerfile.instructions[0].start
-    return any(PRAGMA_RE.match(line) for line in dockerfile.lines[:first])
+    header = dockerfile.lines[: dockerfile.instructions[0].start]
+    if "fixuser" not in "".join(header).lower():
+        return False  # most files: no pragma, and no regex run over a long licence header
+    return any(PRAGMA_RE.match(line) for line in header)
 
 
 def runtime_stage(stages: list[Stage], settings: Settings) -> Stage:

@@ -45,13 +45,10 @@ def read(path: Path) -> bytes:
 
 
 def directory_reader(directory: Path) -> ContextReader:
-    """Reads files of a build context directory, never outside it (resolved on first use)."""
-    resolved: list[str] = []  # the directory's real path, once a file is asked for
+    """Reads files of a build context directory, never outside it."""
+    root = os.path.abspath(directory)
 
     def reader(relative: str) -> bytes | None:
-        if not resolved:
-            resolved.append(os.path.realpath(directory))
-        root = resolved[0]
         candidate = inside(root, relative)
         if candidate is None:
             return None
@@ -69,11 +66,11 @@ def directory_reader(directory: Path) -> ContextReader:
 
 
 def inside(root: str, relative: str) -> str | None:
-    """``relative`` (a COPY source: ``/`` is the context root) as a path under the real
-    directory ``root``, or None when it leaves it (by ``..`` or a symlink) or is missing.
+    """``relative`` (a COPY source: ``/`` is the context root) as a path under the directory
+    ``root`` (absolute), or None when it leaves it (by ``..`` or a symlink) or is missing.
 
-    The components are checked with lstat one by one (one or two, for most entrypoint
-    scripts); only a symlink among them needs the full realpath.
+    The components below ``root`` are checked with lstat one by one (one or two, for most
+    entrypoint scripts); only a symlink or ``..`` among them needs realpath, of both sides.
     """
     parts = [part for part in relative.split("/") if part and part != "."]
     path = root
@@ -88,8 +85,8 @@ def inside(root: str, relative: str) -> str | None:
             return None
     else:
         return path
-    real = os.path.realpath(os.path.join(root, *parts))
-    return real if real == root or real.startswith(root.rstrip("/") + "/") else None
+    real, top = os.path.realpath(os.path.join(root, *parts)), os.path.realpath(root)
+    return real if real == top or real.startswith(top.rstrip("/") + "/") else None
 
 
 def context_reader(dockerfile: Path) -> ContextReader:
