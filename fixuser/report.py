@@ -66,7 +66,9 @@ class Report:
 
 
 def error_line(path: str, problem: str, stream: TextIO | None = None) -> None:
-    print(f"{path}: {problem}", file=stream or sys.stderr)
+    # One write per line: print() makes two (text, then newline), each a system call when
+    # Python runs unbuffered, and another process writing to the terminal could split them.
+    (stream or sys.stderr).write(f"{path}: {problem}\n")
 
 
 def describe(analysis: Analysis) -> str:
@@ -95,7 +97,7 @@ def write_text(report: Report, out: TextIO, err: TextIO) -> None:
         line = f"{outcome.path}: {describe(analysis)}"
         if analysis.reason and analysis.verdict is not Verdict.ROOT_BY_DESIGN:
             line += f" — {analysis.reason}"
-        print(line, file=out)
+        out.write(line + "\n")
         finding = finding_line(analysis)
         if finding:
             error_line(outcome.path, finding, err)
