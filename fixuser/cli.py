@@ -8,6 +8,8 @@ from typing import Any
 
 from fixuser.settings import FIELDS, Settings, build_settings
 
+# The branch fix --commit, the session and batch commit to, unless told otherwise.
+DEFAULT_BRANCH = "fixuser/cis-4.1-non-root-user"
 SETTINGS_FLAGS = ("user", "uid", "gid", "user_format", "target", "ownership", "openshift", "force")
 
 
@@ -60,3 +62,24 @@ def project_dir(start: Path) -> Path | None:
 
 def settings_from_args(args: argparse.Namespace, cwd: Path | None = None) -> Settings:
     return build_settings(given_settings(args), project_dir(cwd or Path.cwd()))
+
+
+def add_commit_arguments(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "commit to a branch",
+        "with --commit, --force also lets fixuser replace a branch it made earlier",
+    )
+    group.add_argument(
+        "--commit",
+        action="store_true",
+        help="commit the fixes on a new branch; the working tree, index and HEAD stay as they are",
+    )
+    group.add_argument("--branch", default=DEFAULT_BRANCH, help="default: %(default)s")
+    group.add_argument("--base", default="HEAD", help="commit to fix (default: %(default)s)")
+    group.add_argument("--signoff", action="store_true", help="add a Signed-off-by trailer")
+    group.add_argument("--author", help="'Name <email>' (default: git config, else fixuser)")
+    group.add_argument(
+        "--checkout", action="store_true", help="switch to the new branch when that is safe"
+    )
+    group.add_argument("--push", action="store_true", help="push the branch to --remote")
+    group.add_argument("--remote", default="origin", help="default: %(default)s")

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from fixuser import core, diff
-from fixuser.cli import add_settings_arguments, settings_from_args
+from fixuser.cli import add_commit_arguments, add_settings_arguments, settings_from_args
 from fixuser.dockerfile import decode, split_lines
 from fixuser.fileio import write_atomic
 from fixuser.model import DockerfileError, FixResult, Verdict
@@ -27,8 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="prove each fix with a real build and run before writing it (see fixuser verify)",
     )
     add_settings_arguments(parser)
-    from fixuser.repo import add_commit_arguments
-
     add_commit_arguments(parser)
 
 

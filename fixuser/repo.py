@@ -11,7 +11,6 @@ GitPython is imported inside the functions so ``fixuser check`` never pays for i
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import posixpath
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fixuser import core
+from fixuser.cli import DEFAULT_BRANCH as DEFAULT_BRANCH  # where it used to live
 from fixuser.discover import SKIP_DIRS, is_dockerfile_name
 from fixuser.model import DockerfileError, FixResult
 from fixuser.render import render
@@ -32,7 +32,6 @@ from fixuser.settings import Settings
 if TYPE_CHECKING:
     import git
 
-DEFAULT_BRANCH = "fixuser/cis-4.1-non-root-user"
 FORMAT = "--format=commit %H%nAuthor: %an <%ae>%n%n%w(0,4,4)%B"
 TRAILER = "Fixed-by: fixuser"
 FALLBACK_NAME = "fixuser"
@@ -458,27 +457,6 @@ def remotes(repo_path: Path) -> list[str]:
 
 
 # -- the `fixuser fix --commit` front-end -------------------------------------------------------
-
-
-def add_commit_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group(
-        "commit to a branch",
-        "with --commit, --force also lets fixuser replace a branch it made earlier",
-    )
-    group.add_argument(
-        "--commit",
-        action="store_true",
-        help="commit the fixes on a new branch; the working tree, index and HEAD stay as they are",
-    )
-    group.add_argument("--branch", default=DEFAULT_BRANCH, help="default: %(default)s")
-    group.add_argument("--base", default="HEAD", help="commit to fix (default: %(default)s)")
-    group.add_argument("--signoff", action="store_true", help="add a Signed-off-by trailer")
-    group.add_argument("--author", help="'Name <email>' (default: git config, else fixuser)")
-    group.add_argument(
-        "--checkout", action="store_true", help="switch to the new branch when that is safe"
-    )
-    group.add_argument("--push", action="store_true", help="push the branch to --remote")
-    group.add_argument("--remote", default="origin", help="default: %(default)s")
 
 
 def repo_relative(repo: git.Repo, paths: Sequence[str]) -> list[str]:
