@@ -88,27 +88,34 @@ def finding_line(analysis: Analysis) -> str | None:
 
 
 def write_text(report: Report, out: TextIO, err: TextIO) -> None:
+    """The report on ``out``, findings and errors on ``err``: each stream in one write (the
+    report comes once everything is read; thousands of small writes cost a system call each
+    when Python runs unbuffered)."""
+    lines: list[str] = []
+    problems: list[str] = []
     for outcome in report.outcomes:
         if outcome.error:
-            error_line(outcome.path, outcome.error, err)
+            problems.append(f"{outcome.path}: {outcome.error}\n")
             continue
         assert outcome.analysis is not None
         analysis = outcome.analysis
         line = f"{outcome.path}: {describe(analysis)}"
         if analysis.reason and analysis.verdict is not Verdict.ROOT_BY_DESIGN:
             line += f" — {analysis.reason}"
-        out.write(line + "\n")
+        lines.append(line + "\n")
         finding = finding_line(analysis)
         if finding:
-            error_line(outcome.path, finding, err)
-        for warning in analysis.warnings:
-            error_line(outcome.path, f"warning: {warning}", err)
+            problems.append(f"{outcome.path}: {finding}\n")
+        problems += [f"{outcome.path}: warning: {w}\n" for w in analysis.warnings]
     counts: dict[str, int] = {}
     for outcome in report.outcomes:
         key = "error" if outcome.error else str(outcome.analysis.verdict)  # type: ignore[union-attr]
         counts[key] = counts.get(key, 0) + 1
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-    print(f"{len(report.outcomes)} file(s): {summary or 'none found'}", file=out)
+    lines.append(f"{len(report.outcomes)} file(s): {summary or 'none found'}\n")
+    err.write("".join(problems))
+    err.flush()
+    out.write("".join(lines))
 
 
 def as_json(report: Report) -> dict[str, Any]:
