@@ -265,8 +265,10 @@ def build(
             match = KEYWORD_RE.match(masked[start])
             written = match.group(1) if match else keyword
             raise DockerfileError(f"line {start + 1}: unknown instruction {written!r}")
-        # dockerfile-parse's keyword is the line's first word, upper-cased.
-        written = masked[start].lstrip()[: len(keyword)]
+        # dockerfile-parse's keyword is the line's first word, upper-cased; most lines start
+        # with it (lstrip would copy the whole line first).
+        line = masked[start]
+        written = line[: len(keyword)] if line[:1].isalpha() else line.lstrip()[: len(keyword)]
         lower += written.islower()
         if keyword in NEEDS_ARGUMENT and not item["value"].strip():
             raise DockerfileError(f"line {start + 1}: {written} without an argument")
