@@ -46,10 +46,12 @@ def read(path: Path) -> bytes:
 
 def directory_reader(directory: Path) -> ContextReader:
     """Reads files of a build context directory, never outside it."""
-    root = os.path.abspath(directory)
+    root: list[str] = []  # made absolute on first use: most Dockerfiles read no script
 
     def reader(relative: str) -> bytes | None:
-        candidate = inside(root, relative)
+        if not root:
+            root.append(os.path.abspath(directory))
+        candidate = inside(root[0], relative)
         if candidate is None:
             return None
         try:
