@@ -15,7 +15,7 @@ class FileProblem(Exception):
     """A file that cannot be read or written; the message is one line, without the path."""
 
 
-def read(path: Path) -> bytes:
+def read(path: str | os.PathLike[str]) -> bytes:
     try:
         # O_NONBLOCK: a FIFO named like a Dockerfile is refused instead of hanging the run.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -55,13 +55,8 @@ def directory_reader(directory: Path) -> ContextReader:
         if candidate is None:
             return None
         try:
-            # O_NONBLOCK: a FIFO in the context must not hang the run (it is then refused).
-            with os.fdopen(os.open(candidate, os.O_RDONLY | os.O_NONBLOCK), "rb") as f:
-                info = os.fstat(f.fileno())
-                if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_SIZE:
-                    return None
-                return f.read()
-        except OSError:
+            return read(candidate)  # refuses what is not a regular file, or too large
+        except FileProblem:
             return None
 
     return reader
