@@ -507,8 +507,8 @@ def first_run_matching(
 ) -> tuple[Instruction, re.Match[str]] | None:
     """The first RUN of the chain, nearest stage first, that ``pattern`` matches.
 
-    Every match of ``pattern`` contains one of the literal ``needles``: RUNs without any are
-    not searched (a regex that starts with a lookbehind scans slowly).
+    Every match of ``pattern`` contains one of the literal ``needles``: when the chain's RUNs
+    hold none of them, no RUN is searched, and otherwise only the RUNs that hold one are.
     """
     runs = [(i, run_text(i)) for link in chain(stages, stage) for i in link.of("RUN")]
     everything = "\n".join(text for _, text in runs)

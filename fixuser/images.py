@@ -117,9 +117,6 @@ class Entry(NamedTuple):
             return False
         return not self.min_version or version_at_least(tag, self.min_version)
 
-    def matches(self, ref: Reference) -> bool:
-        return self.name_pattern(ref.name) is not None and self.tag_matches(ref.tag)
-
 
 def name_matches(pattern: str, name: str) -> bool:
     prefix, star, _ = pattern.partition("*")
