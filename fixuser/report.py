@@ -65,10 +65,15 @@ class Report:
         return EXIT_FINDING if any(o.changed for o in self.outcomes) else EXIT_OK
 
 
+def problem_line(path: str, problem: str) -> str:
+    """A finding or error as fixuser reports it on stderr: ``path: problem``, one line."""
+    return f"{path}: {problem}\n"
+
+
 def error_line(path: str, problem: str, stream: TextIO | None = None) -> None:
     # One write per line: print() makes two (text, then newline), each a system call when
     # Python runs unbuffered, and another process writing to the terminal could split them.
-    (stream or sys.stderr).write(f"{path}: {problem}\n")
+    (stream or sys.stderr).write(problem_line(path, problem))
 
 
 def describe(analysis: Analysis) -> str:
@@ -95,7 +100,7 @@ def write_text(report: Report, out: TextIO, err: TextIO) -> None:
     problems: list[str] = []
     for outcome in report.outcomes:
         if outcome.error:
-            problems.append(f"{outcome.path}: {outcome.error}\n")
+            problems.append(problem_line(outcome.path, outcome.error))
             continue
         assert outcome.analysis is not None
         analysis = outcome.analysis
@@ -105,8 +110,8 @@ def write_text(report: Report, out: TextIO, err: TextIO) -> None:
         lines.append(line + "\n")
         finding = finding_line(analysis)
         if finding:
-            problems.append(f"{outcome.path}: {finding}\n")
-        problems += [f"{outcome.path}: warning: {w}\n" for w in analysis.warnings]
+            problems.append(problem_line(outcome.path, finding))
+        problems += [problem_line(outcome.path, f"warning: {w}") for w in analysis.warnings]
     counts: dict[str, int] = {}
     for outcome in report.outcomes:
         key = "error" if outcome.error else str(outcome.analysis.verdict)  # type: ignore[union-attr]
