@@ -199,20 +199,31 @@ def needs_scan(text: str, escape: str) -> bool:
     return False
 
 
-class LinesFile:
-    """The seekable file-like object dockerfile-parse reads (it calls seek and readlines),
-    over lines already split: no text to join and split again."""
+class LineParser(DockerfileParser):  # type: ignore[misc]  # dockerfile-parse is untyped
+    """dockerfile-parse over lines already split and decoded.
 
-    __slots__ = ("lines",)
+    Its ``structure`` reads the ``lines`` property, which seeks its file object, reads every
+    line again and passes each through a decode helper: ~8% of its time over a corpus, for
+    lines fixuser already holds. This parser answers ``lines`` with them.
+    """
 
     def __init__(self, lines: list[str]) -> None:
-        self.lines = lines
+        super().__init__(fileobj=EMPTY)
+        self._given = lines
+
+    @property
+    def lines(self) -> list[str]:
+        return self._given
+
+
+class Empty:
+    """The file object DockerfileParser's constructor seeks (LineParser never reads it)."""
 
     def seek(self, offset: int, whence: int = 0) -> int:
         return 0
 
-    def readlines(self) -> list[str]:
-        return self.lines
+
+EMPTY = Empty()
 
 
 class CutShort(Exception):
@@ -249,7 +260,7 @@ def build(
     """The Dockerfile dockerfile-parse reads from ``masked`` (``lines`` when nothing needed
     masking). Raises CutShort when it ends an instruction at a blank line: BuildKit skips
     blank lines inside a continuation, so the lines need masking first."""
-    parser = DockerfileParser(fileobj=LinesFile(masked))
+    parser = LineParser(masked)
     instructions: list[Instruction] = []
     lower = 0
     for item in parser.structure:
