@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import fnmatch
 import os
-import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -53,12 +51,26 @@ class DiscoveryError(Exception):
         self.problem = problem
 
 
-NAME_RE = re.compile("|".join(fnmatch.translate(p) for p in NAME_PATTERNS))
-NOT_RE = re.compile("|".join(fnmatch.translate(p) for p in NOT_DOCKERFILES))
+def globs(patterns: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...], tuple[str, ...]]:
+    """``patterns`` (each a name, ``*suffix`` or ``prefix*``) as names, suffixes and prefixes:
+    str methods answer them without a regex per directory entry."""
+    names = frozenset(p for p in patterns if "*" not in p)
+    suffixes = tuple(p[1:] for p in patterns if p.startswith("*") and "*" not in p[1:])
+    prefixes = tuple(p[:-1] for p in patterns if p.endswith("*") and "*" not in p[:-1])
+    if len(names) + len(suffixes) + len(prefixes) != len(patterns):
+        raise ValueError(f"a pattern with a wildcard inside: {patterns}")
+    return names, suffixes, prefixes
+
+
+NAMES, NAME_SUFFIXES, NAME_PREFIXES = globs(NAME_PATTERNS)
+NOT_SUFFIXES = globs(NOT_DOCKERFILES)[1]  # each one is *suffix
 
 
 def is_dockerfile_name(name: str) -> bool:
-    return NAME_RE.match(name) is not None and NOT_RE.match(name) is None
+    """fnmatchcase against NAME_PATTERNS and none of NOT_DOCKERFILES."""
+    return (
+        name in NAMES or name.endswith(NAME_SUFFIXES) or name.startswith(NAME_PREFIXES)
+    ) and not name.endswith(NOT_SUFFIXES)
 
 
 def in_work_tree(root: Path) -> bool:
@@ -143,7 +155,7 @@ def discover(paths: Sequence[str]) -> Iterator[Path | DiscoveryError]:
             walked = walk(given)
             ignored = git_ignored(path, [candidate for candidate, _ in walked])
             for candidate, is_link in walked:
-                if candidate in ignored:
+                if ignored and candidate in ignored:  # (hashing a Path is not free)
                     continue
                 if is_link and not inside(candidate, path):
                     yield DiscoveryError(str(candidate), "symlink leads outside the scanned root")

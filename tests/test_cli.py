@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import hypothesis
 import jsonschema
 import pytest
+from hypothesis import strategies as st
+
+from fixuser.discover import NAME_PATTERNS, NOT_DOCKERFILES, is_dockerfile_name
 
 ROOT_DOCKERFILE = (
     b"FROM debian:bookworm-slim\n"
@@ -259,3 +264,19 @@ def test_version_does_not_import_git_or_questionary(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
     )
     assert out.stdout.strip().splitlines()[-1] == b"[]"
+
+
+# Names made of the globs' own pieces ("Dockerfile", ".bak", "~", ...) and a few other
+# characters, so that matches, near misses and leftovers of real names all come up.
+NAME_PIECES = sorted(
+    {piece for p in NAME_PATTERNS + NOT_DOCKERFILES for piece in p.split("*") if piece}
+    | {".", "-", "x", "dockerfile", "Dockerfile.prod"}
+)
+
+
+@hypothesis.given(st.lists(st.sampled_from(NAME_PIECES), max_size=4).map("".join))
+def test_dockerfile_names_are_the_globs_fnmatch_reads(name: str) -> None:
+    globbed = any(fnmatch.fnmatchcase(name, p) for p in NAME_PATTERNS) and not any(
+        fnmatch.fnmatchcase(name, p) for p in NOT_DOCKERFILES
+    )
+    assert is_dockerfile_name(name) == globbed
