@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from fixuser.model import ContextReader
@@ -44,13 +45,19 @@ def read(path: str | os.PathLike[str]) -> bytes:
         os.close(fd)
 
 
-def directory_reader(directory: Path) -> ContextReader:
+def directory_reader(directory: str | os.PathLike[str]) -> ContextReader:
     """Reads files of a build context directory, never outside it."""
-    root: list[str] = []  # made absolute on first use: most Dockerfiles read no script
+    return lazy_reader(lambda: os.path.abspath(directory))
+
+
+def lazy_reader(locate: Callable[[], str]) -> ContextReader:
+    """A context reader whose root ``locate`` finds (an absolute path) the first time a file
+    is read: most Dockerfiles read no script, and then no path is resolved at all."""
+    root: list[str] = []
 
     def reader(relative: str) -> bytes | None:
         if not root:
-            root.append(os.path.abspath(directory))
+            root.append(locate())
         candidate = inside(root[0], relative)
         if candidate is None:
             return None
@@ -86,9 +93,9 @@ def inside(root: str, relative: str) -> str | None:
     return real if real == top or real.startswith(top.rstrip("/") + "/") else None
 
 
-def context_reader(dockerfile: Path) -> ContextReader:
+def context_reader(dockerfile: str | os.PathLike[str]) -> ContextReader:
     """Reads files of the build context, taken to be the Dockerfile's directory."""
-    return directory_reader(dockerfile.parent)
+    return lazy_reader(lambda: os.path.dirname(os.path.abspath(dockerfile)))
 
 
 def write_atomic(path: Path, data: bytes) -> None:
