@@ -11,8 +11,17 @@ from fixuser.cli import add_commit_arguments, add_settings_arguments, settings_f
 from fixuser.dockerfile import decode, split_lines
 from fixuser.fileio import write_atomic
 from fixuser.model import DockerfileError, FixResult, Verdict
-from fixuser.pipeline import process
-from fixuser.report import EXIT_ERROR, EXIT_FINDING, EXIT_OK, Outcome, Report, error_line
+from fixuser.pipeline import Processed, process
+from fixuser.report import (
+    EXIT_ERROR,
+    EXIT_FINDING,
+    EXIT_OK,
+    Blocks,
+    Outcome,
+    Report,
+    Writer,
+    error_line,
+)
 from fixuser.settings import Settings
 
 
@@ -34,21 +43,23 @@ def unified_diff(path: str, before: bytes, result: FixResult) -> str:
     return diff.unified(path, split_lines(decode(before)), result.edits)
 
 
-def explain(path: str, result: FixResult, *, written: bool = True) -> None:
+def explain(
+    path: str, result: FixResult, *, written: bool = True, err: Writer | None = None
+) -> None:
     """One line on stderr for what fix did, or why it left the file alone."""
     analysis = result.analysis
     if result.change is not None:
         created = f", created {result.change.created_user}" if result.change.created_user else ""
         done = "fixed" if written else "would fix"
-        error_line(path, f"{done}: USER {result.change.user} ({analysis.family}{created})")
+        error_line(path, f"{done}: USER {result.change.user} ({analysis.family}{created})", err)
     elif analysis.verdict is Verdict.ROOT_BY_DESIGN or analysis.verdict in (
         Verdict.DROPS_PRIVILEGES,
         Verdict.UNKNOWN,
         Verdict.IGNORED,
     ):
-        error_line(path, f"left alone: {analysis.verdict}: {analysis.reason}")
+        error_line(path, f"left alone: {analysis.verdict}: {analysis.reason}", err)
     for warning in analysis.warnings:
-        error_line(path, f"warning: {warning}")
+        error_line(path, f"warning: {warning}", err)
 
 
 def fix_stdin(settings: Settings) -> int:
@@ -84,33 +95,42 @@ def run(args: argparse.Namespace) -> int:
             remote=args.remote,
         )
     report = Report()
-    for item in process(args.paths, settings, fix=True):
-        path = str(item.path)
-        if item.error:
-            error_line(path, item.error)
-            report.add(Outcome(path, error=item.error))
-            continue
-        result = item.result
-        assert result is not None
-        if result.changed and args.verify:
-            problem = prove(item.path, item.source, result)
-            if problem:
-                error_line(path, f"not written: the fix failed its proof: {problem}")
-                report.add(Outcome(path, result.analysis, error=f"proof failed: {problem}"))
-                continue
-        if result.changed:
-            if args.diff:
-                sys.stdout.write(unified_diff(path, item.source, result))
-            else:
-                try:
-                    write_atomic(item.path, result.output)
-                except OSError as e:
-                    error_line(path, f"cannot write: {e.strerror or e}")
-                    report.add(Outcome(path, result.analysis, error=str(e)))
-                    continue
-        explain(path, result, written=not args.diff)
-        report.add(Outcome(path, result.analysis, changed=result.changed))
+    # --verify builds images between files: its lines should not wait for a block to fill.
+    blocks = Blocks(sys.stdout, sys.stderr, live=args.verify)
+    try:
+        for item in process(args.paths, settings, fix=True):
+            fix_one(item, args, report, blocks)
+    finally:
+        blocks.flush()
     return report.fix_exit()
+
+
+def fix_one(item: Processed, args: argparse.Namespace, report: Report, blocks: Blocks) -> None:
+    path = str(item.path)
+    if item.error:
+        error_line(path, item.error, blocks.err)
+        report.add(Outcome(path, error=item.error))
+        return
+    result = item.result
+    assert result is not None
+    if result.changed and args.verify:
+        problem = prove(item.path, item.source, result)
+        if problem:
+            error_line(path, f"not written: the fix failed its proof: {problem}", blocks.err)
+            report.add(Outcome(path, result.analysis, error=f"proof failed: {problem}"))
+            return
+    if result.changed:
+        if args.diff:
+            blocks.out.write(unified_diff(path, item.source, result))
+        else:
+            try:
+                write_atomic(item.path, result.output)
+            except OSError as e:
+                error_line(path, f"cannot write: {e.strerror or e}", blocks.err)
+                report.add(Outcome(path, result.analysis, error=str(e)))
+                return
+    explain(path, result, written=not args.diff, err=blocks.err)
+    report.add(Outcome(path, result.analysis, changed=result.changed))
 
 
 def prove(path: Path, original: bytes, result: FixResult) -> str:
