@@ -317,6 +317,10 @@ def insertion_after(dockerfile: Dockerfile, instruction: Instruction) -> tuple[i
     last = dockerfile.lines[instruction.end]
     body = strip_eol(last)
     ending = last[len(body) :]
+    if not ending.endswith("\n"):
+        # The file's last line: no ending, or a lone "\r" (which ends no line: text written
+        # after it would join it). It gets the file's line ending.
+        ending = ""
     # An instruction's last line can only still continue when nothing but blank lines and
     # comments follow it to the end of the file: the continuation dangles, and would swallow
     # whatever is inserted after it (blank and comment lines do not end a continuation).

@@ -163,6 +163,20 @@ def test_a_crlf_dangling_continuation_keeps_its_crlf() -> None:
     assert b"\n" not in out.replace(b"\r\n", b"")
 
 
+def test_a_last_line_ending_in_a_lone_cr_is_ended_before_the_user() -> None:
+    # A "\r" without "\n" ends no line: what fix wrote after it joined the last line
+    # ("EOF\r# CIS ..."), and the heredoc was never closed. Found by the property test.
+    for source in (
+        b'FROM debian:12\r\nWORKDIR /srv/app\r\nCMD ["run"]\r',
+        b"FROM archlinux:latest\r\nWORKDIR /srv/app\r\nRUN <<EOF\r\nEOF\r",
+        b"FROM debian:12\r\nWORKDIR /srv/app\r\nRUN echo \\\r",
+    ):
+        out = fix(source, Settings()).output
+        assert check(out, Settings()).verdict is Verdict.COMPLIANT, source
+        assert fix(out, Settings()).output == out, source
+        assert b"\r#" not in out and b"\n" not in out.replace(b"\r\n", b""), out
+
+
 def test_root_by_design_and_dropping_stages_are_left_unless_forced() -> None:
     for source in (
         b"FROM nginx:1.27\nCOPY site/ /usr/share/nginx/html/\n",
