@@ -300,5 +300,5 @@ def write(report: Report, fmt: str, out: TextIO | None = None, err: TextIO | Non
         write_text(report, out, err)
         return
     data = as_json(report) if fmt == "json" else as_sarif(report)
-    json.dump(data, out, indent=2)
-    out.write("\n")
+    # One write: json.dump writes each token on its own, a system call each when unbuffered.
+    out.write(json.dumps(data, indent=2) + "\n")
