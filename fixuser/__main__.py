@@ -1,3 +1,3 @@
-from fixuser.main import main
+from fixuser.main import entry
 
-raise SystemExit(main())
+entry()

@@ -15,6 +15,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_settings_arguments(parser)
 
 
+def quick_exit(args: argparse.Namespace) -> bool:
+    return True  # nothing to clean up after a check (see main.entry)
+
+
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     report = Report()

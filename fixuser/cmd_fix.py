@@ -75,6 +75,12 @@ def fix_stdin(settings: Settings) -> int:
     return EXIT_FINDING if result.changed else EXIT_OK
 
 
+def quick_exit(args: argparse.Namespace) -> bool:
+    """--commit runs git (GitPython keeps processes), --verify a container engine: they exit
+    the usual way (see main.entry)."""
+    return not (args.commit or args.verify)
+
+
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     if args.paths == ["-"]:

@@ -280,3 +280,24 @@ def test_dockerfile_names_are_the_globs_fnmatch_reads(name: str) -> None:
         fnmatch.fnmatchcase(name, p) for p in NOT_DOCKERFILES
     )
     assert is_dockerfile_name(name) == globbed
+
+
+def test_output_larger_than_a_pipe_arrives_whole_with_the_exit_code(tmp_path: Path) -> None:
+    # check and fix leave through os._exit once their streams are flushed (main.entry):
+    # nothing they wrote may be lost, however much, and the exit code must come through.
+    for n in range(250):
+        (tmp_path / f"{n:03}").mkdir()
+        (tmp_path / f"{n:03}" / "Dockerfile").write_bytes(ROOT_DOCKERFILE)
+    check = fixuser("check", "--format", "json", ".", cwd=tmp_path)
+    assert check.returncode == 1
+    assert len(check.stdout) > 65536  # more than a pipe holds: written while we read
+    assert len(json.loads(check.stdout)["files"]) == 250
+    diff = fixuser("fix", "--diff", ".", cwd=tmp_path)
+    assert diff.returncode == 1
+    assert diff.stdout.count(b"\n+++ b/") == 250 and diff.stdout.endswith(b"\n")
+    assert diff.stderr.count(b": would fix: ") == 250
+    script = Path(sys.executable).with_name("fixuser")  # the console script, as users run it
+    fixed = subprocess.run([str(script), "fix", "."], cwd=tmp_path, capture_output=True)
+    assert fixed.returncode == 1
+    assert fixed.stderr.count(b": fixed: ") == 250
+    assert fixuser("check", ".", cwd=tmp_path).returncode == 0
