@@ -288,22 +288,41 @@ def chown_edits(
 def render_block(
     template: str, dockerfile: Dockerfile, choice: Choice, settings: Settings, dirs: list[str]
 ) -> str:
-    from fixuser.render import render  # jinja2 only when something is fixed: check stays light
-
-    kw = {k: (k.lower() if dockerfile.lower_case else k) for k in ("RUN", "USER")}
-    text = render(
+    """The template's block for this user and these directories. A fleet's files mostly ask
+    for the same few blocks, so each distinct one is rendered once per run (templates are
+    pure functions of these values)."""
+    key = (
         template,
-        kw=kw,
-        esc=dockerfile.escape,
-        user=choice.name,
-        uid=choice.uid,
-        gid=choice.gid,
-        owner=choice.owner,
-        openshift=settings.openshift,
-        dirs=dirs,
+        dockerfile.lower_case,
+        dockerfile.escape,
+        choice.name,
+        choice.uid,
+        choice.gid,
+        choice.owner,
+        settings.openshift,
+        tuple(dirs),
     )
-    text = text.strip("\n")
-    return text + "\n" if text else ""
+    block = BLOCKS.get(key)
+    if block is None:
+        from fixuser.render import render  # jinja2 only when something is fixed
+
+        kw = {k: (k.lower() if dockerfile.lower_case else k) for k in ("RUN", "USER")}
+        text = render(
+            template,
+            kw=kw,
+            esc=dockerfile.escape,
+            user=choice.name,
+            uid=choice.uid,
+            gid=choice.gid,
+            owner=choice.owner,
+            openshift=settings.openshift,
+            dirs=dirs,
+        ).strip("\n")
+        block = BLOCKS[key] = text + "\n" if text else ""
+    return block
+
+
+BLOCKS: dict[tuple[object, ...], str] = {}
 
 
 def eol(text: str, dockerfile: Dockerfile) -> str:

@@ -28,17 +28,9 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         autoescape=False,
+        auto_reload=False,  # a run does not outlive an edit of its own templates
     )
 
 
 def render(name: str, **values: Any) -> str:
-    """The template rendered with ``values``. A fleet's files mostly ask for the same few
-    blocks, so each distinct one is rendered once per run (the templates are pure)."""
-    key = repr((name, sorted(values.items())))
-    text = RENDERED.get(key)
-    if text is None:
-        text = RENDERED[key] = environment().get_template(name).render(**values)
-    return text
-
-
-RENDERED: dict[str, str] = {}
+    return environment().get_template(name).render(**values)
