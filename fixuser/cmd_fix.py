@@ -8,7 +8,6 @@ from pathlib import Path
 
 from fixuser import core, diff
 from fixuser.cli import add_commit_arguments, add_settings_arguments, settings_from_args
-from fixuser.dockerfile import decode, split_lines
 from fixuser.fileio import write_atomic
 from fixuser.model import DockerfileError, FixResult, Verdict
 from fixuser.pipeline import Processed, process
@@ -39,8 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_commit_arguments(parser)
 
 
-def unified_diff(path: str, before: bytes, result: FixResult) -> str:
-    return diff.unified(path, split_lines(decode(before)), result.edits)
+def unified_diff(path: str, result: FixResult) -> str:
+    return diff.unified(path, result.lines, result.edits)
 
 
 def explain(
@@ -127,7 +126,7 @@ def fix_one(item: Processed, args: argparse.Namespace, report: Report, blocks: B
             return
     if result.changed:
         if args.diff:
-            blocks.out.write(unified_diff(path, item.source, result))
+            blocks.out.write(unified_diff(path, result))
         else:
             try:
                 write_atomic(item.path, result.output)

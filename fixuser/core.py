@@ -46,4 +46,4 @@ def fix(
     found = found._replace(warnings=tuple(warnings))
     if output == source:
         return FixResult(source, found, None)
-    return FixResult(output, found, planned.change, planned.edits)
+    return FixResult(output, found, planned.change, planned.edits, dockerfile.lines)

@@ -58,6 +58,7 @@ class FixResult(NamedTuple):
     analysis: Analysis  # of the input
     change: Change | None  # None when nothing was changed
     edits: tuple[Edit, ...] = ()  # what turned the input's lines into the output
+    lines: tuple[str, ...] = ()  # the input's lines (decoded), which the edits index
 
     @property
     def changed(self) -> bool:
