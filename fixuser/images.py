@@ -10,8 +10,9 @@ import fnmatch
 import functools
 import os
 import re
-import tomllib
 from typing import Any, NamedTuple
+
+from fixuser import precompiled
 
 # Registries and mirrors that serve Docker Hub's official images under another prefix.
 HUB_PREFIXES = (
@@ -170,14 +171,22 @@ def as_tuple(value: Any) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
+TABLE_PATH = os.path.join(os.path.dirname(__file__), "images.toml")
+
+
 @functools.cache
 def table() -> tuple[Entry, ...]:
     # Beside this module in the wheel and in an editable install alike (importlib.resources
     # would do the same, at the cost of importing zipfile and tempfile on every run).
-    with open(os.path.join(os.path.dirname(__file__), "images.toml"), "rb") as f:
+    with open(TABLE_PATH, "rb") as f:
         text = f.read().decode("utf-8")
+    raw_entries = precompiled.images_table(text)
+    if raw_entries is None:  # edited since fixuser.precompiled last ran: read the TOML
+        import tomllib
+
+        raw_entries = tomllib.loads(text)["image"]
     entries = []
-    for raw in tomllib.loads(text)["image"]:
+    for raw in raw_entries:
         entries.append(
             Entry(
                 names=as_tuple(raw["name"]),

@@ -5,9 +5,12 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+from collections.abc import MutableMapping
 from typing import Any
 
 import jinja2
+
+from fixuser import precompiled
 
 
 def template_dir() -> str:
@@ -19,10 +22,32 @@ def template_dir() -> str:
     return os.path.dirname(package.__file__)
 
 
+class PrecompiledLoader(jinja2.FileSystemLoader):
+    """templates/, each template taken from its precompiled module (fixuser.precompiled) while
+    that module was made from the template's current text by this jinja2, and compiled from
+    the text otherwise."""
+
+    def load(
+        self,
+        environment: jinja2.Environment,
+        name: str,
+        globals: MutableMapping[str, Any] | None = None,
+    ) -> jinja2.Template:
+        source, _, _ = self.get_source(environment, name)
+        module = precompiled.compiled(precompiled.template_module(name))
+        if module is None or source != module.SOURCE or jinja2.__version__ != module.JINJA2:
+            return super().load(environment, name, globals)
+        # As jinja2's ModuleLoader does: the module's own namespace becomes the template's
+        # (environment() is made once, so no other environment claims it).
+        return environment.template_class.from_module_dict(
+            environment, module.__dict__, environment.make_globals(globals)
+        )
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(template_dir()),
+        loader=PrecompiledLoader(template_dir()),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
