@@ -301,3 +301,28 @@ def test_output_larger_than_a_pipe_arrives_whole_with_the_exit_code(tmp_path: Pa
     assert fixed.returncode == 1
     assert fixed.stderr.count(b": fixed: ") == 250
     assert fixuser("check", ".", cwd=tmp_path).returncode == 0
+
+
+def test_the_quick_exit_keeps_atexit_handlers_and_profilers(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_bytes(ROOT_DOCKERFILE)
+    registered = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: sys.stderr.write('handler ran\\n'))\n"
+        "sys.argv = ['fixuser', 'check', '.']\n"
+        "from fixuser.main import entry\n"
+        "entry()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", registered], cwd=tmp_path, capture_output=True, check=False
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.endswith(b"handler ran\n")
+    profile = tmp_path / "check.prof"
+    proc = subprocess.run(
+        [sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "fixuser", "check", "."],
+        cwd=tmp_path,
+        capture_output=True,
+        check=False,
+    )
+    assert b"1 root" in proc.stdout  # (cProfile swallows the exit code itself)
+    assert profile.stat().st_size > 0  # cProfile writes it after the run: no quick exit
