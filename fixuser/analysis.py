@@ -574,12 +574,12 @@ def stage_warnings(
                         "root or CAP_NET_BIND_SERVICE; move the server to a port >= 1024"
                     )
     for instruction in stage.of("RUN"):
-        text = run_text(instruction)
-        if "sudo" in text and SUDO_RE.search(text):
+        mentions = "sudo" in instruction.value or "sudo" in "".join(instruction.heredocs)
+        if mentions and SUDO_RE.search(run_text(instruction)):
             warnings.append(f"line {instruction.lineno}: sudo in the runtime stage")
-    runtime_chain = {s.index for s in chain(stages, stage)}
+    runtime_chain = chain(stages, stage)
     for other in stages:
-        if other.index in runtime_chain:
+        if other in runtime_chain:
             continue
         setting = last_user(stages, other, args)
         if (

@@ -205,7 +205,7 @@ def writable_dirs(
         elif deadline >= 0 and (found[path].deadline < 0 or deadline < found[path].deadline):
             found[path].deadline = deadline
 
-    for link in reversed(chain(list(facts.stages), stage)):
+    for link in reversed(chain(facts.stages, stage)):
         workdir = "/"
         for index, instruction in enumerate(link.instructions):
             position += 1

@@ -134,6 +134,7 @@ class Stage:
 
     __slots__ = (
         "_by_keyword",
+        "_chain",
         "_env",
         "from_instruction",
         "image",
@@ -165,6 +166,7 @@ class Stage:
         self.parent = parent
         self.unresolved = unresolved
         self._by_keyword: dict[str, list[Instruction]] | None = None
+        self._chain: tuple[Stage, ...] | None = None  # see chain()
         self._env: tuple[Mapping[str, str], LazyEnv] | None = None  # (the args, the env)
 
     def __repr__(self) -> str:
@@ -200,51 +202,50 @@ def build_stages(
     dockerfile: Dockerfile, build_args: Mapping[str, str] | None = None
 ) -> list[Stage]:
     args = global_args(dockerfile, build_args or {})
+    instructions = dockerfile.instructions
+    froms = [i for i, instruction in enumerate(instructions) if instruction.keyword == "FROM"]
     stages: list[Stage] = []
     names: dict[str, int] = {}
-    current: list[Instruction] | None = None
-    pending: tuple[Instruction, str, str, str, str] | None = None
-
-    def close() -> None:
-        if pending is None or current is None:
-            return
-        instruction, image, name, platform, unresolved = pending
+    for number, at in enumerate(froms):
+        instruction = instructions[at]
+        flags, words = split_flags(instruction.value)
+        raw = words[0] if words else ""
+        unresolved = ""
+        try:
+            image = substitute(raw, args, strict=True)
+        except Unresolved as e:
+            unresolved, image = str(e), substitute(raw, args)
+        name = words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else ""
+        platform = substitute(flags.get("platform", ""), args)
         parent = names.get(image.lower())
         if parent is None and image.isdigit() and int(image) < len(stages):
             parent = int(image)
+        end = froms[number + 1] if number + 1 < len(froms) else len(instructions)
         stage = Stage(
-            len(stages), name, image, platform, instruction, tuple(current), parent, unresolved
+            len(stages),
+            name,
+            image,
+            platform,
+            instruction,
+            instructions[at + 1 : end],
+            parent,
+            unresolved,
         )
         if name:
             names[name] = stage.index
         stages.append(stage)
-
-    for instruction in dockerfile.instructions:
-        if instruction.keyword == "FROM":
-            close()
-            flags, words = split_flags(instruction.value)
-            raw = words[0] if words else ""
-            unresolved = ""
-            try:
-                image = substitute(raw, args, strict=True)
-            except Unresolved as e:
-                unresolved, image = str(e), substitute(raw, args)
-            name = words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else ""
-            platform = substitute(flags.get("platform", ""), args)
-            pending = (instruction, image, name, platform, unresolved)
-            current = []
-        elif current is not None:
-            current.append(instruction)
-    close()
     return stages
 
 
-def chain(stages: list[Stage], stage: Stage) -> list[Stage]:
-    """The stage and the stages it is built FROM, nearest first."""
-    out = [stage]
-    while out[-1].parent is not None and len(out) <= len(stages):
-        out.append(stages[out[-1].parent])
-    return out
+def chain(stages: Sequence[Stage], stage: Stage) -> tuple[Stage, ...]:
+    """The stage and the stages it is built FROM, nearest first (worked out once per stage:
+    analysis and plan ask for it a dozen times a file)."""
+    if stage._chain is None:
+        out = [stage]
+        while out[-1].parent is not None and len(out) <= len(stages):
+            out.append(stages[out[-1].parent])
+        stage._chain = tuple(out)
+    return stage._chain
 
 
 class LazyEnv(Mapping[str, str]):
