@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import NamedTuple
 
@@ -45,16 +44,55 @@ def substitute(text: str, env: Mapping[str, str], strict: bool = False) -> str:
 
 
 QUOTING = frozenset("'\"\\")
+# One piece of a word: plain characters, a '...' or "..." string, or a backslash escape; or
+# the blanks between words. shlex's whitespace is these four, not all of \s.
+PIECE_RE = re.compile(
+    r"""[^ \t\r\n'"\\]+|'([^']*)'|"((?:[^"\\]|\\[\s\S])*)"|\\([\s\S])|([ \t\r\n]+)"""
+)
+QUOTED_ESCAPE_RE = re.compile(r'\\(["\\])')  # in "...", a backslash escapes only " and \
 
 
 def shell_words(text: str) -> list[str]:
-    """POSIX shell words; plain ``str.split`` when nothing is quoted (shlex is slow)."""
+    """POSIX shell words, as ``shlex.split(text)`` splits them; ``str.split`` when it cannot
+    (an unclosed quote, a trailing backslash) or when nothing is quoted."""
     if QUOTING.isdisjoint(text):
         return text.split()
     try:
-        return shlex.split(text, posix=True)
+        return posix_split(text)
     except ValueError:
         return text.split()
+
+
+def posix_split(text: str) -> list[str]:
+    """``shlex.split(text, posix=True)`` by regex, ~10x faster (tests/test_stages.py holds the
+    two to the same words and the same refusals)."""
+    words: list[str] = []
+    word: list[str] = []
+    quoted = False  # '' and "" make a word of their own, even empty
+    position, end = 0, len(text)
+    while position < end:
+        match = PIECE_RE.match(text, position)
+        if match is None:
+            raise ValueError(f"unclosed quote or trailing backslash at {position}")
+        position = match.end()
+        single, double, escaped, blank = match.groups()
+        if blank is not None:
+            if word or quoted:
+                words.append("".join(word))
+                word, quoted = [], False
+        elif single is not None:
+            word.append(single)
+            quoted = True
+        elif double is not None:
+            word.append(QUOTED_ESCAPE_RE.sub(r"\1", double) if "\\" in double else double)
+            quoted = True
+        elif escaped is not None:
+            word.append(escaped)
+        else:
+            word.append(match.group())
+    if word or quoted:
+        words.append("".join(word))
+    return words
 
 
 def split_flags(value: str) -> tuple[dict[str, str], list[str]]:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import shlex
+
+import hypothesis
 import pytest
+from hypothesis import strategies as st
 
 from fixuser.core import check
 from fixuser.dockerfile import parse
@@ -15,6 +19,7 @@ from fixuser.stages import (
     is_root_user,
     last_user,
     parse_env,
+    posix_split,
     substitute,
 )
 
@@ -142,3 +147,19 @@ def test_target_picks_another_stage() -> None:
     source = b"FROM debian:12 AS app\nUSER 1000\nFROM debian:12 AS debug\n"
     assert check(source, Settings()).verdict is Verdict.ROOT
     assert check(source, Settings(target="app")).verdict is Verdict.COMPLIANT
+
+
+@hypothesis.given(st.text(alphabet="ab \t\n\r'\"\\$=#-x\x0b", max_size=30))
+@hypothesis.example('a"b\\"c"d')
+@hypothesis.example("'' \"\" x")
+@hypothesis.example('"\\\\\\"x\\y"')
+def test_posix_split_splits_and_refuses_what_shlex_does(text: str) -> None:
+    try:
+        expected: list[str] | None = shlex.split(text, posix=True)
+    except ValueError:
+        expected = None
+    try:
+        got: list[str] | None = posix_split(text)
+    except ValueError:
+        got = None
+    assert got == expected
