@@ -324,16 +324,19 @@ def created_users(stages: list[Stage], stage: Stage, args: dict[str, str]) -> li
         groups: dict[str, int] = {}
         for instruction in link.of("RUN"):
             text = run_text(instruction)
-            if "user" not in text and "group" not in text:
-                continue  # no useradd/adduser/groupadd/addgroup: skip the lookbehind regexes
+            # Each regex only where its command's name is (they start with a lookbehind).
+            makes_users = "useradd" in text or "adduser" in text
+            makes_groups = "groupadd" in text or "addgroup" in text
+            if not makes_users and not makes_groups:
+                continue
             text = text.replace("\\\n", " ")
-            for match in CREATE_GROUP_RE.finditer(text):
+            for match in CREATE_GROUP_RE.finditer(text) if makes_groups else ():
                 words = safe_split(match.group(2))
                 names = positional(words)
                 gid = as_id(option_value(words, "-g", "--gid"), env)
                 if names and gid is not None:
                     groups[substitute(names[-1], env)] = gid
-            for match in CREATE_USER_RE.finditer(text):
+            for match in CREATE_USER_RE.finditer(text) if makes_users else ():
                 words = safe_split(match.group(2))
                 names = positional(words)
                 if not names:
