@@ -25,12 +25,11 @@ def span(start: int, count: int) -> str:
 
 
 def body(prefix: str, lines: Sequence[str]) -> list[str]:
-    out = []
-    for line in lines:
-        if line.endswith("\n"):
-            out.append(prefix + line)
-        else:  # the last line of a file without a final newline
-            out += [prefix + line + "\n", NO_NEWLINE]
+    out = [prefix + line for line in lines]
+    # Only a last line can lack its newline (of the file, or of an edit's text).
+    if out and not out[-1].endswith("\n"):
+        out[-1] += "\n"
+        out.append(NO_NEWLINE)
     return out
 
 
