@@ -100,17 +100,20 @@ def run(args: argparse.Namespace) -> int:
             remote=args.remote,
         )
     report = Report()
-    # --verify builds images between files: its lines should not wait for a block to fill.
-    blocks = Blocks(sys.stdout, sys.stderr, live=args.verify)
+    # Only --diff is held in blocks: it writes nothing else, while a fix in place writes (and
+    # fsyncs) each file and --verify builds images, so each line should say so when it happens.
+    blocks = Blocks(sys.stdout, sys.stderr, live=args.verify or not args.diff)
     try:
         for item in process(args.paths, settings, fix=True):
-            fix_one(item, args, report, blocks)
+            fix_one(item, report, blocks, as_diff=args.diff, verify=args.verify)
     finally:
         blocks.flush()
     return report.fix_exit()
 
 
-def fix_one(item: Processed, args: argparse.Namespace, report: Report, blocks: Blocks) -> None:
+def fix_one(
+    item: Processed, report: Report, blocks: Blocks, *, as_diff: bool, verify: bool
+) -> None:
     path = str(item.path)
     if item.error:
         error_line(path, item.error, blocks.err)
@@ -118,14 +121,14 @@ def fix_one(item: Processed, args: argparse.Namespace, report: Report, blocks: B
         return
     result = item.result
     assert result is not None
-    if result.changed and args.verify:
+    if result.changed and verify:
         problem = prove(item.path, item.source, result)
         if problem:
             error_line(path, f"not written: the fix failed its proof: {problem}", blocks.err)
             report.add(Outcome(path, result.analysis, error=f"proof failed: {problem}"))
             return
     if result.changed:
-        if args.diff:
+        if as_diff:
             blocks.out.write(unified_diff(path, result))
         else:
             try:
@@ -134,7 +137,7 @@ def fix_one(item: Processed, args: argparse.Namespace, report: Report, blocks: B
                 error_line(path, f"cannot write: {e.strerror or e}", blocks.err)
                 report.add(Outcome(path, result.analysis, error=str(e)))
                 return
-    explain(path, result, written=not args.diff, err=blocks.err)
+    explain(path, result, written=not as_diff, err=blocks.err)
     report.add(Outcome(path, result.analysis, changed=result.changed))
 
 

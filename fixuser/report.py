@@ -81,7 +81,7 @@ def error_line(path: str, problem: str, stream: Writer | None = None) -> None:
 
 
 class Blocks:
-    """stdout and stderr of a command that reports file by file (fix).
+    """stdout and stderr of a command that reports file by file (fix --diff).
 
     On a terminal (or with ``live``) every write goes straight out, so the user sees each file
     as it is done. Otherwise both streams are held and written in blocks of about 64 KiB,

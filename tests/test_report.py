@@ -52,6 +52,14 @@ def test_a_full_block_is_written_before_the_end() -> None:
     assert out.getvalue() == line * (Blocks.LIMIT // len(line) + 1)
 
 
+def test_live_blocks_write_through_off_a_terminal_too() -> None:
+    # fix in place and --verify: each line as its file is done, even into a CI log.
+    out, err = CountingStream(), CountingStream()
+    blocks = Blocks(out, err, live=True)
+    blocks.err.write("a: fixed\n")
+    assert err.writes == 1 and err.getvalue() == "a: fixed\n"
+
+
 def test_on_a_terminal_each_line_goes_out_at_once() -> None:
     main, side = os.openpty()
     with open(side, "w", encoding="utf-8") as terminal:
