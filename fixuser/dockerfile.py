@@ -49,6 +49,7 @@ NEEDS_ARGUMENT = frozenset({"FROM", "USER", "WORKDIR"})
 HEREDOC_RE = re.compile(r"<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
 DIRECTIVE_RE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
 KEYWORD_RE = re.compile(r"^\s*([A-Za-z]+)")
+BLANK_RE = re.compile(f"[{BOM} \t\r\n]*\\Z")  # nothing but blanks (stops at the first other)
 
 
 class Instruction(NamedTuple):  # a tuple: thousands are made per second of a corpus run
@@ -182,11 +183,22 @@ def scan(
     return spans
 
 
+def has_double_less(text: str) -> bool:
+    """``"<<" in text``, by the one-character search (memchr): str's search for a
+    two-character needle runs at about a tenth of that speed, over every file."""
+    at = text.find("<")
+    while at >= 0:
+        if text.startswith("<", at + 1):
+            return True
+        at = text.find("<", at + 2)
+    return False
+
+
 def needs_scan(text: str, escape: str) -> bool:
     """Whether the text has what dockerfile-parse misreads and a look at it can tell: a heredoc,
     or a continuation dangling at the end of the file (dockerfile-parse drops that instruction).
     The third, a blank line inside a continuation, shows in its result (see parse)."""
-    if "<<" in text:
+    if has_double_less(text):
         return True
     # A continuation that only blank and comment lines follow, to the end of the file.
     end = len(text)
@@ -236,7 +248,7 @@ def parse(data: bytes) -> Dockerfile:
         raise DockerfileError("binary data, not a Dockerfile")
     text = decode(data)
     lines = split_lines(text)
-    if not text.strip(BOM + " \t\r\n"):
+    if BLANK_RE.match(text):
         raise DockerfileError("empty file")
     escape = escape_char(lines)
     if not text.startswith(BOM) and not needs_scan(text, escape):
@@ -299,7 +311,7 @@ def build(
             raise DockerfileError(
                 f"line {instruction.lineno}: {instruction.written} before the first FROM"
             )
-    crlf = text.count("\r\n")
+    crlf = text.count("\r\n") if "\r" in text else 0  # most files have no CR at all
     newline = "\r\n" if crlf * 2 > len(lines) else "\n"
     return Dockerfile(
         tuple(lines), tuple(instructions), escape, newline, lower * 2 > len(instructions)

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fixuser.core import check, fix
-from fixuser.dockerfile import encode, parse, split_lines
+from fixuser.dockerfile import BLANK_RE, encode, has_double_less, parse, split_lines
 from fixuser.model import DockerfileError
 from fixuser.settings import Settings
 
@@ -136,3 +136,13 @@ def test_lines_split_after_each_newline_only(text: str) -> None:
     pieces = text.split("\n")
     expected = [piece + "\n" for piece in pieces[:-1]] + ([pieces[-1]] if pieces[-1] else [])
     assert split_lines(text) == expected
+
+
+@given(st.text(alphabet="<a\n", max_size=12))
+def test_has_double_less_is_a_substring_test(text: str) -> None:
+    assert has_double_less(text) == ("<<" in text)
+
+
+@given(st.text(alphabet="\ufeff \t\r\n\x0bx", max_size=8))
+def test_blank_means_only_bom_spaces_tabs_and_line_ends(text: str) -> None:
+    assert bool(BLANK_RE.match(text)) == (not text.strip("\ufeff \t\r\n"))
