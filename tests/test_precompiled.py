@@ -98,3 +98,16 @@ def test_the_image_table_is_the_toml_and_is_read_from_it_when_edited(
         assert [e.data for e in images.table()] == tomllib.loads(text)["image"]
     finally:
         images.table.cache_clear()
+
+
+def test_modules_another_jinja2_made_from_the_current_text_are_not_stale(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A contributor (or CI) on another jinja2 gets its own compile at run time (the loader
+    # checks JINJA2); the modules are stale only when the templates' text moved on.
+    monkeypatch.setattr(jinja2, "__version__", "99.0")
+    assert precompiled.stale() == []
+    module = precompiled.compiled(precompiled.template_module("debian.sh.j2"))
+    assert module is not None
+    monkeypatch.setattr(module, "SOURCE", "an older text")
+    assert precompiled.stale() == ["t_debian_sh_j2.py"]
