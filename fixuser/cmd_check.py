@@ -24,9 +24,9 @@ def run(args: argparse.Namespace) -> int:
     report = Report()
     for item in process(args.paths, settings, fix=False):
         if item.error:
-            report.add(Outcome(str(item.path), error=item.error))
+            report.add(Outcome(item.path, error=item.error))
         else:
             assert item.result is not None
-            report.add(Outcome(str(item.path), item.result.analysis))
+            report.add(Outcome(item.path, item.result.analysis))
     write(report, args.format)
     return report.check_exit()

@@ -114,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
 def fix_one(
     item: Processed, report: Report, blocks: Blocks, *, as_diff: bool, verify: bool
 ) -> None:
-    path = str(item.path)
+    path = item.path
     if item.error:
         error_line(path, item.error, blocks.err)
         report.add(Outcome(path, error=item.error))
@@ -122,7 +122,7 @@ def fix_one(
     result = item.result
     assert result is not None
     if result.changed and verify:
-        problem = prove(item.path, item.source, result)
+        problem = prove(Path(path), item.source, result)
         if problem:
             error_line(path, f"not written: the fix failed its proof: {problem}", blocks.err)
             report.add(Outcome(path, result.analysis, error=f"proof failed: {problem}"))
@@ -132,7 +132,7 @@ def fix_one(
             blocks.out.write(unified_diff(path, result))
         else:
             try:
-                write_atomic(item.path, result.output)
+                write_atomic(Path(path), result.output)
             except OSError as e:
                 error_line(path, f"cannot write: {e.strerror or e}", blocks.err)
                 report.add(Outcome(path, result.analysis, error=str(e)))

@@ -14,7 +14,7 @@ from fixuser.settings import Settings
 
 
 class Processed(NamedTuple):
-    path: Path
+    path: str  # as str(Path(...)) writes it
     source: bytes = b""
     result: FixResult | None = None
     error: str = ""
@@ -24,15 +24,15 @@ def process(paths: Sequence[str], settings: Settings, *, fix: bool) -> Iterator[
     """Each Dockerfile under ``paths`` with its result, or the one-line problem it has."""
     for found in discover(paths or ["."]):
         if isinstance(found, DiscoveryError):
-            yield Processed(Path(found.path), error=found.problem)
+            yield Processed(str(Path(found.path)), error=found.problem)
             continue
         try:
             source = read(found)
             reader = context_reader(found)
             if fix:
-                result = core.fix(source, settings, path=str(found), context=reader)
+                result = core.fix(source, settings, path=found, context=reader)
             else:
-                analysis = core.check(source, settings, path=str(found), context=reader)
+                analysis = core.check(source, settings, path=found, context=reader)
                 result = FixResult(source, analysis, None)
         except (FileProblem, DockerfileError) as e:
             yield Processed(found, error=str(e))

@@ -321,11 +321,12 @@ def run(args: argparse.Namespace) -> int:
     options = BuildOptions(parse_build_args(args.build_arg), args.target, args.platform)
     proofs: list[Proof] = []
     errors = 0
-    for found in discover(args.paths):
-        if isinstance(found, DiscoveryError):
-            print(f"fixuser verify: {found}", file=sys.stderr)
+    for discovered in discover(args.paths):
+        if isinstance(discovered, DiscoveryError):
+            print(f"fixuser verify: {discovered}", file=sys.stderr)
             errors += 1
             continue
+        found = Path(discovered)
         context = (args.context or found.parent).resolve()
         original = found.read_bytes()
         try:

@@ -210,6 +210,27 @@ def test_gitignore_applies_when_scanning_below_the_repository_root(tmp_path: Pat
     assert paths == ["web/Dockerfile", "web/Dockerfile"]  # build/ named twice, ignored twice
 
 
+def test_anchored_gitignore_patterns_apply_to_a_directory_named_from_elsewhere(
+    tmp_path: Path,
+) -> None:
+    # git -C DIR reads relative paths against DIR: discovery once sent it paths relative to
+    # the working directory, so `check deploy` from the root missed /deploy/build/.
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / ".gitignore").write_text("/deploy/build/\n")
+    for directory in ("deploy/build", "deploy/web"):
+        (tmp_path / directory).mkdir(parents=True)
+        (tmp_path / directory / "Dockerfile").write_bytes(COMPLIANT_DOCKERFILE)
+    for cwd, args, expected in (
+        (tmp_path, ["deploy"], ["deploy/web/Dockerfile"]),
+        (tmp_path, ["./deploy/"], ["deploy/web/Dockerfile"]),
+        (tmp_path / "deploy", ["."], ["web/Dockerfile"]),
+        (tmp_path / "deploy" / "web", [".."], ["../web/Dockerfile"]),
+        (tmp_path.parent, [str(tmp_path)], [str(tmp_path / "deploy/web/Dockerfile")]),
+    ):
+        proc = fixuser("check", "--format", "json", *args, cwd=cwd)
+        assert [f["path"] for f in json.loads(proc.stdout)["files"]] == expected, (cwd, args)
+
+
 def test_discovery_lists_files_depth_first_in_name_order(tmp_path: Path) -> None:
     for path in ("b/Dockerfile", "a/z/Dockerfile", "a/Dockerfile", "Dockerfile", "a.Dockerfile"):
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
