@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from fixuser.dockerfile import split_lines
-from fixuser.edits import Edit
+from fixuser.edits import Edit, position
 
 CONTEXT = 3
 NO_NEWLINE = "\\ No newline at end of file\n"
@@ -36,7 +36,7 @@ def body(prefix: str, lines: Sequence[str]) -> list[str]:
 def unified(path: str, lines: Sequence[str], edits: Iterable[Edit]) -> str:
     """The diff, ``a/path`` to ``b/path``, that turns ``lines`` into ``edits.apply``'s result."""
     changes: list[tuple[int, int, list[str]]] = []  # (start, end, new lines), in file order
-    for edit in sorted(edits, key=lambda e: (e.start, e.end, e.order)):
+    for edit in sorted(edits, key=position):
         new = split_lines(edit.text) if edit.text else []
         if new != list(lines[edit.start : edit.end]):
             changes.append((edit.start, edit.end, new))

@@ -18,8 +18,13 @@ class Edit(NamedTuple):
     text: str
 
 
+def position(edit: Edit) -> tuple[int, int, int]:
+    """The sort key of file order: by place, then ``order`` among insertions at one place."""
+    return edit.start, edit.end, edit.order
+
+
 def apply(lines: tuple[str, ...], edits: Iterable[Edit]) -> str:
     out = list(lines)
-    for edit in sorted(edits, key=lambda e: (e.start, e.end, e.order), reverse=True):
+    for edit in sorted(edits, key=position, reverse=True):  # back to front
         out[edit.start : edit.end] = [edit.text] if edit.text else []
     return "".join(out)
