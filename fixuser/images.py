@@ -174,12 +174,18 @@ def as_tuple(value: Any) -> tuple[str, ...]:
 TABLE_PATH = os.path.join(os.path.dirname(__file__), "images.toml")
 
 
+def table_source() -> str:
+    """images.toml's text, as read (no newline translation: fixuser.precompiled compares it).
+
+    Beside this module in the wheel and in an editable install alike (importlib.resources
+    would do the same, at the cost of importing zipfile and tempfile on every run)."""
+    with open(TABLE_PATH, "rb") as f:
+        return f.read().decode("utf-8")
+
+
 @functools.cache
 def table() -> tuple[Entry, ...]:
-    # Beside this module in the wheel and in an editable install alike (importlib.resources
-    # would do the same, at the cost of importing zipfile and tempfile on every run).
-    with open(TABLE_PATH, "rb") as f:
-        text = f.read().decode("utf-8")
+    text = table_source()
     raw_entries = precompiled.images_table(text)
     if raw_entries is None:  # edited since fixuser.precompiled last ran: read the TOML
         import tomllib

@@ -34,13 +34,14 @@ class PrecompiledLoader(jinja2.FileSystemLoader):
         globals: MutableMapping[str, Any] | None = None,
     ) -> jinja2.Template:
         source, _, _ = self.get_source(environment, name)
-        module = precompiled.compiled(precompiled.template_module(name))
-        if module is None or source != module.SOURCE or jinja2.__version__ != module.JINJA2:
+        module = precompiled.template(name, source)
+        if module is None:
             return super().load(environment, name, globals)
         # As jinja2's ModuleLoader does: the module's own namespace becomes the template's
-        # (environment() is made once, so no other environment claims it).
+        # (environment() is made once, so no other environment claims it), with the globals
+        # the environment passes in (already merged with its own by make_globals).
         return environment.template_class.from_module_dict(
-            environment, module.__dict__, environment.make_globals(globals)
+            environment, module.__dict__, {} if globals is None else globals
         )
 
 

@@ -86,8 +86,7 @@ def test_the_loader_uses_the_module_only_while_it_matches_the_source(
 def test_the_image_table_is_the_toml_and_is_read_from_it_when_edited(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with open(images.TABLE_PATH, "rb") as f:
-        text = f.read().decode("utf-8")
+    text = images.table_source()
     assert precompiled.images_table(text) == tomllib.loads(text)["image"]
     assert precompiled.images_table(text + "\n# edited\n") is None
     module = precompiled.compiled("images")
