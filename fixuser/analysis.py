@@ -451,17 +451,16 @@ def privileges(
         return Verdict.DROPS_PRIVILEGES, f"{where}: the entrypoint execs {dropping.group(0)}"
     scripts = [w for w in words if w not in WRAPPERS and not w.startswith("-")][:2]
     located = locate_scripts(stages, stage, scripts, env, context)
-    for script, (source, content) in located.items():
+    for script, (source, body) in located.items():
         if source is None:
             continue
-        if content is None:
+        if body is None:
             if first_run_matching(stages, stage, INSTALLS_DROP_RE, ("gosu", "su-exec")):
                 return Verdict.DROPS_PRIVILEGES, (
                     f"the image installs gosu/su-exec and its entrypoint {script} (from the build "
                     f"context, {source}) could not be read: presumed to drop privileges"
                 )
             continue
-        body = content.decode("utf-8", "replace")
         if PACKAGE_INSTALL_RE.search(body):
             warnings.append(
                 f"entrypoint script {source} installs packages at start-up: that "
@@ -539,22 +538,22 @@ def locate_scripts(
     scripts: list[str],
     env: Mapping[str, str],
     context: ContextReader | None,
-) -> dict[str, tuple[str | None, bytes | None]]:
+) -> dict[str, tuple[str | None, str | None]]:
     """Each entrypoint word -> the build-context file the chain copies to it (or None), and
-    that file's content when the context can be read (or None)."""
-    located: dict[str, tuple[str | None, bytes | None]] = {}
+    that file's text when the context can be read (or None), decoded once for every reader."""
+    located: dict[str, tuple[str | None, str | None]] = {}
     for script in scripts:
         source = copied_from_context(stages, stage, script, env)
         content = context(source) if source is not None and context is not None else None
-        located[script] = (source, content)
+        located[script] = (source, None if content is None else content.decode("utf-8", "replace"))
     return located
 
 
-def scripts_start_server(located: dict[str, tuple[str | None, bytes | None]]) -> str:
-    for source, content in located.values():
-        if content is None:
+def scripts_start_server(located: dict[str, tuple[str | None, str | None]]) -> str:
+    for source, body in located.values():
+        if body is None:
             continue
-        match = ROOT_SERVER_RE.search(content.decode("utf-8", "replace"))
+        match = ROOT_SERVER_RE.search(body)
         if match:
             return (
                 f"entrypoint script {source} starts {match.group(1)}, which keeps a root master "
