@@ -598,7 +598,7 @@ def stage_warnings(
 
 def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader | None) -> Facts:
     args = global_args(dockerfile, {})
-    stages = build_stages(dockerfile)
+    stages = build_stages(dockerfile, args)
     stage = runtime_stage(stages, settings)
     links = chain(stages, stage)
     root_stage = links[-1]

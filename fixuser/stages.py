@@ -236,10 +236,11 @@ def global_args(dockerfile: Dockerfile, build_args: Mapping[str, str]) -> dict[s
     return values
 
 
-def build_stages(
-    dockerfile: Dockerfile, build_args: Mapping[str, str] | None = None
-) -> list[Stage]:
-    args = global_args(dockerfile, build_args or {})
+def build_stages(dockerfile: Dockerfile, args: Mapping[str, str] | None = None) -> list[Stage]:
+    """The stages, their FROM references resolved with ``args`` (the file's global ARG
+    values: global_args(dockerfile, {}) when not given; analysis has them already)."""
+    if args is None:
+        args = global_args(dockerfile, {})
     instructions = dockerfile.instructions
     froms = [i for i, instruction in enumerate(instructions) if instruction.keyword == "FROM"]
     stages: list[Stage] = []
