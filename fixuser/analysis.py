@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import fnmatch
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 
 from fixuser.dockerfile import Dockerfile, Instruction
-from fixuser.images import ImageInfo, lookup
+from fixuser.images import ImageInfo, ProgramRule, lookup, program_rules
 from fixuser.model import Analysis, ContextReader, DockerfileError, Verdict
 from fixuser.settings import Settings
 from fixuser.stages import (
@@ -20,6 +21,7 @@ from fixuser.stages import (
     is_root_user,
     json_or_words,
     last_user,
+    misspelled_root,
     shell_words,
     split_flags,
     stage_env,
@@ -46,10 +48,7 @@ DROP_RE = re.compile(
 INSTALLS_DROP_RE = re.compile("(" + command("gosu", "su-exec") + r")(?![\w-])")
 ROOT_SERVER_RE = re.compile(
     r"(?<![\w-])(nginx|httpd|httpd-foreground|apache2-foreground|apache2ctl|apachectl|php-fpm\d*"
-    r"(\.\d+)?|lighttpd|dockerd|dockerd-entrypoint\.sh)(?![\w-])"
-)
-PACKAGE_INSTALL_RE = re.compile(
-    r"(apt-get|apt|yum|dnf|microdnf|zypper|tdnf)\s+(-\S+\s+)*install|apk\s+(-\S+\s+)*add|pip\d?\s+install"
+    r"(\.\d+)?|lighttpd)(?![\w-])"
 )
 SUDO_RE = re.compile(command("sudo") + r"(?![\w-])")
 WRAPPERS = frozenset(
@@ -442,7 +441,7 @@ def privileges(
     context: ContextReader | None,
     warnings: list[str],
 ) -> tuple[Verdict | None, str]:
-    """drops-privileges / root-by-design, with the reason, or (None, "")."""
+    """drops-privileges / needs-root / root-by-design, with the reason, or (None, "")."""
     words, instruction = entry_words(stages, stage)
     text = " ".join(words)
     where = f"line {instruction.lineno}" if instruction else ""
@@ -461,19 +460,28 @@ def privileges(
                     f"context, {source}) could not be read: presumed to drop privileges"
                 )
             continue
-        if PACKAGE_INSTALL_RE.search(body):
-            warnings.append(
-                f"entrypoint script {source} installs packages at start-up: that "
-                "needs root and fails once the container runs as a non-root user"
-            )
         match = DROP_RE.search(body)
         if match:
             return Verdict.DROPS_PRIVILEGES, f"entrypoint script {source} execs {match.group(0)}"
+    texts = [(f"{where}: the entrypoint", text, "command")] if text else []
+    texts += [
+        (f"entrypoint script {source}", body, "script")
+        for source, body in located.values()
+        if source is not None and body is not None
+    ]
+    daemon = drops_by_flag(stages, stage, texts, env, context)
+    if daemon:
+        return Verdict.DROPS_PRIVILEGES, daemon
     entry_overridden = effective(stages, stage, "ENTRYPOINT") is not None
     if image.entrypoint == "drops-privileges" and not entry_overridden:
         return Verdict.DROPS_PRIVILEGES, (
             f"the base image's own entrypoint drops privileges ({image.evidence})"
         )
+    if image.entrypoint == "needs-root" and not entry_overridden:
+        return Verdict.NEEDS_ROOT, f"the base image needs root ({image.evidence}): {image.remedy}"
+    needs = needs_root(stages, stage, texts, env)
+    if needs:
+        return Verdict.NEEDS_ROOT, needs
     script_server = scripts_start_server(located)
     if script_server:
         return Verdict.ROOT_BY_DESIGN, script_server
@@ -502,6 +510,123 @@ def privileges(
             "non-root USER (fixuser fix --force)"
         )
     return None, ""
+
+
+# (what, its text, "command" or "script"): the texts the program tables are matched against
+Texts = list[tuple[str, str, str]]
+
+
+def rule_matches(rule: ProgramRule, body: str) -> Iterator[re.Match[str]]:
+    if any(needle in body for needle in rule.needles):
+        yield from rule.pattern.finditer(body)
+
+
+def drops_by_flag(
+    stages: list[Stage],
+    stage: Stage,
+    texts: Texts,
+    env: Mapping[str, str],
+    context: ContextReader | None,
+) -> str:
+    """A daemon the entrypoint starts that drops privileges by its own flag or config
+    (images.toml [[drops_by_flag]]): the reason, or ""."""
+    for rule in program_rules("drops_by_flag"):
+        for what, body, kind in texts:
+            if kind not in rule.where:
+                continue
+            started = False
+            for match in rule_matches(rule, body):
+                started = True
+                flag = rule.flag.match(body, match.end()) if rule.flag else None
+                if flag is not None:
+                    user = flag.group("user").strip("'\"")
+                    if user and not is_root_user(user):
+                        return (
+                            f"{what} starts {rule.program}, which drops privileges to {user} "
+                            f"by its own flag ({flag.group(0).strip()})"
+                        )
+            if not started:
+                continue
+            if rule.setting is not None:
+                for source, config in copied_configs(stages, stage, rule.config, env, context):
+                    setting = rule.setting.search(config)
+                    if setting is None:
+                        continue
+                    user = setting.group("user").strip("'\"")
+                    if user and not is_root_user(user):
+                        return (
+                            f"{what} starts {rule.program}, which drops privileges to {user} "
+                            f"as {source} sets ({setting.group(0).strip()})"
+                        )
+                    return ""  # the config keeps it root on purpose
+            if rule.by_default:
+                return (
+                    f"{what} starts {rule.program}, which drops privileges itself once it has "
+                    "started (its default)"
+                )
+    return ""
+
+
+def needs_root(stages: list[Stage], stage: Stage, texts: Texts, env: Mapping[str, str]) -> str:
+    """What the stage does that cannot work as a plain non-root USER (images.toml
+    [[needs_root]]): the reason with its remedy, or ""."""
+    rules = program_rules("needs_root")
+    dockerfile_text: str | None = None
+    for rule in rules:
+        candidates = [t for t in texts if t[2] in rule.where]
+        if "dockerfile" in rule.where:
+            if dockerfile_text is None:
+                dockerfile_text = instructions_text(stages, stage, env)
+            candidates.append(("the Dockerfile", dockerfile_text, "dockerfile"))
+        for what, body, _kind in candidates:
+            for match in rule_matches(rule, body):
+                return (
+                    f"{what} uses {rule.program} ({match.group(0).strip()}): {rule.reason}; "
+                    f"remedy: {rule.remedy}"
+                )
+    return ""
+
+
+def instructions_text(stages: list[Stage], stage: Stage, env: Mapping[str, str]) -> str:
+    """The values of the chain's ENV, VOLUME, ENTRYPOINT and CMD instructions, one a line."""
+    keywords = ("ENV", "VOLUME", "ENTRYPOINT", "CMD")
+    return "\n".join(
+        substitute(i.value, env)
+        for link in chain(stages, stage)
+        for i in link.instructions
+        if i.keyword in keywords
+    )
+
+
+def copied_configs(
+    stages: list[Stage],
+    stage: Stage,
+    globs: tuple[str, ...],
+    env: Mapping[str, str],
+    context: ContextReader | None,
+) -> Iterator[tuple[str, str]]:
+    """Files the chain copies from the build context whose name matches one of ``globs``
+    (a directory copied whole is looked into for the literal names), with their text."""
+    if context is None or not globs:
+        return
+    literal = [g for g in globs if not any(c in g for c in "*?[")]
+    for link in chain(stages, stage):
+        for instruction in link.instructions:
+            if instruction.keyword not in ("COPY", "ADD"):
+                continue
+            flags, words = split_flags(instruction.value)
+            if "from" in flags or len(words) < 2:
+                continue
+            for source in (substitute(w, env) for w in words[:-1]):
+                base = posixpath.basename(source.rstrip("/"))
+                if any(fnmatch.fnmatchcase(base, g) for g in globs):
+                    candidates = [source]
+                else:
+                    candidates = [posixpath.join(source, name) for name in literal]
+                for candidate in candidates:
+                    content = context(posixpath.normpath(candidate))
+                    if content is not None and is_text(content):
+                        yield candidate, content.decode("utf-8", "replace")
 
 
 def first_run_matching(
@@ -545,8 +670,16 @@ def locate_scripts(
     for script in scripts:
         source = copied_from_context(stages, stage, script, env)
         content = context(source) if source is not None and context is not None else None
+        if content is not None and not is_text(content):
+            continue  # a program (ELF, a static busybox, tini): nothing in it is a shell command
         located[script] = (source, None if content is None else content.decode("utf-8", "replace"))
     return located
+
+
+def is_text(content: bytes) -> bool:
+    """A script, not a program: no NUL byte (every ELF, Mach-O or PE binary has them) and no
+    ELF magic. Scanning a binary's strings would find "su-exec" in a static busybox."""
+    return b"\0" not in content and not content.startswith(b"\x7fELF")
 
 
 def scripts_start_server(located: dict[str, tuple[str | None, str | None]]) -> str:
@@ -579,20 +712,26 @@ def stage_warnings(
         mentions = "sudo" in instruction.value or "sudo" in "".join(instruction.heredocs)
         if mentions and SUDO_RE.search(run_text(instruction)):
             warnings.append(f"line {instruction.lineno}: sudo in the runtime stage")
+    return warnings + other_stage_warnings(stages, stage, args)
+
+
+def other_stage_warnings(stages: list[Stage], stage: Stage, args: dict[str, str]) -> list[str]:
+    """Stages other than the runtime one that end in USER root: harmless at run time, but
+    hadolint DL3002 flags them, so they are named on every verdict, compliant included."""
+    warnings = []
     runtime_chain = chain(stages, stage)
+    runtime_source = last_user(stages, stage, args).stage  # where the runtime's USER is set
     for other in stages:
-        if other in runtime_chain:
+        if other is stage or other is runtime_source or not other.of("USER"):
             continue
         setting = last_user(stages, other, args)
-        if (
-            setting.instruction is not None
-            and setting.stage is other
-            and is_root_user(setting.value)
-        ):
-            warnings.append(
-                f"line {setting.instruction.lineno}: builder stage {other.label} ends in USER "
-                f"{setting.value} (harmless at run time; hadolint DL3002 still flags it)"
-            )
+        if setting.instruction is None or not is_root_user(setting.value):
+            continue
+        kind = "parent stage" if other in runtime_chain else "builder stage"
+        warnings.append(
+            f"line {setting.instruction.lineno}: {kind} {other.label} ends in USER "
+            f"{setting.value} (harmless at run time; hadolint DL3002 still flags it)"
+        )
     return warnings
 
 
@@ -661,8 +800,18 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
         user = image.user
         source = "the base image's default"
     described = f"{user} ({source})"
+    if setting.instruction is not None and family != "windows" and misspelled_root(user):
+        return result(
+            Verdict.INVALID_USER,
+            described,
+            f"line {setting.instruction.lineno}: USER {setting.instruction.value.strip()} names "
+            "no user (user names are case-sensitive: root is lower case), so the container "
+            "does not start; write the user you mean",
+        )
     if not is_root_user(user):
-        return result(Verdict.COMPLIANT, described)
+        return result(
+            Verdict.COMPLIANT, described, warnings=tuple(other_stage_warnings(stages, stage, args))
+        )
     warnings = stage_warnings(stages, stage, env, args)
     verdict, reason = privileges(stages, stage, image, env, context, warnings)
     return result(verdict or Verdict.ROOT, described, reason, tuple(warnings))

@@ -485,7 +485,9 @@ def outcome_without_fixes(spec: str, plan: repo.RepoPlan) -> Record:
         by_verdict.setdefault(f.result.analysis.verdict, []).append(f.path)
     for verdict, outcome in (
         (Verdict.ROOT, "failed"),
+        (Verdict.INVALID_USER, "failed"),
         (Verdict.ROOT_BY_DESIGN, "root-by-design"),
+        (Verdict.NEEDS_ROOT, "needs-root"),
         (Verdict.DROPS_PRIVILEGES, "drops-privileges"),
     ):
         if verdict in by_verdict:
@@ -494,6 +496,8 @@ def outcome_without_fixes(spec: str, plan: repo.RepoPlan) -> Record:
             reason = "; ".join(r for r in reasons if r)
             if verdict is Verdict.ROOT:
                 reason = f"runs as root and fixuser could not fix it: {reason or 'unknown'}"
+            elif verdict is Verdict.INVALID_USER:
+                reason = f"a Dockerfile does not start: {reason}"
             return Record(spec, outcome, files=tuple(paths), reason=reason)
     # Files fixuser was told to ignore, or could not judge, are named: not proven compliant.
     unsure = [

@@ -25,6 +25,7 @@ OUTCOMES = (
     "no-dockerfile",
     "drops-privileges",
     "root-by-design",
+    "needs-root",
     "skipped-conflict",
     "failed",
 )

@@ -51,11 +51,7 @@ def explain(
         created = f", created {result.change.created_user}" if result.change.created_user else ""
         done = "fixed" if written else "would fix"
         error_line(path, f"{done}: USER {result.change.user} ({analysis.family}{created})", err)
-    elif analysis.verdict is Verdict.ROOT_BY_DESIGN or analysis.verdict in (
-        Verdict.DROPS_PRIVILEGES,
-        Verdict.UNKNOWN,
-        Verdict.IGNORED,
-    ):
+    elif analysis.verdict is not Verdict.COMPLIANT and analysis.verdict is not Verdict.ROOT:
         error_line(path, f"left alone: {analysis.verdict}: {analysis.reason}", err)
     for warning in analysis.warnings:
         error_line(path, f"warning: {warning}", err)

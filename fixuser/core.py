@@ -8,7 +8,9 @@ from fixuser.model import Analysis, ContextReader, FixResult, Verdict
 from fixuser.settings import Settings
 
 FIXABLE = frozenset({Verdict.ROOT})
-FORCEABLE = frozenset({Verdict.ROOT, Verdict.ROOT_BY_DESIGN, Verdict.DROPS_PRIVILEGES})
+FORCEABLE = frozenset(
+    {Verdict.ROOT, Verdict.ROOT_BY_DESIGN, Verdict.DROPS_PRIVILEGES, Verdict.NEEDS_ROOT}
+)
 
 
 def check(

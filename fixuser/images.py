@@ -283,3 +283,52 @@ def lookup(ref: str) -> ImageInfo:
                 known=True,
             )
     return UNKNOWN
+
+
+# --- programs: what a process needs, whatever image it runs in ------------------------------
+
+PROGRAM_TABLES = ("needs_root", "drops_by_flag")
+
+
+class ProgramRule(NamedTuple):
+    """One [[needs_root]] or [[drops_by_flag]] entry of images.toml."""
+
+    program: str
+    pattern: re.Pattern[str]  # over the ENTRYPOINT/CMD text and entrypoint scripts' text
+    needles: tuple[str, ...]  # literals every match contains: no regex runs without one
+    where: frozenset[str]  # "command" (ENTRYPOINT/CMD), "script" (an entrypoint script)
+    reason: str
+    remedy: str
+    flag: re.Pattern[str] | None  # drops_by_flag: after the match, the flag naming the user
+    config: tuple[str, ...]  # drops_by_flag: config files (basename globs) that may set it
+    setting: re.Pattern[str] | None  # ... and the line of one that does
+    by_default: bool  # drops_by_flag: drops privileges with no flag and no setting at all
+
+
+@functools.cache
+def program_rules(kind: str) -> tuple[ProgramRule, ...]:
+    text = table_source()
+    tables = precompiled.program_tables(text)
+    if tables is None:
+        import tomllib
+
+        parsed = tomllib.loads(text)
+        tables = {name: parsed.get(name, []) for name in PROGRAM_TABLES}
+    rules = []
+    for raw in tables[kind]:
+        setting, flag = raw.get("setting"), raw.get("flag")
+        rules.append(
+            ProgramRule(
+                program=raw["program"],
+                pattern=re.compile(raw["match"], re.MULTILINE),
+                needles=as_tuple(raw.get("needles", raw["program"])),
+                where=frozenset(as_tuple(raw.get("in", ["command", "script"]))),
+                reason=raw.get("reason", ""),
+                remedy=raw.get("remedy", ""),
+                flag=re.compile(flag) if flag else None,
+                config=as_tuple(raw.get("config")),
+                setting=re.compile(setting, re.MULTILINE) if setting else None,
+                by_default=raw.get("by_default", False),
+            )
+        )
+    return tuple(rules)

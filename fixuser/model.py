@@ -18,13 +18,21 @@ class Verdict(enum.StrEnum):
     ROOT = "root"
     DROPS_PRIVILEGES = "drops-privileges"
     ROOT_BY_DESIGN = "root-by-design"
+    NEEDS_ROOT = "needs-root"
+    INVALID_USER = "invalid-user"
     IGNORED = "ignored"
     UNKNOWN = "unknown"
 
     @property
     def is_finding(self) -> bool:
-        """Counts against CIS 4.1 (``check`` exits 1). root-by-design still runs PID 1 as root."""
-        return self in (Verdict.ROOT, Verdict.ROOT_BY_DESIGN)
+        """Counts against CIS 4.1 (``check`` exits 1). root-by-design and needs-root still run
+        PID 1 as root; an invalid USER does not start at all."""
+        return self in (
+            Verdict.ROOT,
+            Verdict.ROOT_BY_DESIGN,
+            Verdict.NEEDS_ROOT,
+            Verdict.INVALID_USER,
+        )
 
 
 class DockerfileError(ValueError):

@@ -14,7 +14,17 @@ from fixuser.images import KnownUser
 from fixuser.model import Change
 from fixuser.paths import is_app_location, is_system, normalise, under
 from fixuser.settings import Settings
-from fixuser.stages import Stage, chain, is_root_user, json_or_words, split_flags, substitute
+from fixuser.stages import (
+    Stage,
+    Unresolved,
+    chain,
+    is_root_user,
+    json_or_words,
+    last_user,
+    misspelled_root,
+    split_flags,
+    substitute,
+)
 
 COMMENT = "# CIS Docker Benchmark 4.1: run as a non-root user"
 SHELL_LESS = frozenset({"distroless", "scratch", "windows"})
@@ -352,6 +362,25 @@ def insertion_after(dockerfile: Dockerfile, instruction: Instruction) -> tuple[i
     return line, edits
 
 
+def user_before(facts: Facts, stage: Stage, instruction: Instruction) -> str:
+    """The non-root user in effect just before ``instruction`` (a USER of ``stage``), or ""
+    when that is root, unknown or unset."""
+    earlier = [u for u in stage.of("USER") if u.start < instruction.start]
+    if earlier:
+        try:
+            value = substitute(earlier[-1].value.strip(), facts.env, strict=True)
+        except Unresolved:
+            return ""
+    elif stage.parent is not None:
+        setting = last_user(list(facts.stages), facts.stages[stage.parent], facts.args)
+        value = "" if setting.unresolved else setting.value
+    else:
+        return ""  # the base image's default: USER root there is no repetition
+    if not value or is_root_user(value) or misspelled_root(value):
+        return ""
+    return value
+
+
 def onbuild_edits(dockerfile: Dockerfile, stage: Stage, choice: Choice) -> list[Edit]:
     """A child build runs ONBUILD triggers as the parent's final USER: keep RUN triggers root."""
     triggers = stage.of("ONBUILD")
@@ -440,11 +469,27 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings) -> Plan:
         chowned += late
         notes.append(f"makes {', '.join(late)} writable by {choice.owner}")
     user_text += f"{kw_user} {choice.value}\n"
-    last_user = users_after[-1] if users_after else None
-    if last_user is not None and is_root_user(substitute(last_user.value.strip(), facts.env)):
-        edits.append(Edit(last_user.start, last_user.end + 1, 2, eol(user_text, dockerfile)))
+    trailing = users_after[-1] if users_after else None
+    trailing_root = trailing is not None and is_root_user(
+        substitute(trailing.value.strip(), facts.env)
+    )
+    before = (
+        user_before(facts, stage, trailing)
+        if trailing is not None and trailing_root and not late
+        else ""
+    )
+    if trailing is not None and before:
+        # USER app ... USER root at the end: dropping the USER root brings app back, with
+        # nothing between them that needs root. A second USER app would only say it twice.
+        edits.append(Edit(trailing.start, trailing.end + 1, 2, ""))
         notes.append(
-            f"replaces USER {last_user.value.strip()} on line {last_user.lineno} with "
+            f"removes USER {trailing.value.strip()} on line {trailing.lineno}: the stage "
+            f"runs as {before} before it"
+        )
+    elif trailing is not None and trailing_root:
+        edits.append(Edit(trailing.start, trailing.end + 1, 2, eol(user_text, dockerfile)))
+        notes.append(
+            f"replaces USER {trailing.value.strip()} on line {trailing.lineno} with "
             f"USER {choice.value}"
         )
     else:

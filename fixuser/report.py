@@ -17,11 +17,10 @@ WARNING_RULES = (
     (re.compile(r"EXPOSE"), "FIXUSER-LOW-PORT", "A port below 1024 needs root"),
     (re.compile(r"\bsudo\b"), "FIXUSER-SUDO", "sudo in the runtime stage"),
     (
-        re.compile(r"installs packages"),
-        "FIXUSER-ENTRYPOINT-INSTALLS",
-        "The entrypoint installs packages at start-up",
+        re.compile(r"(builder|parent) stage"),
+        "FIXUSER-BUILDER-ROOT",
+        "A builder stage ends in USER root",
     ),
-    (re.compile(r"builder stage"), "FIXUSER-BUILDER-ROOT", "A builder stage ends in USER root"),
     (re.compile(r"uid \d+ is already used"), "FIXUSER-UID-TAKEN", "The UID is taken"),
     (re.compile(r"--force"), "FIXUSER-FORCED", "A stage was fixed with --force"),
     (re.compile(r"."), "FIXUSER-WARNING", "Other warning"),
@@ -62,7 +61,13 @@ class Report:
     def fix_exit(self) -> int:
         if self.errors:
             return EXIT_ERROR
-        return EXIT_FINDING if any(o.changed for o in self.outcomes) else EXIT_OK
+        # A USER that names no user cannot be fixed by guessing: it fails like a change would.
+        if any(
+            o.changed or (o.analysis and o.analysis.verdict is Verdict.INVALID_USER)
+            for o in self.outcomes
+        ):
+            return EXIT_FINDING
+        return EXIT_OK
 
 
 def problem_line(path: str, problem: str) -> str:
@@ -146,7 +151,15 @@ def finding_line(analysis: Analysis) -> str | None:
         return f"runs as root (CIS Docker 4.1): user {analysis.user}"
     if analysis.verdict is Verdict.ROOT_BY_DESIGN:
         return f"PID 1 stays root (CIS Docker 4.1): {analysis.reason}"
+    if analysis.verdict is Verdict.NEEDS_ROOT:
+        return f"needs root, left as root (CIS Docker 4.1): {analysis.reason}"
+    if analysis.verdict is Verdict.INVALID_USER:
+        return f"error: {analysis.reason}"
     return None
+
+
+# Verdicts whose finding line already carries the reason.
+REASON_IN_FINDING = frozenset({Verdict.ROOT_BY_DESIGN, Verdict.NEEDS_ROOT, Verdict.INVALID_USER})
 
 
 def write_text(report: Report, out: TextIO, err: TextIO) -> None:
@@ -162,7 +175,7 @@ def write_text(report: Report, out: TextIO, err: TextIO) -> None:
         assert outcome.analysis is not None
         analysis = outcome.analysis
         line = f"{outcome.path}: {describe(analysis)}"
-        if analysis.reason and analysis.verdict is not Verdict.ROOT_BY_DESIGN:
+        if analysis.reason and analysis.verdict not in REASON_IN_FINDING:
             line += f" — {analysis.reason}"
         lines.append(line + "\n")
         finding = finding_line(analysis)

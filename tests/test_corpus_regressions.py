@@ -56,9 +56,9 @@ def test_dockremap_is_not_an_application_user_to_switch_to() -> None:
     assert "USER dockremap" not in out and "USER 10001:10001" in out
 
 
-def test_dind_keeps_root_by_design_and_names_the_rootless_variant() -> None:
+def test_dind_needs_root_and_names_the_rootless_variant() -> None:
     analysis = check(b"FROM docker:29-dind\n", Settings())
-    assert analysis.verdict is Verdict.ROOT_BY_DESIGN
+    assert analysis.verdict is Verdict.NEEDS_ROOT
     assert "dind-rootless" in analysis.reason
 
 

@@ -99,6 +99,28 @@ def test_the_image_table_is_the_toml_and_is_read_from_it_when_edited(
         images.table.cache_clear()
 
 
+def test_the_program_tables_are_the_toml_and_are_read_from_it_when_edited(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = images.table_source()
+    parsed = tomllib.loads(text)
+    tables = precompiled.program_tables(text)
+    assert tables == {kind: parsed[kind] for kind in images.PROGRAM_TABLES}
+    assert precompiled.program_tables(text + "\n# edited\n") is None
+    precompiled_rules = {kind: images.program_rules(kind) for kind in images.PROGRAM_TABLES}
+    module = precompiled.compiled("images")
+    assert module is not None
+    monkeypatch.setattr(module, "SOURCE", "")
+    images.program_rules.cache_clear()
+    try:
+        for kind in images.PROGRAM_TABLES:
+            rules = images.program_rules(kind)
+            assert [r.program for r in rules] == [e["program"] for e in parsed[kind]]
+            assert rules == precompiled_rules[kind]
+    finally:
+        images.program_rules.cache_clear()
+
+
 def test_modules_another_jinja2_made_from_the_current_text_are_not_stale(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -18,6 +18,7 @@ from fixuser.stages import (
     global_args,
     is_root_user,
     last_user,
+    misspelled_root,
     parse_env,
     posix_split,
     substitute,
@@ -37,8 +38,22 @@ def stages_of(text: str):  # type: ignore[no-untyped-def]
         ("root:root", True),
         ("0:0", True),
         ("0:1000", True),
-        ("ROOT", True),
+        # The runtime reads the user part with Go's strconv.Atoi: every spelling of 0 is 0.
+        ("000", True),
+        ("00:1000", True),
+        ("+0:wheel", True),
+        ("-0", True),
+        ("0000:0", True),
+        ("  0 ", True),
+        # Names are case-sensitive on Linux: ROOT is no user at all (misspelled_root).
+        ("ROOT", False),
+        ("Root:root", False),
         ("ContainerAdministrator", True),
+        ("containeradministrator", True),
+        ("+1000", False),
+        ("-1", False),
+        ("0x0", False),
+        ("0_0", False),
         ("1000", False),
         ("1000:0", False),
         ("app", False),
@@ -46,8 +61,16 @@ def stages_of(text: str):  # type: ignore[no-untyped-def]
         ("ContainerUser", False),
     ],
 )
-def test_root_is_what_hadolint_dl3002_calls_root(user: str, root: bool) -> None:
+def test_root_is_what_the_runtime_runs_as_uid_0(user: str, root: bool) -> None:
     assert is_root_user(user) is root
+
+
+@pytest.mark.parametrize(
+    ("user", "misspelled"),
+    [("ROOT", True), ("Root:0", True), ("rOOt", True), ("root", False), ("rooty", False)],
+)
+def test_misspelled_root_is_only_a_case_variant_of_root(user: str, misspelled: bool) -> None:
+    assert misspelled_root(user) is misspelled
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "app running as $(id -u)"
