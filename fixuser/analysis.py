@@ -246,6 +246,44 @@ def detect_family(
     return "unknown", image.evidence
 
 
+# Families whose package tools overlap: an ubi-minimal file may run rpm, a RHEL one microdnf.
+KINDRED = ({"rhel", "rhel-minimal"},)
+
+
+def contradicting_evidence(
+    stages: list[Stage], stage: Stage, family: str
+) -> tuple[str, str] | None:
+    """The family the chain's RUN steps prove when it is not ``family`` (the image table's):
+    every package manager they use belongs to one other family. (family, evidence) or None.
+
+    A RUN with apt-get cannot build on Alpine, nor apk on Debian: the file knows better than
+    a table entry that matched the wrong tag. Files that try several (``apk add || apt-get
+    install``) prove nothing."""
+    runs = [i for link in chain(stages, stage) for i in link.of("RUN")]
+    if not runs or family in ("windows", "unknown"):
+        return None  # Windows images run PowerShell, and pwsh on Linux looks just the same
+    text = "\n".join(run_text(i) for i in runs)
+    found: dict[str, str] = {}
+    for pattern, other, tool in PACKAGE_MANAGERS:
+        if pattern.search(text):
+            found.setdefault(other, tool)
+    if len(found) != 1:
+        return None
+    ((other, tool),) = found.items()
+    if other == family or any({other, family} <= kin for kin in KINDRED):
+        return None
+    for instruction in runs:
+        for pattern, pattern_family, _ in PACKAGE_MANAGERS:
+            if pattern_family == other and pattern.search(run_text(instruction)):
+                return other, f"line {instruction.lineno}: RUN uses {tool}"
+    return None
+
+
+def generic(family: str, evidence: str) -> ImageInfo:
+    """What fixuser assumes of an image of ``family`` it knows nothing else about."""
+    return ImageInfo(family, "root", (), (), True, "", "", evidence, False)
+
+
 def option_value(words: list[str], *names: str) -> str | None:
     for i, word in enumerate(words):
         for name in names:
@@ -747,6 +785,16 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
     )
     image = lookup("" if name_unresolved else base)
     family, evidence = detect_family(stages, stage, image, dockerfile.escape)
+    overruled = ""
+    if image.known:
+        contradiction = contradicting_evidence(stages, stage, family)
+        if contradiction is not None:
+            overruled = (
+                f"the image table says {family} ({image.evidence}), but {contradiction[1]}: "
+                f"taken as {contradiction[0]}"
+            )
+            family, evidence = contradiction
+            image = generic(family, evidence)
     env = stage_env(stages, stage, args)
     setting = last_user(stages, stage, args)
 
@@ -762,7 +810,7 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
             evidence,
             user,
             reason,
-            warnings,
+            (overruled, *warnings) if overruled else warnings,
         )
         return Facts(
             analysis,
@@ -814,7 +862,32 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
         )
     warnings = stage_warnings(stages, stage, env, args)
     verdict, reason = privileges(stages, stage, image, env, context, warnings)
+    if verdict is None:
+        under_root = lives_under_root(stages, stage, env)
+        if under_root:
+            verdict, reason = Verdict.NEEDS_ROOT, under_root
     return result(verdict or Verdict.ROOT, described, reason, tuple(warnings))
+
+
+def lives_under_root(stages: list[Stage], stage: Stage, env: Mapping[str, str]) -> str:
+    """The application lives in root's home (its WORKDIR, or the program it starts): /root is
+    mode 0700 on Debian, Ubuntu and Alpine, so no other user can even enter it. The reason,
+    or ""."""
+    workdir = runtime_workdir(stages, stage, env)
+    words, instruction = entry_words(stages, stage)
+    program = next((w for w in words if w not in WRAPPERS and not w.startswith("-")), "")
+    program = substitute(program, env)
+    if workdir == "/root" or workdir.startswith("/root/"):
+        what = f"its WORKDIR is {workdir}"
+    elif program.startswith(("/root/", "~/")):
+        what = f"line {instruction.lineno if instruction else 0}: it starts {program}"
+    else:
+        return ""
+    return (
+        f"the application lives under /root ({what}), which is mode 0700: a non-root user "
+        "cannot enter it; remedy: move it to its own directory (WORKDIR /app, COPY into /app), "
+        "then run fixuser fix"
+    )
 
 
 def reference_name(from_value: str) -> str:

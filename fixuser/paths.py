@@ -103,15 +103,39 @@ SYSTEM_TREES = (
     "/etc/apt/",
     "/var/lib/dpkg/",
     "/var/lib/apt/",
-    "/var/cache/",
+    "/var/cache/apt/",
+    "/var/cache/apk/",
+    "/var/cache/yum/",
+    "/var/cache/dnf/",
+    "/var/cache/debconf/",
+    "/var/cache/ldconfig/",
+    "/var/cache/man/",
+    "/var/cache/fontconfig/",
     "/var/lib/rpm/",
+    "/var/lib/systemd/",
+    "/var/log/apt/",
     "/root/",
-    "/run/",
-    "/var/run/",
+    "/run/systemd/",
+    "/run/lock/",
+    "/var/run/systemd/",
     "/tmp/",
     "/var/tmp/",
     "/etc/alternatives/",
     "/usr/lib/jvm/",
+)
+# Where applications keep their state: a directory a RUN step makes below one of these (not
+# the root itself: that is the system's) is the application's, wherever its WORKDIR is.
+STATE_ROOTS = (
+    "/var/lib/",
+    "/var/log/",
+    "/var/cache/",
+    "/var/spool/",
+    "/var/www/",
+    "/run/",
+    "/var/run/",
+    "/srv/",
+    "/opt/",
+    "/home/",
 )
 # Outside any WORKDIR, a COPY destination below these belongs to the system (config, binaries).
 SHARED_ROOTS = ("/etc/", "/usr/", "/var/", "/opt/", "/home/", "/srv/", "/mnt/", "/media/")
@@ -138,3 +162,9 @@ def is_app_location(path: str, app_dirs: list[str]) -> bool:
     if any(under(path, d) for d in app_dirs):
         return True
     return not (normalise(path) + "/").startswith(SHARED_ROOTS)
+
+
+def is_state_dir(path: str) -> bool:
+    """A directory below one of the STATE_ROOTS (``/var/lib/app``), and not the system's."""
+    path = normalise(path)
+    return not is_system(path) and (path + "/").startswith(STATE_ROOTS)

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
 import posixpath
 import re
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from fixuser.analysis import CreatedUser, Facts, command, run_text, safe_split
+from fixuser.analysis import (
+    CreatedUser,
+    Facts,
+    command,
+    entry_words,
+    run_text,
+    runtime_workdir,
+    safe_split,
+)
 from fixuser.dockerfile import Dockerfile, Instruction, continues, strip_eol
 from fixuser.edits import Edit
 from fixuser.images import KnownUser
 from fixuser.model import Change
-from fixuser.paths import is_app_location, is_system, normalise, under
+from fixuser.paths import is_app_location, is_state_dir, is_system, normalise, under
 from fixuser.settings import Settings
 from fixuser.stages import (
     Stage,
@@ -236,16 +245,30 @@ def writable_dirs(
                     app_dirs.append(path)
                     if link is stage:
                         add(path, index)
-    made = [(at, p) for at, text, cwd in runs for p in command_paths("mkdir", text, cwd, env)]
+    made = [(at, p, text) for at, text, cwd in runs for p in command_paths("mkdir", text, cwd, env)]
     removed = []  # what ``rm -r`` removes matters only when something was made
     if made:
         removed = [(at, p) for at, text, cwd in runs for p in command_paths("rm", text, cwd, env)]
-    for at, path in made:
+    for at, path, text in made:
         if any(gone >= at and under(path, target) for gone, target in removed):
             continue
         if is_app_location(path, app_dirs):
             add(path, -1)
+        elif is_state_dir(path) and not installs_into(text, path, env):
+            add(path, -1)  # /var/lib/app, /opt/app, /home/app: where the app keeps its state
     return list(found.values()), app_dirs
+
+
+INSTALL_TARGET_RE = re.compile(
+    r"""(?:\s-C|\s-d|--directory[= ]|--prefix[= ]|--target[= ])\s*["']?(/[^\s"';&|]*)"""
+)
+
+
+def installs_into(text: str, path: str, env: Mapping[str, str]) -> bool:
+    """The RUN that makes ``path`` unpacks or installs into it (``tar -C``, ``unzip -d``,
+    ``--prefix``): an install tree, like /opt/java/openjdk, not where the app writes."""
+    text = substitute(text, env) if "$" in text else text
+    return any(normalise(target.rstrip("/")) == path for target in INSTALL_TARGET_RE.findall(text))
 
 
 def volume_paths(value: str, env: Mapping[str, str]) -> list[str]:
@@ -259,9 +282,11 @@ def chown_edits(
     choice: Choice,
     app_dirs: list[str],
     env: Mapping[str, str],
+    start_workdir: str = "/",
+    used_as_directory: frozenset[str] = frozenset(),
 ) -> tuple[list[Edit], list[str]]:
     edits, owned = [], []
-    workdir = "/"
+    workdir = start_workdir  # a WORKDIR the stage inherits from the stage it is built FROM
     for instruction in stage.instructions:
         if instruction.keyword == "WORKDIR":
             workdir = normalise(posixpath.join(workdir, substitute(instruction.value.strip(), env)))
@@ -274,7 +299,12 @@ def chown_edits(
         dest = normalise(posixpath.join(workdir, raw))
         if not is_app_location(dest, app_dirs):
             continue
-        if posixpath.dirname(dest) == "/" and not raw.endswith("/") and dest not in app_dirs:
+        if (
+            posixpath.dirname(dest) == "/"
+            and not raw.endswith("/")
+            and dest not in app_dirs
+            and dest not in used_as_directory
+        ):
             # /entrypoint.sh, /server: most likely a file at the top of the tree, and an app
             # that can rewrite its own entrypoint is worse off; / is no app directory.
             continue
@@ -293,6 +323,35 @@ def chown_edits(
             f"line {instruction.lineno}: {instruction.written} {words[-1]} --chown={choice.owner}"
         )
     return edits, owned
+
+
+CLASSPATH_FLAGS = frozenset({"-cp", "-classpath", "--classpath", "--class-path"})
+
+
+def directories_named(facts: Facts, stage: Stage) -> frozenset[str]:
+    """Top-level paths the stage uses as directories: a path below them in ENTRYPOINT/CMD, a
+    WORKDIR or a COPY destination (``/app/bin/run``), or a class path (``java -cp /app``).
+    ``COPY classes /app`` then copies a directory, not a file such as ``/server``."""
+    words, _ = entry_words(list(facts.stages), stage)
+    paths = [substitute(w, facts.env) for w in words]
+    named = {
+        value
+        for flag, value in itertools.pairwise(paths)
+        if flag in CLASSPATH_FLAGS and value.startswith("/")
+    }
+    for link in chain(facts.stages, stage):
+        for instruction in link.instructions:
+            if instruction.keyword == "WORKDIR":
+                paths.append(substitute(instruction.value.strip(), facts.env))
+            elif instruction.keyword in ("COPY", "ADD"):
+                words = split_flags(instruction.value)[1]
+                if words:
+                    paths.append(substitute(words[-1], facts.env))
+    for path in paths:
+        for part in path.split(":"):  # -cp /app/lib:/app/classes
+            if part.startswith("/") and part.count("/") >= 2:
+                named.add("/" + part.split("/")[1])
+    return frozenset(normalise(p) for p in named)
 
 
 def render_block(
@@ -362,6 +421,15 @@ def insertion_after(dockerfile: Dockerfile, instruction: Instruction) -> tuple[i
     return line, edits
 
 
+def new_home(facts: Facts, choice: Choice) -> str:
+    """A home for the user when the stage sets HOME to root's (/root or below): caches and
+    dotfiles under $HOME keep working once the container no longer runs as root."""
+    home = facts.env.get("HOME", "")
+    if not choice.name or not (home == "/root" or home.startswith("/root/")):
+        return ""
+    return f"/home/{choice.name}"
+
+
 def user_before(facts: Facts, stage: Stage, instruction: Instruction) -> str:
     """The non-root user in effect just before ``instruction`` (a USER of ``stage``), or ""
     when that is root, unknown or unset."""
@@ -379,6 +447,42 @@ def user_before(facts: Facts, stage: Stage, instruction: Instruction) -> str:
     if not value or is_root_user(value) or misspelled_root(value):
         return ""
     return value
+
+
+def child_edits(
+    dockerfile: Dockerfile, facts: Facts, stage: Stage, choice: Choice
+) -> list[tuple[Edit, str]]:
+    """``USER root`` after the FROM of each stage built FROM the fixed one (``--target``):
+    its RUN steps still run as root and it ends as the user it had; what is built FROM those
+    inherits from them, unchanged. Not where the stage's first instruction is its own USER."""
+    kw_user = "user" if dockerfile.lower_case else "USER"
+    out: list[tuple[Edit, str]] = []
+    for child in facts.stages:
+        if child.parent != stage.index:
+            continue
+        header = after_header(child)
+        rest = (
+            child.instructions[child.instructions.index(header) + 1 :]
+            if header in (child.instructions)
+            else child.instructions
+        )
+        if rest and rest[0].keyword == "USER":
+            continue
+        at, extra = insertion_after(dockerfile, header)
+        text = (
+            f"# fixuser: stage {stage.label} now runs as {choice.value}; this one builds as "
+            f"root, as before\n{kw_user} root\n"
+        )
+        out += [(edit, "") for edit in extra]
+        out.append(
+            (
+                Edit(at, at, 0, eol(text, dockerfile)),
+                f"USER root after the FROM of stage {child.label} on line "
+                f"{child.from_instruction.lineno}: it is built FROM {stage.label} and keeps "
+                "building and running as root",
+            )
+        )
+    return out
 
 
 def onbuild_edits(dockerfile: Dockerfile, stage: Stage, choice: Choice) -> list[Edit]:
@@ -416,6 +520,9 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings) -> Plan:
     anchor_index = stage.instructions.index(anchor) if anchor in stage.instructions else -1
     early = [t for t in targets if 0 <= t.deadline <= anchor_index]
     late = [t.path for t in targets if t not in early]
+    home = new_home(facts, choice) if has_shell else ""
+    if home and home not in late:
+        late.append(home)
 
     if has_shell and choice.create:
         block_dirs = late if anchor is header else []
@@ -469,6 +576,10 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings) -> Plan:
         chowned += late
         notes.append(f"makes {', '.join(late)} writable by {choice.owner}")
     user_text += f"{kw_user} {choice.value}\n"
+    if home:
+        kw_env = "env" if dockerfile.lower_case else "ENV"
+        user_text += f"{kw_env} HOME={home}\n"
+        notes.append(f"ENV HOME={home} after the USER: HOME was {facts.env['HOME']}, root's")
     trailing = users_after[-1] if users_after else None
     trailing_root = trailing is not None and is_root_user(
         substitute(trailing.value.strip(), facts.env)
@@ -500,7 +611,17 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings) -> Plan:
     # COPY/ADD --chown is Linux-only: the Dockerfile reference says it does not work for
     # Windows containers (ownership there is not /etc/passwd uids).
     if settings.ownership == "app" and facts.family != "windows":
-        copy_edits, owned = chown_edits(stage, dockerfile, choice, app_dirs, facts.env)
+        parent = facts.stages[stage.parent] if stage.parent is not None else None
+        inherited = runtime_workdir(list(facts.stages), parent, facts.env) if parent else "/"
+        copy_edits, owned = chown_edits(
+            stage,
+            dockerfile,
+            choice,
+            app_dirs,
+            facts.env,
+            inherited,
+            directories_named(facts, stage),
+        )
         edits += copy_edits
         chowned += owned
     onbuild = onbuild_edits(dockerfile, stage, choice)
@@ -510,6 +631,10 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings) -> Plan:
             "ONBUILD triggers keep running as root in child builds (ONBUILD USER root "
             f"before them, ONBUILD USER {choice.value} after)"
         )
+    children = child_edits(dockerfile, facts, stage, choice)
+    if children:
+        edits += [edit for edit, _ in children]
+        notes += [note for _, note in children if note]
     change = Change(
         user=choice.value,
         created_user=f"{choice.name} ({choice.owner})" if choice.create else None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -30,6 +31,8 @@ class Sample:
     expected: bytes
     verdict: Verdict
     description: str
+    # settings.toml beside the sample: the fix flags the case is about (target = "base")
+    settings: Settings = SETTINGS
 
     def context(self) -> ContextReader:
         """The sample folder is the build context."""
@@ -47,6 +50,8 @@ class Sample:
 def load(folder: Path) -> Sample:
     readme = (folder / "README").read_text("utf-8").strip()
     verdict, _, description = readme.partition(": ")
+    options = folder / "settings.toml"
+    settings = Settings(**tomllib.loads(options.read_text())) if options.is_file() else SETTINGS
     return Sample(
         folder.name,
         folder,
@@ -54,6 +59,7 @@ def load(folder: Path) -> Sample:
         (folder / "expected").read_bytes(),
         Verdict(verdict),
         description,
+        settings,
     )
 
 
@@ -78,21 +84,21 @@ def test_samples_cover_every_verdict() -> None:
 
 @pytest.mark.parametrize("sample", SAMPLE_LIST, ids=ids)
 def test_fix_gives_the_expected_bytes(sample: Sample) -> None:
-    result = fix(sample.source, SETTINGS, path=str(sample.folder), context=sample.context())
+    result = fix(sample.source, sample.settings, path=str(sample.folder), context=sample.context())
     assert result.output == sample.expected
     assert result.changed == (sample.expected != sample.source)
 
 
 @pytest.mark.parametrize("sample", SAMPLE_LIST, ids=ids)
 def test_fixing_the_expected_output_changes_nothing(sample: Sample) -> None:
-    result = fix(sample.expected, SETTINGS, context=sample.context())
+    result = fix(sample.expected, sample.settings, context=sample.context())
     assert result.output == sample.expected
     assert not result.changed
 
 
 @pytest.mark.parametrize("sample", SAMPLE_LIST, ids=ids)
 def test_check_of_the_expected_output_is_not_root(sample: Sample) -> None:
-    analysis = check(sample.expected, SETTINGS, context=sample.context())
+    analysis = check(sample.expected, sample.settings, context=sample.context())
     assert analysis.verdict is not Verdict.ROOT
     if sample.verdict is Verdict.ROOT:
         assert analysis.verdict is Verdict.COMPLIANT, analysis
@@ -100,7 +106,7 @@ def test_check_of_the_expected_output_is_not_root(sample: Sample) -> None:
 
 @pytest.mark.parametrize("sample", SAMPLE_LIST, ids=ids)
 def test_check_of_the_input_gives_the_readme_verdict(sample: Sample) -> None:
-    analysis = check(sample.source, SETTINGS, context=sample.context())
+    analysis = check(sample.source, sample.settings, context=sample.context())
     assert analysis.verdict is sample.verdict, analysis.reason
 
 

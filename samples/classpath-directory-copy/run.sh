@@ -1,0 +1,2 @@
+#!/bin/sh
+ls "$2" > /dev/null && id

@@ -1,0 +1,3 @@
+import os, pathlib
+pathlib.Path("/srv/app/uploads/ok").write_text("ok")
+print(os.getuid())
