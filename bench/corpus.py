@@ -9,7 +9,8 @@ without one every file under it counts). ``real/`` (files from public repositori
 - ``fix`` and ``check`` (``fixuser.core``); a DockerfileError is a parse error (bad input, counted
   by kind), any other exception is a crash (tracebacks go to ``OUT/tracebacks.txt``);
 - verdict counts, changed, misses (left unchanged while the verdict is not compliant/ignored),
-  each miss explained by its verdict (drops-privileges, root-by-design, unknown with a reason);
+  each miss explained by its verdict (drops-privileges, root-by-design, needs-root,
+  invalid-user, unknown with a reason);
 - idempotence (``fix(fix(x)) == fix(x)``) and ``check(fix(x))`` not root;
 - oracles on every output fixuser calls compliant: BuildKit's own parser (PyPI ``dockerfile``)
   on every output, hadolint DL3002 inside the runtime stage, Checkov CKV_DOCKER_3/CKV_DOCKER_8
@@ -292,7 +293,12 @@ class Record:
 
     @property
     def explained(self) -> bool:
-        if self.verdict in (Verdict.DROPS_PRIVILEGES, Verdict.ROOT_BY_DESIGN):
+        if self.verdict in (
+            Verdict.DROPS_PRIVILEGES,
+            Verdict.ROOT_BY_DESIGN,
+            Verdict.NEEDS_ROOT,
+            Verdict.INVALID_USER,
+        ):
             return True
         return self.verdict == Verdict.UNKNOWN and bool(self.reason)
 
@@ -712,6 +718,8 @@ def print_summary(name: str, figures: dict[str, Any], oracles: bool) -> None:
         ("                      root (fixable)", v["root"]),
         ("                      drops-privileges", v["drops-privileges"]),
         ("                      root-by-design", v["root-by-design"]),
+        ("                      needs-root", v["needs-root"]),
+        ("                      invalid-user", v["invalid-user"]),
         ("                      ignored", v["ignored"]),
         ("                      unknown", v["unknown"]),
         ("unchanged but not compliant (misses)", figures["misses"]),

@@ -581,7 +581,7 @@ def drops_by_flag(
                     if user and not is_root_user(user):
                         return (
                             f"{what} starts {rule.program}, which drops privileges to {user} "
-                            f"by its own flag ({flag.group(0).strip()})"
+                            f"by its own flag ({flag.group('flag').strip()})"
                         )
             if not started:
                 continue

@@ -325,7 +325,8 @@ def program_rules(kind: str) -> tuple[ProgramRule, ...]:
                 where=frozenset(as_tuple(raw.get("in", ["command", "script"]))),
                 reason=raw.get("reason", ""),
                 remedy=raw.get("remedy", ""),
-                flag=re.compile(flag) if flag else None,
+                # the flag anywhere further on the same command line
+                flag=re.compile(rf"[^\n;&|]*?\s(?P<flag>{flag})") if flag else None,
                 config=as_tuple(raw.get("config")),
                 setting=re.compile(setting, re.MULTILINE) if setting else None,
                 by_default=raw.get("by_default", False),
