@@ -548,3 +548,24 @@ def test_batch_report_later_reports_win_and_failures_exit_1(
     assert "2 repositories: 1 pushed, 1 compliant" in capsys.readouterr().err
     (tmp_path / "bad.json").write_text('{"repos": []}')
     assert main(["batch-report", str(tmp_path / "bad.json")]) == 2
+
+
+def test_needs_root_and_invalid_user_get_outcomes_of_their_own(tmp_path: Path) -> None:
+    remotes = tmp_path / "remotes"
+    sshd = make_remote(
+        remotes,
+        "sshd",
+        {"Dockerfile": b'FROM debian:bookworm-slim\nCMD ["/usr/sbin/sshd", "-D"]\n'},
+    )
+    typo = make_remote(
+        remotes, "typo", {"Dockerfile": b"FROM debian:bookworm-slim\nUSER ROOT\nCMD sh\n"}
+    )
+    code, report = run_batch(tmp_path, "--push", str(sshd), str(typo))
+    assert code == 1  # the repository whose Dockerfile cannot start failed
+    assert report[str(sshd)]["outcome"] == "needs-root"
+    assert "sshd must start as root" in report[str(sshd)]["reason"]
+    assert report[str(typo)]["outcome"] == "failed"
+    assert "USER ROOT names no user" in report[str(typo)]["reason"]
+    for remote in (sshd, typo):
+        assert set(remote_branches(remote)) == {"main"}
+    assert "## needs-root (1)" in (tmp_path / "report.md").read_text()

@@ -347,3 +347,34 @@ def test_the_quick_exit_keeps_atexit_handlers_and_profilers(tmp_path: Path) -> N
     )
     assert b"1 root" in proc.stdout  # (cProfile swallows the exit code itself)
     assert profile.stat().st_size > 0  # cProfile writes it after the run: no quick exit
+
+
+def test_user_root_in_capitals_is_an_error_line_and_exit_1_and_fix_leaves_the_file(
+    tmp_path: Path,
+) -> None:
+    source = b"FROM debian:bookworm-slim\nRUN true\nUSER ROOT\nCMD sh\n"
+    (tmp_path / "Dockerfile").write_bytes(source)
+    checked = fixuser("check", "Dockerfile", cwd=tmp_path)
+    assert checked.returncode == 1
+    assert b"Dockerfile: error: line 3: USER ROOT names no user" in checked.stderr
+    assert b"invalid-user" in checked.stdout
+    fixed = fixuser("fix", "Dockerfile", cwd=tmp_path)
+    assert fixed.returncode == 1
+    assert b"left alone: invalid-user" in fixed.stderr
+    assert (tmp_path / "Dockerfile").read_bytes() == source
+    sarif = json.loads(fixuser("check", "--format", "sarif", "Dockerfile", cwd=tmp_path).stdout)
+    result = sarif["runs"][0]["results"][0]
+    assert (result["kind"], result["level"]) == ("fail", "error")
+    assert result["properties"]["verdict"] == "invalid-user"
+
+
+def test_needs_root_is_a_finding_with_its_remedy_and_fix_leaves_it(tmp_path: Path) -> None:
+    source = b'FROM debian:bookworm-slim\nCMD ["/usr/sbin/sshd", "-D"]\n'
+    (tmp_path / "Dockerfile").write_bytes(source)
+    checked = fixuser("check", "Dockerfile", cwd=tmp_path)
+    assert checked.returncode == 1
+    assert b"needs root, left as root (CIS Docker 4.1)" in checked.stderr
+    assert b"remedy:" in checked.stderr
+    fixed = fixuser("fix", "Dockerfile", cwd=tmp_path)
+    assert fixed.returncode == 0
+    assert (tmp_path / "Dockerfile").read_bytes() == source
