@@ -9,7 +9,14 @@ from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 
 from fixuser.dockerfile import Dockerfile, Instruction
-from fixuser.images import ImageInfo, ProgramRule, lookup, program_rules
+from fixuser.images import (
+    ImageInfo,
+    ProgramRule,
+    hidden_needles,
+    lookup,
+    program_needles,
+    program_rules,
+)
 from fixuser.model import Analysis, ContextReader, DockerfileError, Verdict
 from fixuser.settings import Settings
 from fixuser.stages import (
@@ -84,6 +91,19 @@ PACKAGE_MANAGERS = (
     (re.compile(command("dnf", "yum", "rpm") + r"\s"), "rhel", "dnf/yum"),
     (re.compile(command("zypper") + r"\s"), "suse", "zypper"),
     (re.compile(command("pacman") + r"\s"), "arch", "pacman"),
+)
+# A literal each PACKAGE_MANAGERS pattern's match contains: most RUNs name none of them.
+MANAGER_NEEDLES = (
+    ("apk", 0),
+    ("apt", 1),
+    ("dpkg", 1),
+    ("microdnf", 2),
+    ("tdnf", 3),
+    ("dnf", 4),
+    ("yum", 4),
+    ("rpm", 4),
+    ("zypper", 5),
+    ("pacman", 6),
 )
 WINDOWS_PATH_RE = re.compile(r"(?:^|[\s\"'\[=])[A-Za-z]:[\\/]")
 WINDOWS_PATH_KEYWORDS = frozenset({"WORKDIR", "VOLUME", "COPY", "ADD", "ENTRYPOINT", "CMD"})
@@ -188,6 +208,16 @@ def run_text(instruction: Instruction) -> str:
     return instruction.value + "\n" + "".join(instruction.heredocs)
 
 
+def chain_run_text(stages: list[Stage], stage: Stage) -> str:
+    """Every RUN of the stage's chain, one text ("" when there is none): worked out once per
+    stage, for the searches that first ask whether a word is there at all."""
+    if stage._run_text is None:
+        stage._run_text = "\n".join(
+            run_text(i) for link in chain(stages, stage) for i in link.of("RUN")
+        )
+    return stage._run_text
+
+
 def pragma_above(dockerfile: Dockerfile, line: int) -> bool:
     """``# fixuser: ignore`` on the comment lines directly above ``line``."""
     index = line - 1
@@ -259,20 +289,23 @@ def contradicting_evidence(
     A RUN with apt-get cannot build on Alpine, nor apk on Debian: the file knows better than
     a table entry that matched the wrong tag. Files that try several (``apk add || apt-get
     install``) prove nothing."""
-    runs = [i for link in chain(stages, stage) for i in link.of("RUN")]
-    if not runs or family in ("windows", "unknown"):
+    if family in ("windows", "unknown"):
         return None  # Windows images run PowerShell, and pwsh on Linux looks just the same
-    text = "\n".join(run_text(i) for i in runs)
+    text = chain_run_text(stages, stage)
+    if not text:
+        return None
     found: dict[str, str] = {}
-    for pattern, other, tool in PACKAGE_MANAGERS:
-        if pattern.search(text):
-            found.setdefault(other, tool)
+    for needle, index in MANAGER_NEEDLES:
+        if needle in text:
+            pattern, other, tool = PACKAGE_MANAGERS[index]
+            if other not in found and pattern.search(text):
+                found[other] = tool
     if len(found) != 1:
         return None
     ((other, tool),) = found.items()
     if other == family or any({other, family} <= kin for kin in KINDRED):
         return None
-    for instruction in runs:
+    for instruction in (i for link in chain(stages, stage) for i in link.of("RUN")):
         for pattern, pattern_family, _ in PACKAGE_MANAGERS:
             if pattern_family == other and pattern.search(run_text(instruction)):
                 return other, f"line {instruction.lineno}: RUN uses {tool}"
@@ -559,6 +592,20 @@ def rule_matches(rule: ProgramRule, body: str) -> Iterator[re.Match[str]]:
         yield from rule.pattern.finditer(body)
 
 
+def candidate_rules(kind: str, texts: Texts, extra: str = "") -> list[ProgramRule]:
+    """The rules of a table one of whose needles is somewhere in ``texts`` (or ``extra``):
+    most entrypoints name none of the table's programs, and then no regex runs at all."""
+    everything = "\n".join(body for _, body, _ in texts) + extra
+    pattern, implied = program_needles(kind)
+    found = {match.group() for match in pattern.finditer(everything)}
+    if not found:
+        return []
+    hidden = hidden_needles(kind)
+    found |= {b for a in list(found) for b in hidden[a] if b in everything}
+    indexes = frozenset().union(*(implied[needle] for needle in found))
+    return [rule for i, rule in enumerate(program_rules(kind)) if i in indexes]
+
+
 def drops_by_flag(
     stages: list[Stage],
     stage: Stage,
@@ -568,7 +615,7 @@ def drops_by_flag(
 ) -> str:
     """A daemon the entrypoint starts that drops privileges by its own flag or config
     (images.toml [[drops_by_flag]]): the reason, or ""."""
-    for rule in program_rules("drops_by_flag"):
+    for rule in candidate_rules("drops_by_flag", texts):
         for what, body, kind in texts:
             if kind not in rule.where:
                 continue
@@ -608,13 +655,10 @@ def drops_by_flag(
 def needs_root(stages: list[Stage], stage: Stage, texts: Texts, env: Mapping[str, str]) -> str:
     """What the stage does that cannot work as a plain non-root USER (images.toml
     [[needs_root]]): the reason with its remedy, or ""."""
-    rules = program_rules("needs_root")
-    dockerfile_text: str | None = None
-    for rule in rules:
+    dockerfile_text = instructions_text(stages, stage)
+    for rule in candidate_rules("needs_root", texts, dockerfile_text):
         candidates = [t for t in texts if t[2] in rule.where]
         if "dockerfile" in rule.where:
-            if dockerfile_text is None:
-                dockerfile_text = instructions_text(stages, stage, env)
             candidates.append(("the Dockerfile", dockerfile_text, "dockerfile"))
         for what, body, _kind in candidates:
             for match in rule_matches(rule, body):
@@ -625,14 +669,14 @@ def needs_root(stages: list[Stage], stage: Stage, texts: Texts, env: Mapping[str
     return ""
 
 
-def instructions_text(stages: list[Stage], stage: Stage, env: Mapping[str, str]) -> str:
-    """The values of the chain's ENV, VOLUME, ENTRYPOINT and CMD instructions, one a line."""
-    keywords = ("ENV", "VOLUME", "ENTRYPOINT", "CMD")
+def instructions_text(stages: list[Stage], stage: Stage) -> str:
+    """The values of the chain's ENV, VOLUME, ENTRYPOINT and CMD instructions, one a line, as
+    written (what the table looks for there is a literal path, not built from variables)."""
     return "\n".join(
-        substitute(i.value, env)
+        i.value
         for link in chain(stages, stage)
-        for i in link.instructions
-        if i.keyword in keywords
+        for keyword in ("ENV", "VOLUME", "ENTRYPOINT", "CMD")
+        for i in link.of(keyword)
     )
 
 
@@ -675,10 +719,10 @@ def first_run_matching(
     Every match of ``pattern`` contains one of the literal ``needles``: when the chain's RUNs
     hold none of them, no RUN is searched, and otherwise only the RUNs that hold one are.
     """
-    runs = [(i, run_text(i)) for link in chain(stages, stage) for i in link.of("RUN")]
-    everything = "\n".join(text for _, text in runs)
+    everything = chain_run_text(stages, stage)
     if not any(needle in everything for needle in needles):
         return None
+    runs = [(i, run_text(i)) for link in chain(stages, stage) for i in link.of("RUN")]
     for instruction, text in runs:
         if any(needle in text for needle in needles):
             match = pattern.search(text)
@@ -873,6 +917,14 @@ def lives_under_root(stages: list[Stage], stage: Stage, env: Mapping[str, str]) 
     """The application lives in root's home (its WORKDIR, or the program it starts): /root is
     mode 0700 on Debian, Ubuntu and Alpine, so no other user can even enter it. The reason,
     or ""."""
+    values = [
+        i.value
+        for link in chain(stages, stage)
+        for keyword in ("WORKDIR", "ENTRYPOINT", "CMD")
+        for i in link.of(keyword)
+    ]
+    if not any("root" in v or "~" in v or "$" in v for v in values):
+        return ""  # most files: nothing under /root, nothing to work out
     workdir = runtime_workdir(stages, stage, env)
     words, instruction = entry_words(stages, stage)
     program = next((w for w in words if w not in WRAPPERS and not w.startswith("-")), "")

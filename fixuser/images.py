@@ -333,3 +333,30 @@ def program_rules(kind: str) -> tuple[ProgramRule, ...]:
             )
         )
     return tuple(rules)
+
+
+@functools.cache
+def program_needles(kind: str) -> tuple[re.Pattern[str], dict[str, frozenset[int]]]:
+    """One regex that finds every needle of the table's rules, and each needle -> the rules
+    (by index) it lets through. Where two needles start at one place the regex reports the
+    longer, so each needle also lets through the rules of every needle it contains."""
+    rules = program_rules(kind)
+    needles = sorted({n for rule in rules for n in rule.needles}, key=len, reverse=True)
+    owners = {n: frozenset(i for i, r in enumerate(rules) if n in r.needles) for n in needles}
+    implied = {n: frozenset().union(*(owners[m] for m in needles if m in n)) for n in needles}
+    return re.compile("|".join(re.escape(n) for n in needles)), implied
+
+
+@functools.cache
+def hidden_needles(kind: str) -> dict[str, tuple[str, ...]]:
+    """Each needle -> the needles that may start inside a match of it (a suffix of one is a
+    prefix of the other: "memcached", "dnsmasq"), which finditer then steps over."""
+    needles = {n for rule in program_rules(kind) for n in rule.needles}
+    return {
+        a: tuple(
+            b
+            for b in sorted(needles)
+            if b != a and any(a.endswith(b[:k]) for k in range(1, min(len(a), len(b))))
+        )
+        for a in needles
+    }

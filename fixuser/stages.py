@@ -204,6 +204,7 @@ class Stage:
         "_by_keyword",
         "_chain",
         "_env",
+        "_run_text",
         "from_instruction",
         "image",
         "index",
@@ -236,6 +237,7 @@ class Stage:
         self._by_keyword: dict[str, list[Instruction]] | None = None
         self._chain: tuple[Stage, ...] | None = None  # see chain()
         self._env: tuple[Mapping[str, str], LazyEnv] | None = None  # (the args, the env)
+        self._run_text: str | None = None  # see analysis.chain_run_text
 
     def __repr__(self) -> str:
         return f"Stage({self.index}, {self.name!r}, {self.image!r})"

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from fixuser.analysis import command
+from fixuser import images
+from fixuser.analysis import candidate_rules, command
 from fixuser.core import check, fix
 from fixuser.model import ContextReader, Verdict
 from fixuser.settings import Settings
@@ -282,3 +283,25 @@ def test_a_daemon_started_by_an_entrypoint_script_with_its_flag_drops() -> None:
     source = 'FROM alpine:3.20\nCOPY run.sh /run.sh\nENTRYPOINT ["/run.sh"]\n'
     script = b"#!/bin/sh\nset -e\nexec memcached -u memcache -m 64\n"
     assert verdict(source, {"run.sh": script}) is Verdict.DROPS_PRIVILEGES
+
+
+NEEDLES = sorted(
+    {n for kind in images.PROGRAM_TABLES for r in images.program_rules(kind) for n in r.needles}
+)
+
+
+# Needles, and needles cut short at either end: glued together they overlap in the text.
+PIECES = [*NEEDLES, *(n[:-1] for n in NEEDLES), *(n[1:] for n in NEEDLES), " ", "x", "-"]
+
+
+@given(st.lists(st.sampled_from(PIECES), max_size=12))
+@example(["memcache", "dnsmasq"])  # memcached and dnsmasq share the d
+def test_candidate_rules_are_the_rules_a_needle_of_which_the_text_contains(
+    pieces: list[str],
+) -> None:
+    """One regex pass stands in for every rule's ``needle in text``, overlaps included
+    ("memcachednsmasq" holds both)."""
+    text = "".join(pieces)
+    for kind in images.PROGRAM_TABLES:
+        naive = [r for r in images.program_rules(kind) if any(n in text for n in r.needles)]
+        assert candidate_rules(kind, [("x", text, "command")]) == naive
