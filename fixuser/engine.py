@@ -22,7 +22,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 ENGINES = ("docker", "podman", "buildah")
@@ -86,6 +86,25 @@ class RuntimeUser:
     source: str  # how the UID was learnt
     has_shell: bool
     notes: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class Behaviour:
+    """What a container of an image did when started with its own ENTRYPOINT/CMD."""
+
+    started: bool
+    running: bool  # still running when the time was up
+    exit_code: int | None  # when it exited
+    seconds: float  # how long it ran (up to the time given)
+    log: tuple[str, ...]  # its output, stdout and stderr, line by line
+    changes: tuple[tuple[str, str], ...]  # ("A"|"C"|"D", path) as `docker diff` lists them
+    pid1_uid: int | None = None  # PID 1's effective UID, when it could be read while it ran
+    error: str = ""  # why it did not start
+
+    @property
+    def ok(self) -> bool:
+        """Kept running, or finished with exit status 0."""
+        return self.started and (self.running or self.exit_code == 0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -153,6 +172,9 @@ while IFS=: read -r name pw u rest; do
   if [ "$u" = "$uid" ]; then echo "name $name"; break; fi
 done < /etc/passwd
 for dir in "$@"; do
+  if [ -f "$dir" ]; then
+    if [ -w "$dir" ]; then echo "writable $dir"; else echo "readonly $dir"; fi; continue
+  fi
   if [ ! -d "$dir" ]; then echo "missing $dir"; continue; fi
   probe="$dir/.fixuser-probe.$$"
   if ( : > "$probe" ) 2>/dev/null; then rm -f "$probe"; echo "writable $dir"
@@ -404,10 +426,54 @@ class Engine:
         finally:
             self.remove_container(container)
 
+    def behave(self, image: str, seconds: float) -> Behaviour:
+        """Start ``image`` as a user would (its own ENTRYPOINT/CMD, no arguments), let it run
+        up to ``seconds``, and record what it did: whether it kept running or how it exited,
+        its log, PID 1's UID while it ran, and the filesystem changes it made."""
+        args = ["run", "-d"] + (["--pull=never"] if self.name == "podman" else [])
+        started = self.command([*args, image], check=False)
+        if started.returncode != 0:
+            error = " ".join(started.error_lines(3)) or f"exit {started.returncode}"
+            return Behaviour(False, False, None, 0.0, (), (), error=error)
+        container = started.stdout.strip().splitlines()[-1]
+        begun = time.monotonic()
+        try:
+            pid1_uid, code = None, None
+            try:  # one call that returns when it exits, or times out while it runs
+                waited = self.command(["wait", container], timeout=seconds, check=False)
+            except EngineError:  # the time is up and it still runs
+                running = True
+                # read now, not at start: an entrypoint may step down from root (gosu) first
+                status = self.container_status(container)
+                pid1_uid = parse_status_uid(status) if status else None
+                running = status is not None or self.is_running(container)
+            else:
+                running = False
+                last = waited.stdout.strip().splitlines()[-1:] or [""]
+                code = int(last[0]) if last[0].lstrip("-").isdigit() else None
+            elapsed = time.monotonic() - begun
+            if not running and code is None:
+                state = self.command(
+                    ["inspect", "--format", "{{.State.ExitCode}}", container], check=False
+                ).stdout.strip()
+                code = int(state) if state.lstrip("-").isdigit() else None
+            logs = self.command(["logs", container], check=False)
+            log = tuple((logs.stdout + logs.stderr).splitlines())
+            diff = self.command(["diff", container], check=False).stdout
+            return Behaviour(True, running, code, elapsed, log, parse_diff(diff), pid1_uid=pid1_uid)
+        finally:
+            self.remove_container(container)
+
     def remove_container(self, container: str) -> None:
         # podman rm -f otherwise waits out the stop timeout of a PID 1 that ignores SIGTERM.
         quick = ["-t", "0"] if self.name == "podman" else []
         self.command(["rm", "-f", "-v", *quick, container], check=False)
+
+    def is_running(self, container: str) -> bool:
+        state = self.command(
+            ["inspect", "--format", "{{.State.Running}}", container], check=False
+        ).stdout.strip()
+        return state == "true"
 
     def container_status(self, container: str) -> str | None:
         """/proc/1/status of a running container: exec cat, else the host's /proc/<pid>."""
@@ -426,16 +492,28 @@ class Engine:
                 return None
         return None
 
-    def runtime_user(self, image: str, config: ImageConfig | None = None) -> RuntimeUser:
-        """Who ``image`` runs as and whether its WORKDIR and VOLUMEs are writable by it."""
+    def runtime_user(
+        self,
+        image: str,
+        config: ImageConfig | None = None,
+        extra: Sequence[str] = (),
+        pid1: tuple[int | None, str] | None = None,
+    ) -> RuntimeUser:
+        """Who ``image`` runs as and whether its WORKDIR and VOLUMEs (and the ``extra`` paths,
+        files or directories) are writable by it. ``pid1``: PID 1's UID as a run of the image
+        with its own entrypoint already read it (else it is started once more to read it)."""
+
+        def live() -> tuple[int | None, str]:
+            return pid1 if pid1 is not None else self.pid1_uid_live(image)
+
         config = config or self.image_config(image)
-        paths = tuple(dict.fromkeys(p for p in (config.workdir, *config.volumes) if p))
+        paths = tuple(dict.fromkeys(p for p in (config.workdir, *config.volumes, *extra) if p))
         notes: list[str] = []
         if self.runs_containers:
             done = self.run(image, ["-c", PROBE, "fixuser-probe", *paths], entrypoint="/bin/sh")
             if done.returncode == 0:
                 uid, name, writable = parse_probe(done.stdout)
-                live_uid, how = self.pid1_uid_live(image)
+                live_uid, how = live()
                 source = "/proc/1/status (probe shell as PID 1)"
                 if live_uid is not None:
                     source = how
@@ -449,10 +527,15 @@ class Engine:
                 # It has a shell, so the container itself does not start (e.g. no such user).
                 raise EngineError("the container does not start", done.error_lines())
             notes.append("no /bin/sh in the image: read its config and filesystem")
-        return self.static_user(image, config, paths, tuple(notes))
+        return self.static_user(image, config, paths, tuple(notes), live)
 
     def static_user(
-        self, image: str, config: ImageConfig, paths: Sequence[str], notes: tuple[str, ...]
+        self,
+        image: str,
+        config: ImageConfig,
+        paths: Sequence[str],
+        notes: tuple[str, ...],
+        live: Callable[[], tuple[int | None, str]] | None = None,
     ) -> RuntimeUser:
         files = self.read_files(image, ["/etc/passwd", "/etc/group", *paths])
         passwd, group = files.get("/etc/passwd", b""), files.get("/etc/group", b"")
@@ -461,7 +544,7 @@ class Engine:
         uid, gid, name = resolve_user(config.user, passwd_text, group_text)
         source = f"image config User {config.user or '(unset: root)'} and its /etc/passwd"
         if self.runs_containers:
-            live_uid, how = self.pid1_uid_live(image)
+            live_uid, how = live() if live is not None else self.pid1_uid_live(image)
             if live_uid is not None:
                 uid, source = live_uid, how
                 name = parse_passwd(passwd_text).get(live_uid)
@@ -472,8 +555,11 @@ class Engine:
         extra: list[str] = []
         for p in paths:
             entry = files.get(p)
-            if isinstance(entry, tarfile.TarInfo) and entry.isdir() and uid is not None:
+            if isinstance(entry, tarfile.TarInfo) and not entry.issym() and uid is not None:
                 writable[p] = writable_by(entry.mode, entry.uid, entry.gid, uid, gids)
+            elif isinstance(entry, bytes):
+                # read_files gives a regular file's bytes, not its mode: not judged here
+                extra.append(f"{p} is a file whose mode cannot be read without a shell")
             elif entry is None and p in config.volumes and self.name == "podman":
                 # Seen with podman 4.3: a VOLUME path missing from the image is created at run
                 # time owned by the container's user.
@@ -491,6 +577,16 @@ class Engine:
         if not argv:
             raise EngineError("the smoke command is empty")
         return self.run(image, argv[1:], entrypoint=argv[0])
+
+
+def parse_diff(text: str) -> tuple[tuple[str, str], ...]:
+    """``docker diff`` / ``podman diff`` output: one ``A|C|D /path`` a line."""
+    changes = []
+    for line in text.splitlines():
+        kind, _, path = line.strip().partition(" ")
+        if kind in ("A", "C", "D") and path.startswith("/"):
+            changes.append((kind, path))
+    return tuple(changes)
 
 
 def config_from(config: Mapping[str, object], size: int, *, lower: bool) -> ImageConfig:

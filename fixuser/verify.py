@@ -14,12 +14,14 @@ import argparse
 import dataclasses
 import hashlib
 import posixpath
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal, TextIO
 
 from fixuser.engine import (
+    Behaviour,
     BuildOptions,
     Engine,
     EngineError,
@@ -36,6 +38,16 @@ EXIT_PROVEN, EXIT_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
 GROWTH_FRACTION = 0.01
 GROWTH_FLOOR = 100 * 1000
 SHELL_LESS_FAMILIES = frozenset({"distroless", "scratch"})
+RUN_SECONDS = 10.0  # how long each container runs with its own ENTRYPOINT/CMD
+# Output lines that say the process was refused something: a new one after the fix is a fix
+# that took a permission away from the application.
+DENIED_RE = re.compile(
+    r"permission denied|operation not permitted|\beacces\b|read-only file system", re.IGNORECASE
+)
+# What the engine itself writes into every container: not the application's doing.
+ENGINE_PATHS = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/run/.containerenv")
+ENGINE_TREES = ("/proc/", "/sys/", "/dev/", "/run/secrets/")
+ENGINE_DIRS = frozenset({"/", "/etc", "/run", "/proc", "/sys", "/dev"})
 TAG_REPOSITORY = "localhost/fixuser-verify"
 
 Status = Literal["proven", "failed", "unprovable", "unchanged"]
@@ -52,6 +64,7 @@ class Side:
     config: ImageConfig | None = None
     smoke_ok: bool | None = None
     errors: tuple[str, ...] = ()
+    behaviour: Behaviour | None = None  # its own ENTRYPOINT/CMD, run as a user would
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +106,8 @@ def build_and_run(
     tag: str,
     options: BuildOptions,
     smoke: str | None,
+    run_seconds: float,
+    must_write: Sequence[str] = (),
 ) -> Side:
     try:
         try:
@@ -103,9 +118,18 @@ def build_and_run(
             build = engine.build(text, context_dir, tag, options)
     except EngineError as e:
         return Side(built=False, errors=(str(e), *e.lines))
+    behaviour = None
     try:
         config = engine.image_config(tag)
-        user = engine.runtime_user(tag, config)
+        pid1 = None
+        if engine.runs_containers and run_seconds > 0:
+            behaviour = engine.behave(tag, run_seconds)
+            pid1 = (
+                (behaviour.pid1_uid, f"/proc/1/status after {behaviour.seconds:.0f} s running")
+                if behaviour.pid1_uid is not None
+                else (None, "exited before PID 1 could be read: judged by its exit and log")
+            )
+        user = engine.runtime_user(tag, config, must_write, pid1)
         smoke_ok: bool | None = None
         errors: tuple[str, ...] = ()
         if smoke:
@@ -114,8 +138,63 @@ def build_and_run(
             if not smoke_ok:
                 errors = (f"smoke command exited {done.returncode}", *done.error_lines())
     except EngineError as e:
-        return Side(True, build.seconds, build.size, errors=(str(e), *e.lines))
-    return Side(True, build.seconds, build.size, user, config, smoke_ok, errors)
+        return Side(True, build.seconds, build.size, errors=(str(e), *e.lines), behaviour=behaviour)
+    return Side(True, build.seconds, build.size, user, config, smoke_ok, errors, behaviour)
+
+
+def written_paths(behaviour: Behaviour | None) -> list[str]:
+    """What a user must be able to write to make the changes the original container made:
+    the directory of each path it added or deleted (not one it added itself), and each path
+    it changed that is no directory of another change (a file it rewrote)."""
+    if behaviour is None:
+        return []
+    changes = [(k, p) for k, p in behaviour.changes if not engine_made(p)]
+    added = {p for k, p in changes if k == "A"}
+    parents = {posixpath.dirname(p) for _, p in changes}
+    needed: dict[str, None] = {}
+    for kind, path in changes:
+        if kind in ("A", "D"):
+            parent = posixpath.dirname(path)
+            if parent not in added:
+                needed[parent] = None
+        elif path not in parents:
+            needed[path] = None
+    return list(needed)
+
+
+def engine_made(path: str) -> bool:
+    """Made by the engine: its mounts (/etc/hosts, ...) and the directories holding them,
+    which a diff lists as changed even when the application wrote nothing there."""
+    return path in ENGINE_PATHS or path in ENGINE_DIRS or (path + "/").startswith(ENGINE_TREES)
+
+
+def behaviour_reasons(before: Behaviour | None, after: Behaviour | None) -> list[str]:
+    """Every way the fixed container behaves worse than the original, run the same way."""
+    if before is None or after is None or not before.ok:
+        return []  # nothing to compare with: no engine that runs, or the original fails
+    if not after.started:
+        return [f"the fixed container does not start: {after.error}"]
+    reasons: list[str] = []
+    if not after.ok:
+        if before.running:
+            reasons.append(
+                f"the fixed container exited {after.exit_code} after {after.seconds:.1f} s, "
+                f"where the original kept running {before.seconds:.0f} s"
+            )
+        else:
+            reasons.append(f"the fixed container exited {after.exit_code}; the original exited 0")
+        reasons += [f"  {line}" for line in after.log[-10:]]
+    elif before.running and not after.running:
+        reasons.append(
+            f"the fixed container stopped (exit 0) after {after.seconds:.1f} s, where the "
+            f"original kept running {before.seconds:.0f} s"
+        )
+    had = {line.strip() for line in before.log if DENIED_RE.search(line)}
+    gained = [line for line in after.log if DENIED_RE.search(line) and line.strip() not in had]
+    if gained:
+        reasons.append("the fixed container's output gains lines the original's lacks:")
+        reasons += [f"  {line}" for line in gained[:10]]
+    return reasons
 
 
 def expected_uid(expected_user: str | None) -> tuple[int | None, str | None]:
@@ -151,9 +230,11 @@ def judge(
     if user.name is None and family != "scratch":
         # scratch has no /etc/passwd unless the Dockerfile adds one; a numeric UID runs without.
         reasons.append(f"UID {user.uid} has no entry in the image's /etc/passwd")
+    # The WORKDIR and VOLUMEs (the probe also answers for the paths the original wrote).
+    own = {after.config.workdir, *after.config.volumes} if after.config else set(user.writable)
     if require_writable:
         for path, ok in user.writable.items():
-            if not ok and not is_system_dir(path):
+            if path in own and not ok and not is_system_dir(path):
                 reasons.append(f"{path} (WORKDIR/VOLUME) is not writable by UID {user.uid}")
     if family not in SHELL_LESS_FAMILIES and after.size - before.size > growth_budget(before.size):
         reasons.append(
@@ -162,7 +243,17 @@ def judge(
         )
     if smoke and before.smoke_ok and not after.smoke_ok:
         reasons += ["the smoke command fails in the fixed image", *after.errors]
+    reasons += behaviour_reasons(before.behaviour, after.behaviour)
+    for path in written_paths(before.behaviour):
+        if (require_writable and path in own) or is_tmp(path):
+            continue  # already judged above, or everybody's
+        if not user.writable.get(path, True):
+            reasons.append(f"{path}: the original container wrote there, and UID {user.uid} cannot")
     return reasons
+
+
+def is_tmp(path: str) -> bool:
+    return path in ("/tmp", "/var/tmp") or path.startswith(("/tmp/", "/var/tmp/"))
 
 
 def prove(
@@ -178,6 +269,7 @@ def prove(
     smoke: str | None = None,
     require_writable: bool = True,
     keep_images: bool = False,
+    run_seconds: float | None = None,
 ) -> Proof:
     """Build and run ``original`` and ``fixed`` (Dockerfile texts) and judge the fix.
 
@@ -186,9 +278,12 @@ def prove(
     """
     engine = engine or find_engine()
     options = options or BuildOptions()
+    run_seconds = RUN_SECONDS if run_seconds is None else run_seconds
     before_tag, after_tag = image_tag(path, "before", original), image_tag(path, "after", fixed)
     try:
-        before = build_and_run(engine, original, context_dir, before_tag, options, smoke)
+        before = build_and_run(
+            engine, original, context_dir, before_tag, options, smoke, run_seconds
+        )
         if not before.built:
             return Proof(
                 path,
@@ -201,7 +296,16 @@ def prove(
         if original == fixed:
             status: Status = "unchanged"
             return Proof(path, status, before, None, expected_user)
-        after = build_and_run(engine, fixed, context_dir, after_tag, options, smoke)
+        after = build_and_run(
+            engine,
+            fixed,
+            context_dir,
+            after_tag,
+            options,
+            smoke,
+            run_seconds,
+            written_paths(before.behaviour),
+        )
         reasons = judge(before, after, expected_user, family, require_writable, smoke)
         if smoke and before.smoke_ok is False:
             reasons.append("the smoke command already fails in the original image")
@@ -236,6 +340,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--smoke", metavar="CMD", help="a command that must succeed in both containers"
+    )
+    parser.add_argument(
+        "--run-seconds",
+        type=float,
+        default=RUN_SECONDS,
+        metavar="N",
+        help="run each image with its own ENTRYPOINT/CMD this long and compare how they "
+        f"behave (default: {RUN_SECONDS:.0f}; 0: do not run them)",
     )
     parser.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--target", help="build this stage")
@@ -279,6 +391,18 @@ def uid_text(side: Side | None) -> str:
     return f"{side.user.uid}{name}"
 
 
+def ran(behaviour: Behaviour | None) -> str:
+    """How a container behaved with its own ENTRYPOINT/CMD, in a few words."""
+    if behaviour is None:
+        return "not run"
+    if not behaviour.started:
+        return f"did not start ({behaviour.error})"
+    uid = "" if behaviour.pid1_uid is None else f" as UID {behaviour.pid1_uid}"
+    if behaviour.running:
+        return f"kept running {behaviour.seconds:.0f} s{uid}"
+    return f"exited {behaviour.exit_code} after {behaviour.seconds:.1f} s{uid}"
+
+
 def report(proof: Proof, out: TextIO | None = None) -> None:
     write = (out or sys.stdout).write
     before, after = proof.before, proof.after
@@ -290,6 +414,7 @@ def report(proof: Proof, out: TextIO | None = None) -> None:
             f"  image size: {human(before.size)} -> {human(after.size)} "
             f"({'+' if proof.growth >= 0 else ''}{human(proof.growth)})\n"
         )
+        write(f"  runs:       {ran(before.behaviour)} -> {ran(after.behaviour)}\n")
         if after.user:
             for path, ok in after.user.writable.items():
                 write(f"  writable:   {path}: {'yes' if ok else 'no'}\n")
@@ -347,6 +472,7 @@ def run(args: argparse.Namespace) -> int:
             smoke=args.smoke,
             require_writable=settings.ownership == "app",
             keep_images=args.keep_images,
+            run_seconds=args.run_seconds,
         )
         report(proof)
         proofs.append(proof)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -12,7 +13,7 @@ import pytest
 from engine_support import RUN_ID, SAMPLES, local_family
 
 from fixuser.core import fix
-from fixuser.engine import Engine, RuntimeUser
+from fixuser.engine import Behaviour, Engine, ImageConfig, RuntimeUser
 from fixuser.fileio import directory_reader
 from fixuser.main import main
 from fixuser.settings import Settings
@@ -24,6 +25,7 @@ from fixuser.verify import (
     is_system_dir,
     judge,
     prove,
+    written_paths,
 )
 
 pytest_plugins = ("engine_support",)
@@ -382,3 +384,150 @@ def test_template_of_a_family_without_local_image_runs_on_a_stand_in(
         family=family,
     )
     assert_proven(proof, result.change.user, family)
+
+
+# --- behaviour: both images run with their own ENTRYPOINT/CMD, compared -------------------
+
+
+def ran(
+    running: bool = False,
+    code: int | None = 0,
+    log: tuple[str, ...] = (),
+    changes: tuple[tuple[str, str], ...] = (),
+    started: bool = True,
+) -> Behaviour:
+    return Behaviour(started, running, None if running else code, 2.0, log, changes)
+
+
+def with_behaviour(s: Side, behaviour: Behaviour) -> Side:
+    return dataclasses.replace(s, behaviour=behaviour)
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "why"),
+    [
+        (ran(running=True), ran(code=1), "exited 1 after 2.0 s, where the original kept running"),
+        (ran(running=True), ran(code=0), "stopped (exit 0)"),
+        (ran(code=0), ran(code=2), "exited 2; the original exited 0"),
+        (ran(), ran(started=False), "does not start"),
+        (ran(log=("ok",)), ran(log=("ok", "open /data/x: Permission denied")), "gains lines"),
+        (ran(), ran(log=("mkdir: Operation not permitted",)), "Operation not permitted"),
+        (ran(), ran(log=("EACCES: open '/app/cache'",)), "EACCES"),
+        (ran(), ran(log=("Read-only file system",)), "Read-only file system"),
+    ],
+)
+def test_judge_fails_a_fixed_container_that_behaves_worse(
+    before: Behaviour, after: Behaviour, why: str
+) -> None:
+    reasons = judge(
+        with_behaviour(side(0, "root"), before),
+        with_behaviour(side(), after),
+        "10001",
+        "debian",
+        True,
+        None,
+    )
+    assert any(why in r for r in reasons), reasons
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (ran(running=True), ran(running=True)),
+        (ran(code=0), ran(code=0)),
+        (ran(log=("x: Permission denied",)), ran(log=("x: Permission denied",))),
+        (ran(code=3), ran(code=3)),  # the original fails by itself: nothing to compare with
+    ],
+)
+def test_judge_accepts_a_fixed_container_that_behaves_the_same(
+    before: Behaviour, after: Behaviour
+) -> None:
+    reasons = judge(
+        with_behaviour(side(0, "root"), before),
+        with_behaviour(side(), after),
+        "10001",
+        "debian",
+        True,
+        None,
+    )
+    assert reasons == []
+
+
+def test_written_paths_are_the_directories_added_to_and_the_files_changed() -> None:
+    behaviour = ran(
+        changes=(
+            ("C", "/etc"),
+            ("A", "/etc/hosts"),  # the engine's, not the app's
+            ("C", "/var"),
+            ("C", "/var/lib"),
+            ("C", "/var/lib/app"),
+            ("A", "/var/lib/app/x"),
+            ("A", "/opt/a"),
+            ("A", "/opt/a/b"),  # inside a directory the app made itself
+            ("C", "/srv/app/config.yml"),
+            ("D", "/srv/old"),
+            ("A", "/proc/self"),
+        )
+    )
+    assert written_paths(behaviour) == ["/var/lib/app", "/opt", "/srv/app/config.yml", "/srv"]
+
+
+def test_judge_fails_when_the_user_cannot_write_where_the_original_wrote() -> None:
+    before = with_behaviour(side(0, "root"), ran(changes=(("A", "/srv/state"),)))
+    config = ImageConfig("10001", "/app", (), (), (), {}, 0)
+    after = dataclasses.replace(
+        with_behaviour(side(writable={"/app": True, "/srv": False}), ran()), config=config
+    )
+    reasons = judge(before, after, "10001", "debian", True, None)
+    assert reasons == ["/srv: the original container wrote there, and UID 10001 cannot"]
+
+
+@pytest.mark.engine
+def test_a_fix_whose_application_crashes_on_start_is_not_proven(
+    running_engine: Engine, tmp_path: Path
+) -> None:
+    """PID 1 runs as 10001, as written: and the application dies at once, writing where
+    only root can. The proof runs both images as a user would and compares."""
+    original = (
+        b"FROM docker.io/library/debian:bookworm-slim\n"
+        b'CMD ["sh", "-c", "echo started > /srv/state && exec sleep 30"]\n'
+    )
+    result = fix(original, Settings(), path="Dockerfile")
+    assert result.change is not None
+    proof = prove(
+        tmp_path / "Dockerfile",
+        original,
+        result.output,
+        tmp_path,
+        engine=running_engine,
+        expected_user=result.change.user,
+        family="debian",
+    )
+    assert proof.status == "failed", proof
+    text = "\n".join(proof.reasons)
+    assert "where the original kept running" in text
+    assert "Permission denied" in text
+    assert "/srv: the original container wrote there, and UID 10001 cannot" in text
+    assert proof.before.behaviour is not None and proof.before.behaviour.running
+    assert proof.before.behaviour.pid1_uid == 0
+
+
+@pytest.mark.engine
+def test_an_application_that_writes_its_state_is_proven_after_the_fix(
+    running_engine: Engine,
+) -> None:
+    sample = SAMPLES / "workdir-mkdir-volume"
+    proof = prove(
+        sample / "Dockerfile",
+        (sample / "Dockerfile").read_bytes(),
+        (sample / "expected").read_bytes(),
+        sample,
+        engine=running_engine,
+        expected_user="10001:10001",
+        family="debian",
+    )
+    assert proof.status == "proven", proof.reasons
+    assert proof.after is not None and proof.after.behaviour is not None
+    assert proof.after.behaviour.exit_code == 0
+    changed = {path for _, path in proof.before.behaviour.changes}  # type: ignore[union-attr]
+    assert {"/srv/app/logs/app.log", "/var/lib/app-cache/warm"} <= changed
