@@ -937,8 +937,9 @@ def lives_under_root(stages: list[Stage], stage: Stage, env: Mapping[str, str]) 
         return ""
     return (
         f"the application lives under /root ({what}), which is mode 0700: a non-root user "
-        "cannot enter it; remedy: move it to its own directory (WORKDIR /app, COPY into /app), "
-        "then run fixuser fix"
+        "can reach nothing below it by path (the runtime may still start it there, but every "
+        "absolute path into /root fails); remedy: move it to its own directory (WORKDIR "
+        "/app, COPY into /app), then run fixuser fix"
     )
 
 

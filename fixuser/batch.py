@@ -37,10 +37,11 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 
-from fixuser import cli, forge, repo
+from fixuser import cli, forge, repo, review
 from fixuser.batch_report import (
     EXIT_ERROR,
     OUTCOMES,
+    FileRecord,
     Record,
     counts,
     exit_code,
@@ -51,7 +52,6 @@ from fixuser.batch_report import (
 )
 from fixuser.batch_report import to_json as report_json
 from fixuser.model import Verdict
-from fixuser.render import render
 from fixuser.settings import Settings, SettingsError, build_settings, normalise_keys
 
 if TYPE_CHECKING:
@@ -306,31 +306,33 @@ def configured_push_url(clone: git.Repo, remote: str) -> str:
 
 
 def file_values(fix: repo.FileFix) -> dict[str, Any]:
-    analysis, change = fix.result.analysis, fix.result.change
-    assert change is not None
-    return {
-        "path": fix.path,
-        "context": os.path.dirname(fix.path) or ".",
-        "family": analysis.family,
-        "base_image": analysis.base_image,
-        "evidence": analysis.evidence,
-        "before": analysis.user,
-        "user": change.user,
-        "created_user": change.created_user,
-        "chowned": change.chowned,
-        "notes": change.notes,
-        "warnings": analysis.warnings,
-    }
+    return review.file_values(fix)
+
+
+class Description(str):
+    """The PR/MR description (Markdown), carrying the commit message of the same fix: the
+    two are rendered apart (a Markdown heading starts with "#", which git's cleanup strips
+    from a commit message on amend), and ``commit_message`` is handed the description."""
+
+    commit: str
 
 
 def description(plan: repo.RepoPlan, settings: Settings, branch: str) -> str:
-    files = [file_values(f) for f in plan.fixes]
-    return render("pull-request.md.j2", files=files, settings=settings, branch=branch)
+    """``settings`` made the fix: each file's UID comes from the fix itself (``--uid`` or
+    the user fixuser reused), so nothing else of them is needed here."""
+    text = Description(review.description(plan.fixes, branch))
+    text.commit = review.commit_message(plan.fixes, branch=branch, remote=True, batch=True)
+    return text
 
 
 def commit_message(body: str) -> str:
-    # The trailer stays the last paragraph: is_fixuser_branch() looks for it there.
-    return f"{TITLE}\n\n{body.rstrip()}\n\n{repo.TRAILER}\n"
+    """The commit message of the fix ``body`` (from ``description``) describes. Its trailer
+    stays the last paragraph: ``repo.is_fixuser_branch`` looks for it there."""
+    if isinstance(body, Description):
+        return body.commit
+    # A description from elsewhere (a state file): kept whole, headings made plain.
+    plain = re.sub(r"(?m)^#+[ \t]*(.*)$", lambda m: f"{m[1]}\n{'-' * len(m[1])}", body.rstrip())
+    return f"{TITLE}\n\n{plain}\n\n{repo.TRAILER}\n"
 
 
 def diff_stat(plan: repo.RepoPlan, clone: git.Repo) -> str:
@@ -475,11 +477,39 @@ def gitlab_push_options(base_name: str | None) -> list[str]:
     return options
 
 
-def outcome_without_fixes(spec: str, plan: repo.RepoPlan) -> Record:
+def file_records(plan: repo.RepoPlan, base: git.Commit) -> tuple[FileRecord, ...]:
+    """Every Dockerfile of the base commit and what happened to it, by path."""
+    out = []
+    for f in plan.findings:
+        analysis, change = f.result.analysis, f.result.change
+        out.append(
+            FileRecord(
+                path=f.path,
+                verdict=str(analysis.verdict),
+                family=analysis.family,
+                user=change.user if change is not None else analysis.user,
+                warnings=analysis.warnings,
+                changed=change is not None,
+                reason=analysis.reason,
+            )
+        )
+    if plan.errors:  # rare: only then walk the tree again for the files that could not be read
+        judged = {f.path for f in plan.findings}
+        unread = [p for p, _ in repo.dockerfile_blobs(base.tree, ()) if p not in judged]
+        unread.sort(key=len, reverse=True)  # the longest path the message starts with
+        for error in plan.errors:  # "path: problem"
+            path = next((p for p in unread if error.startswith(f"{p}: ")), None)
+            if path is not None:
+                out.append(FileRecord(path, "error", reason=error[len(path) + 2 :]))
+    return tuple(sorted(out, key=lambda f: f.path))
+
+
+def outcome_without_fixes(spec: str, plan: repo.RepoPlan, files: tuple[FileRecord, ...]) -> Record:
+    record = functools.partial(Record, spec, files=files, base_sha=plan.head)
     if plan.errors:
-        return Record(spec, "failed", reason="; ".join(plan.errors))
+        return record("failed", reason="; ".join(plan.errors))
     if not plan.findings:
-        return Record(spec, "no-dockerfile")
+        return record("no-dockerfile")
     by_verdict: dict[Verdict, list[str]] = {}
     for f in plan.findings:
         by_verdict.setdefault(f.result.analysis.verdict, []).append(f.path)
@@ -498,28 +528,31 @@ def outcome_without_fixes(spec: str, plan: repo.RepoPlan) -> Record:
                 reason = f"runs as root and fixuser could not fix it: {reason or 'unknown'}"
             elif verdict is Verdict.INVALID_USER:
                 reason = f"a Dockerfile does not start: {reason}"
-            return Record(spec, outcome, files=tuple(paths), reason=reason)
+            return record(outcome, reason=reason)
     # Files fixuser was told to ignore, or could not judge, are named: not proven compliant.
     unsure = [
         f"{f.path}: {f.result.analysis.verdict}"
         for f in plan.findings
         if f.result.analysis.verdict in (Verdict.IGNORED, Verdict.UNKNOWN)
     ]
-    files = tuple(f.path for f in plan.findings)
-    return Record(spec, "compliant", files=files, reason="; ".join(unsure))
+    return record("compliant", reason="; ".join(unsure))
 
 
 def process(spec: str, options: Options) -> Record:
-    """One repository, start to end; a problem becomes a ``failed`` record, never an exception."""
+    """One repository, start to end; a problem becomes a ``failed`` record, never an exception.
+
+    The record of a step that failed keeps what was known by then (the base commit, the
+    files, the fix commit when a push failed)."""
+    known: dict[str, Any] = {}
     try:
-        return process_unguarded(spec, options)
+        return process_unguarded(spec, options, known)
     except (repo.RepoError, SettingsError, forge.ForgeError, OSError) as e:
-        return Record(spec, "failed", branch=None, reason=str(e) or type(e).__name__)
+        return Record(spec, "failed", branch=None, reason=str(e) or type(e).__name__, **known)
     except Exception as e:  # a bug in one repository must not stop the fleet
-        return Record(spec, "failed", reason=f"internal error: {type(e).__name__}: {e}")
+        return Record(spec, "failed", reason=f"internal error: {type(e).__name__}: {e}", **known)
 
 
-def process_unguarded(spec: str, options: Options) -> Record:
+def process_unguarded(spec: str, options: Options, known: dict[str, Any]) -> Record:
     import git
 
     clone_path = prepare(spec, options)
@@ -528,13 +561,15 @@ def process_unguarded(spec: str, options: Options) -> Record:
         base_ref = f"refs/heads/{options.base}" if options.base else "HEAD"
         base_name = options.base or default_branch(clone)
         base = commit_at(clone, base_ref)
+        known["base_sha"] = base.hexsha
         settings = repo_settings(clone, base, options)
         plan = repo.plan_repository(clone_path, settings, base=base.hexsha)
+        known["files"] = files = file_records(plan, base)
         if not plan.fixes:
-            return outcome_without_fixes(spec, plan)
+            return outcome_without_fixes(spec, plan, files)
         body = description(plan, settings, options.branch)
         record = functools.partial(
-            Record, spec, branch=options.branch, files=tuple(f.path for f in plan.fixes),
+            Record, spec, branch=options.branch, files=files, base_sha=plan.head,
             description=body,
         )  # fmt: skip
         notes = list(plan.errors)
@@ -544,7 +579,7 @@ def process_unguarded(spec: str, options: Options) -> Record:
             problems = options.verify(clone, plan)
             if problems:
                 return record("failed", reason="--verify: " + "; ".join(problems))
-        return publish(clone, plan, body, base_name, options, record, notes)
+        return publish(clone, plan, body, base_name, options, record, notes, known)
     finally:
         clone.close()
 
@@ -557,6 +592,7 @@ def publish(
     options: Options,
     record: Callable[..., Record],
     notes: list[str],
+    known: dict[str, Any],
 ) -> Record:
     """Commit (or reuse this very fix's branch), push, open the review request."""
     branch = options.branch
@@ -569,8 +605,11 @@ def publish(
             why = f"branch {branch} exists and fixuser did not make it: not replacing it"
             return record("skipped-conflict", reason=why)
         replacing = True
+    tip = old
     if old is None or replacing:
-        commit_in_clone(clone, plan, branch, commit_message(body), options.identity, old)
+        tip = commit_in_clone(clone, plan, branch, commit_message(body), options.identity, old)
+    known["commit_sha"] = tip
+    record = functools.partial(record, commit_sha=tip)
     clone_path = Path(clone.git_dir)
     if not options.push:
         return record("committed", reason="; ".join(notes or [f"in {clone_path}"]))
@@ -670,23 +709,32 @@ class State:
     The state file holds the report's records; each PR description (a few KB) is written once
     to a file of its own beside it (``STATE.d/``), so rewriting the state stays cheap however
     large the fleet grows.
+
+    A dry run keeps its records in memory only (``persist=False``): the state file says what
+    was done to the repositories, for ``--resume``, and a dry run does nothing to them. Kept
+    apart in a file of its own they would only be something else to clean up or confuse with
+    the real one; a dry run stopped part-way is simply run again (its clones are cached). So a
+    dry run never hides a repository from a later ``--push --resume``, nor empties the state
+    of a real run it is given with ``--state``; with ``--resume`` it reads that state and shows
+    what the resumed run would still do.
     """
 
-    def __init__(self, path: Path, records: dict[str, Record]) -> None:
+    def __init__(self, path: Path, records: dict[str, Record], *, persist: bool = True) -> None:
         self.path = path
         self.records = records
+        self.persist = persist
         self.descriptions = path.with_name(path.name + ".d")
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, path: Path) -> State:
+    def load(cls, path: Path, *, persist: bool = True) -> State:
         try:
             records = read_report(path)
         except FileNotFoundError:
             records = []
         except (OSError, ValueError) as e:
             raise StartError(f"--state {path}: cannot read it: {e}") from None
-        state = cls(path, {})
+        state = cls(path, {}, persist=persist)
         for r in records:
             try:
                 text = state.description_path(r.repo).read_text(encoding="utf-8")
@@ -699,11 +747,13 @@ class State:
         return self.descriptions / f"{sha(spec)[:20]}.md"
 
     def save(self) -> None:
-        write_atomically(self.path, report_json(self.records.values(), compact=True), durable=False)
+        if self.persist:
+            records = report_json(self.records.values(), compact=True)
+            write_atomically(self.path, records, durable=False)
 
     def record(self, record: Record) -> None:
         with self._lock:
-            if record.description:
+            if record.description and self.persist:
                 write_atomically(
                     self.description_path(record.repo), record.description, durable=False
                 )
@@ -744,7 +794,9 @@ class Progress:
 def to_run(specs: Sequence[str], state: State, resume: bool, retry_failed: bool) -> list[str]:
     def wanted(spec: str) -> bool:
         record = state.records.get(spec)
-        if record is None:
+        # A dry run's would-fix did nothing: as if never reached. Dry runs record no state any
+        # more, but an older fixuser's state file may hold such records.
+        if record is None or record.outcome == "would-fix":
             return resume or not retry_failed
         if record.outcome == "failed":
             return retry_failed
@@ -934,8 +986,11 @@ def run(args: argparse.Namespace) -> int:
         state_path = (
             args.state or options.workdir / f"state-{sha(repr((specs, args.shard)))[:12]}.json"
         )
+        persist = not options.dry_run  # see State
         state = (
-            State.load(state_path) if args.resume or args.retry_failed else State(state_path, {})
+            State.load(state_path, persist=persist)
+            if args.resume or args.retry_failed
+            else State(state_path, {}, persist=persist)
         )
         state.records = {k: v for k, v in state.records.items() if k in set(specs)}
         state.save()
@@ -954,10 +1009,12 @@ def run(args: argparse.Namespace) -> int:
         write_report(args.report, records)
     print_summary(records)
     if not finished:
-        print(
-            f"fixuser batch: interrupted; continue with --resume (state {state.path})",
-            file=sys.stderr,
+        again = (
+            "a dry run records no state: run it again"
+            if options.dry_run
+            else f"continue with --resume (state {state.path})"
         )
+        print(f"fixuser batch: interrupted; {again}", file=sys.stderr)
         return 130
     return exit_code(records)
 

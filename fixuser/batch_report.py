@@ -33,15 +33,63 @@ EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
 
 
 @dataclasses.dataclass(frozen=True)
+class FileRecord:
+    """What happened to one Dockerfile of a repository: exactly the keys of its JSON object."""
+
+    path: str  # repository-relative, posix
+    # fixuser's verdict on the file as found (fixuser.model.Verdict), "error" when it cannot
+    # be read as a Dockerfile, "" in a record of an older fixuser, which kept only the path.
+    verdict: str = ""
+    family: str = ""
+    # The user the container runs as with fixuser's change: the USER written when ``changed``,
+    # the effective user as found otherwise.
+    user: str = ""
+    warnings: tuple[str, ...] = ()
+    changed: bool = False  # fixuser's fix changes the file (in the commit at ``commit_sha``)
+    reason: str = ""  # why the verdict; the JSON object has the key only when there is one
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "path": self.path,
+            "verdict": self.verdict,
+            "family": self.family,
+            "user": self.user,
+            "warnings": list(self.warnings),
+            "changed": self.changed,
+        }
+        if self.reason:
+            data["reason"] = self.reason
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> FileRecord:
+        if isinstance(data, str):  # an older fixuser wrote the paths alone
+            return cls(data)
+        if not isinstance(data, dict) or not isinstance(data.get("path"), str):
+            raise ValueError(f"not a file record: {data!r:.100}")
+        return cls(
+            path=data["path"],
+            verdict=str(data.get("verdict") or ""),
+            family=str(data.get("family") or ""),
+            user=str(data.get("user") or ""),
+            warnings=tuple(str(w) for w in data.get("warnings") or ()),
+            changed=bool(data.get("changed")),
+            reason=str(data.get("reason") or ""),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
 class Record:
     """What happened to one repository: exactly the report's JSON keys."""
 
     repo: str  # as given on the command line or in the repos file
     outcome: str
     branch: str | None = None
-    files: tuple[str, ...] = ()
+    files: tuple[FileRecord, ...] = ()  # every Dockerfile found, left alone or not
     reason: str = ""
     url: str | None = None
+    base_sha: str | None = None  # the commit whose Dockerfiles were judged and fixed
+    commit_sha: str | None = None  # the fix commit made or reused on ``branch``
     # The PR/MR description of the fix: in the Markdown report (and beside the state file),
     # not in the report's JSON, whose keys are fixed.
     description: str = dataclasses.field(default="", compare=False)
@@ -51,9 +99,11 @@ class Record:
             "repo": self.repo,
             "outcome": self.outcome,
             "branch": self.branch,
-            "files": list(self.files),
+            "files": [f.to_json() for f in self.files],
             "reason": self.reason,
             "url": self.url,
+            "base_sha": self.base_sha,
+            "commit_sha": self.commit_sha,
         }
 
     @classmethod
@@ -64,9 +114,11 @@ class Record:
             repo=str(data["repo"]),
             outcome=str(data["outcome"]),
             branch=data.get("branch"),
-            files=tuple(data.get("files") or ()),
+            files=tuple(FileRecord.from_json(f) for f in data.get("files") or ()),
             reason=str(data.get("reason") or ""),
             url=data.get("url"),
+            base_sha=data.get("base_sha"),
+            commit_sha=data.get("commit_sha"),
         )
 
 
@@ -122,20 +174,83 @@ def md_cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+# The order the Markdown lists a repository's files in: what runs as root first.
+VERDICTS = (
+    "root",
+    "invalid-user",
+    "needs-root",
+    "root-by-design",
+    "drops-privileges",
+    "unknown",
+    "ignored",
+    "compliant",
+    "error",
+)
+
+
+def by_verdict(files: Iterable[FileRecord]) -> dict[str, list[FileRecord]]:
+    """The files grouped by verdict, the groups in ``VERDICTS`` order (others after them)."""
+    groups: dict[str, list[FileRecord]] = {}
+    for f in files:
+        groups.setdefault(f.verdict, []).append(f)
+    rank = {v: i for i, v in enumerate(VERDICTS)}
+    return dict(sorted(groups.items(), key=lambda item: rank.get(item[0], len(rank))))
+
+
+def verdict_name(verdict: str) -> str:
+    return verdict or "not recorded"  # a record of an older fixuser: the path alone
+
+
+def file_line(f: FileRecord) -> list[str]:
+    """One list item per file, its warnings nested under it."""
+    family = f" ({f.family})" if f.family else ""
+    if f.changed:
+        what = f"the fix runs it as `{f.user}`"
+    else:
+        what = f"runs as `{f.user}`" if f.user else ""
+    said = "; ".join(x for x in (what, f.reason) if x)
+    lines = [f"- `{f.path}`{family}" + (f": {said}" if said else "")]
+    lines += [f"  - warning: {w}" for w in f.warnings]
+    return [line.replace("\n", " ") for line in lines]
+
+
+def files_section(r: Record) -> list[str]:
+    shas = [f"base `{r.base_sha[:12]}`"] if r.base_sha else []
+    if r.commit_sha:
+        shas.append(f"fix commit `{r.commit_sha[:12]}`")
+    lines = [f"### {md_cell(r.repo)}", "", " · ".join([r.outcome, *shas]), ""]
+    for verdict, group in by_verdict(r.files).items():
+        lines += [f"**{verdict_name(verdict)}** ({len(group)})", ""]
+        for f in group:
+            lines += file_line(f)
+        lines.append("")
+    return lines
+
+
 def to_markdown(records: Sequence[Record]) -> str:
     lines = ["# fixuser batch report (CIS Docker Benchmark 4.1)", "", summary_line(records), ""]
+    ordered: list[Record] = []
     for outcome in OUTCOMES:
         group = [r for r in records if r.outcome == outcome]
         if not group:
             continue
+        ordered += group
         lines += [f"## {outcome} ({len(group)})", "", "| repository | branch | files | details |"]
         lines.append("| --- | --- | --- | --- |")
         for r in group:
             details = " ".join(x for x in (f"<{r.url}>" if r.url else "", r.reason) if x)
-            files = "<br>".join(f"`{f}`" for f in r.files)
+            tally = by_verdict(r.files)
+            files = ", ".join(f"{len(g)} {verdict_name(v)}" for v, g in tally.items())
             branch = f"`{r.branch}`" if r.branch else ""
             lines.append(f"| {md_cell(r.repo)} | {branch} | {files} | {md_cell(details)} |")
         lines.append("")
+    # Every Dockerfile under its verdict, one line each: twenty files that drop privileges
+    # are twenty paths, each with its own reason, not one reason for the lot.
+    with_files = [r for r in ordered if r.files]
+    if with_files:
+        lines += ["## Dockerfiles", ""]
+    for r in with_files:
+        lines += files_section(r)
     described = [r for r in records if r.description]
     if described:
         lines += ["## Descriptions", ""]

@@ -74,6 +74,15 @@ class ImageConfig:
     cmd: tuple[str, ...]
     labels: Mapping[str, str]
     size: int
+    env: tuple[str, ...] = ()  # KEY=VALUE
+
+    @property
+    def home(self) -> str:
+        """HOME as the image sets it, or ""."""
+        for pair in reversed(self.env):
+            if pair.startswith("HOME="):
+                return pair[5:]
+        return ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -430,14 +439,20 @@ class Engine:
         """Start ``image`` as a user would (its own ENTRYPOINT/CMD, no arguments), let it run
         up to ``seconds``, and record what it did: whether it kept running or how it exited,
         its log, PID 1's UID while it ran, and the filesystem changes it made."""
-        args = ["run", "-d"] + (["--pull=never"] if self.name == "podman" else [])
-        started = self.command([*args, image], check=False)
-        if started.returncode != 0:
-            error = " ".join(started.error_lines(3)) or f"exit {started.returncode}"
+        # create, then start: a container that cannot start (no such user, no such program)
+        # still has an id to remove, and a start error to report.
+        args = ["create"] + (["--pull=never"] if self.name == "podman" else [])
+        created = self.command([*args, image], check=False)
+        if created.returncode != 0:
+            error = " ".join(created.error_lines(3)) or f"exit {created.returncode}"
             return Behaviour(False, False, None, 0.0, (), (), error=error)
-        container = started.stdout.strip().splitlines()[-1]
+        container = created.stdout.strip().splitlines()[-1]
         begun = time.monotonic()
         try:
+            started = self.command(["start", container], check=False)
+            if started.returncode != 0:
+                error = " ".join(started.error_lines(3)) or f"exit {started.returncode}"
+                return Behaviour(False, False, None, 0.0, (), (), error=error)
             pid1_uid, code = None, None
             try:  # one call that returns when it exits, or times out while it runs
                 waited = self.command(["wait", container], timeout=seconds, check=False)
@@ -613,6 +628,7 @@ def config_from(config: Mapping[str, object], size: int, *, lower: bool) -> Imag
         cmd=strings(get("Cmd")),
         labels={str(k): str(v) for k, v in labels.items()} if isinstance(labels, dict) else {},
         size=size,
+        env=strings(get("Env")),
     )
 
 

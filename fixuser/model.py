@@ -59,6 +59,7 @@ class Change(NamedTuple):
     created_user: str | None  # "app (10001:10001)" when a user block was inserted, else None
     chowned: tuple[str, ...]  # paths made writable, COPY/ADD destinations given --chown
     notes: tuple[str, ...]  # human lines describing each edit
+    uid: int | None = None  # the UID the USER runs as; None when only its name is known
 
 
 class FixResult(NamedTuple):

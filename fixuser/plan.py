@@ -386,6 +386,7 @@ def render_block(
             owner=choice.owner,
             openshift=settings.openshift,
             dirs=dirs,
+            home=home_of(choice),
         ).strip("\n")
         block = BLOCKS[key] = text + "\n" if text else ""
     return block
@@ -421,13 +422,17 @@ def insertion_after(dockerfile: Dockerfile, instruction: Instruction) -> tuple[i
     return line, edits
 
 
+def home_of(choice: Choice) -> str:
+    return f"/home/{choice.name}"
+
+
 def new_home(facts: Facts, choice: Choice) -> str:
     """A home for the user when the stage sets HOME to root's (/root or below): caches and
     dotfiles under $HOME keep working once the container no longer runs as root."""
     home = facts.env.get("HOME", "")
     if not choice.name or not (home == "/root" or home.startswith("/root/")):
         return ""
-    return f"/home/{choice.name}"
+    return home_of(choice)
 
 
 def user_before(facts: Facts, stage: Stage, instruction: Instruction) -> str:
@@ -520,12 +525,16 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings) -> Plan:
     anchor_index = stage.instructions.index(anchor) if anchor in stage.instructions else -1
     early = [t for t in targets if 0 <= t.deadline <= anchor_index]
     late = [t.path for t in targets if t not in early]
+    # A user fixuser creates gets a home of its own, made and owned in its block: HOME is
+    # where tools keep caches and dotfiles, and /nonexistent breaks them.
+    own_home = home_of(choice) if has_shell and choice.create else ""
     home = new_home(facts, choice) if has_shell else ""
-    if home and home not in late:
+    if home and home not in late and home != own_home:
         late.append(home)
 
+    chowned: list[str] = []
     if has_shell and choice.create:
-        block_dirs = late if anchor is header else []
+        block_dirs = [own_home, *(late if anchor is header else [])]
         block = render_block(
             TEMPLATES.get(facts.family, "portable.sh.j2"), dockerfile, choice, settings, block_dirs
         )
@@ -536,9 +545,10 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings) -> Plan:
             f"creates user {choice.name} ({choice.owner}) with the {facts.family} "
             "template after the FROM"
         )
-        if block_dirs:
+        chowned += block_dirs
+        notes.append(f"makes {', '.join(block_dirs)} writable by {choice.owner} in that block")
+        if anchor is header:
             late = []
-    chowned: list[str] = []
     if targets and not has_shell:
         # No RUN is possible. A WORKDIR that comes after the USER is created owned by that
         # user (BuildKit and buildah alike: tests/test_engine.py proves it for buildah), and
@@ -640,5 +650,6 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings) -> Plan:
         created_user=f"{choice.name} ({choice.owner})" if choice.create else None,
         chowned=tuple(chowned),
         notes=tuple(notes),
+        uid=choice.uid,
     )
     return Plan(tuple(edits), change, tuple(warnings))

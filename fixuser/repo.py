@@ -22,11 +22,10 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fixuser import core
+from fixuser import core, review
 from fixuser.cli import DEFAULT_BRANCH as DEFAULT_BRANCH  # where it used to live
 from fixuser.discover import SKIP_DIRS, is_dockerfile_name
 from fixuser.model import DockerfileError, FixResult
-from fixuser.render import render
 from fixuser.settings import Settings
 
 if TYPE_CHECKING:
@@ -181,8 +180,11 @@ def base_blob(repo_path: Path, commit: str, path: str) -> bytes:
     return data
 
 
-def render_commit_message(plan: RepoPlan, *, signoff: str | None = None) -> str:
-    return render("commit-message.j2", fixes=plan.fixes, signoff=signoff)
+def render_commit_message(
+    plan: RepoPlan, *, signoff: str | None = None, branch: str | None = None
+) -> str:
+    """The message of the commit that fixes ``plan`` (see ``fixuser.review``)."""
+    return review.commit_message(plan.fixes, branch=branch, signoff=signoff)
 
 
 # -- identity -----------------------------------------------------------------------------------
@@ -551,11 +553,11 @@ def commit_command(
     for error in plan.errors:
         print(f"fixuser: {error}", file=sys.stderr)
     if not plan.fixes:
-        what = f"{len(plan.findings)} Dockerfile{'' if len(plan.findings) == 1 else 's'}"
+        what = review.count(len(plan.findings), "Dockerfile")
         print(f"fixuser: nothing to fix: {what} already compliant, no branch made")
         return EXIT_REFUSED if plan.errors else EXIT_OK
     message = render_commit_message(
-        plan, signoff=signoff_identity(repo, author) if signoff else None
+        plan, signoff=signoff_identity(repo, author) if signoff else None, branch=branch
     )
     sha = commit_fixes(root, plan, branch, message, author=author, force=force)
     print(f"fixuser: committed on branch {branch}, based on {base} ({plan.head[:12]})")

@@ -187,7 +187,8 @@ def write_text(report: Report, out: TextIO, err: TextIO) -> None:
         key = "error" if outcome.error else str(outcome.analysis.verdict)  # type: ignore[union-attr]
         counts[key] = counts.get(key, 0) + 1
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-    lines.append(f"{len(report.outcomes)} file(s): {summary or 'none found'}\n")
+    n = len(report.outcomes)
+    lines.append(f"{n} file{'' if n == 1 else 's'}: {summary or 'none found'}\n")
     err.write("".join(problems))
     err.flush()
     out.write("".join(lines))

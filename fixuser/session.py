@@ -32,6 +32,7 @@ from fixuser.repo import (
     render_commit_message,
     summary,
 )
+from fixuser.review import count
 from fixuser.settings import MAX_ID, Settings, SettingsError, build_settings, validate_user_name
 
 EXIT_OK = 0
@@ -243,7 +244,8 @@ class Session:
         for error in plan.errors:
             print(f"fixuser: {error}", file=sys.stderr)
         if not plan.fixes:
-            print(f"fixuser: nothing to fix: {len(plan.findings)} Dockerfiles already compliant")
+            what = count(len(plan.findings), "Dockerfile")
+            print(f"fixuser: nothing to fix: {what} already compliant")
             return EXIT_OK
         picked = self.pick_files(plan)
         if not picked:
@@ -266,7 +268,7 @@ class Session:
                 validate=lambda name: branch_sha(repo, name) is None or "that branch exists",
             )
         )
-        message = render_commit_message(plan)
+        message = render_commit_message(plan, branch=branch)
         subject, rest = message.split("\n", 1)
         subject = self.prompt(q.text("Commit subject:", default=subject, validate=bool))
         remote_names = [r.name for r in repo.remotes]

@@ -45,7 +45,16 @@ DENIED_RE = re.compile(
     r"permission denied|operation not permitted|\beacces\b|read-only file system", re.IGNORECASE
 )
 # What the engine itself writes into every container: not the application's doing.
-ENGINE_PATHS = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf", "/run/.containerenv")
+# podman also adds the container's UID and GID to /etc/passwd and /etc/group when the image
+# has no entry for them (USER 000:1000).
+ENGINE_PATHS = (
+    "/etc/hosts",
+    "/etc/hostname",
+    "/etc/resolv.conf",
+    "/run/.containerenv",
+    "/etc/passwd",
+    "/etc/group",
+)
 ENGINE_TREES = ("/proc/", "/sys/", "/dev/", "/run/secrets/")
 ENGINE_DIRS = frozenset({"/", "/etc", "/run", "/proc", "/sys", "/dev"})
 TAG_REPOSITORY = "localhost/fixuser-verify"
@@ -107,7 +116,7 @@ def build_and_run(
     options: BuildOptions,
     smoke: str | None,
     run_seconds: float,
-    must_write: Sequence[str] = (),
+    original: Side | None = None,
 ) -> Side:
     try:
         try:
@@ -129,6 +138,7 @@ def build_and_run(
                 if behaviour.pid1_uid is not None
                 else (None, "exited before PID 1 could be read: judged by its exit and log")
             )
+        must_write = written_paths(original, config) if original is not None else []
         user = engine.runtime_user(tag, config, must_write, pid1)
         smoke_ok: bool | None = None
         errors: tuple[str, ...] = ()
@@ -142,13 +152,24 @@ def build_and_run(
     return Side(True, build.seconds, build.size, user, config, smoke_ok, errors, behaviour)
 
 
-def written_paths(behaviour: Behaviour | None) -> list[str]:
+def written_paths(original: Side, fixed: ImageConfig | None = None) -> list[str]:
     """What a user must be able to write to make the changes the original container made:
     the directory of each path it added or deleted (not one it added itself), and each path
-    it changed that is no directory of another change (a file it rewrote)."""
+    it changed that is no directory of another change (a file it rewrote). When the fix moved
+    HOME (root's /root to the user's own), what the original wrote below its HOME is written
+    below the new one: that HOME must be writable instead."""
+    behaviour = original.behaviour
     if behaviour is None:
         return []
     changes = [(k, p) for k, p in behaviour.changes if not engine_made(p)]
+    old_home = original.config.home if original.config else ""
+    new_home = fixed.home if fixed else ""
+    moved = bool(old_home and new_home and old_home != new_home and old_home != "/")
+    if moved:
+        below = [(k, p) for k, p in changes if p == old_home or p.startswith(old_home + "/")]
+        changes = [c for c in changes if c not in below]
+        if below:
+            changes.append(("A", posixpath.join(new_home, ".fixuser-home")))
     added = {p for k, p in changes if k == "A"}
     parents = {posixpath.dirname(p) for _, p in changes}
     needed: dict[str, None] = {}
@@ -244,7 +265,7 @@ def judge(
     if smoke and before.smoke_ok and not after.smoke_ok:
         reasons += ["the smoke command fails in the fixed image", *after.errors]
     reasons += behaviour_reasons(before.behaviour, after.behaviour)
-    for path in written_paths(before.behaviour):
+    for path in written_paths(before, after.config):
         if (require_writable and path in own) or is_tmp(path):
             continue  # already judged above, or everybody's
         if not user.writable.get(path, True):
@@ -304,7 +325,7 @@ def prove(
             options,
             smoke,
             run_seconds,
-            written_paths(before.behaviour),
+            before,
         )
         reasons = judge(before, after, expected_user, family, require_writable, smoke)
         if smoke and before.smoke_ok is False:

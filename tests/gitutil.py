@@ -146,3 +146,25 @@ def snapshot(root: Path) -> RepoState:
         head=head,
         refs=refs,
     )
+
+
+def amend_round_trip(repo: Path, branch: str, worktree: Path) -> tuple[str, str]:
+    """``branch``'s tip message, and what ``git commit --amend`` makes of it when the editor
+    (``GIT_EDITOR=true``) saves it unchanged: git's strip cleanup drops every line that starts
+    with ``#`` as a comment. Done in a detached worktree, so ``branch`` itself stays put (a
+    bare repository works too)."""
+    before = git(repo, "log", "-1", "--format=%B", branch)
+    git(repo, "worktree", "add", "-q", "--detach", str(worktree), branch)
+    proc = subprocess.run(
+        ["git", "-C", str(worktree), "-c", f"user.name={TEST_NAME}",
+         "-c", f"user.email={TEST_EMAIL}", "commit", "-q", "--amend", "--cleanup=strip"],
+        env={**os.environ, "GIT_EDITOR": "true"}, capture_output=True, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise AssertionError(f"git commit --amend failed: {proc.stderr.decode()}")
+    return before, git(worktree, "log", "-1", "--format=%B", "HEAD")
+
+
+def comment_lines(message: str) -> list[str]:
+    """The lines git's default cleanup would strip from a commit message."""
+    return [line for line in message.splitlines() if line.startswith("#")]

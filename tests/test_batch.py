@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 from batch_fleet import COMPLIANT, GOSU, ROOT, add_hook, git, make_remote, remote_branches
-from gitutil import isolate_git, snapshot
+from gitutil import amend_round_trip, comment_lines, isolate_git, snapshot
 
 from fixuser import batch, core
 from fixuser.engine import Engine
@@ -60,6 +60,14 @@ def fleet(tmp_path: Path) -> dict[str, Path]:
     return made
 
 
+# (path, changed) of the "multi" remote's Dockerfiles: two fixed, one already compliant.
+MULTI_CHANGES = [
+    ("Dockerfile", True),
+    ("svc/api/Containerfile", True),
+    ("svc/ok/Dockerfile", False),
+]
+
+
 def run_batch(tmp_path: Path, *args: str) -> tuple[int, dict[str, dict[str, Any]]]:
     report = tmp_path / "report.json"
     code = main(["batch", "--jobs", "2", "--report", str(report), *args])
@@ -93,8 +101,16 @@ def test_fleet_push_records_every_outcome(tmp_path: Path, fleet: dict[str, Path]
     assert "no such repository" in report[missing]["reason"]
     assert report["file:///nonexistent/repo.git"]["outcome"] == "failed"
     assert "protected: no new branches" in report[str(fleet["rejects"])]["reason"]
-    assert report[str(fleet["multi"])]["files"] == ["Dockerfile", "svc/api/Containerfile"]
+    changes = [(f["path"], f["changed"]) for f in report[str(fleet["multi"])]["files"]]
+    assert changes == MULTI_CHANGES
     assert report[str(fleet["root"])]["branch"] == BRANCH
+    # A push the remote refused keeps what was known: the base, the files, the fix commit
+    # (in the cache clone, where a rerun finds and pushes it).
+    rejected = report[str(fleet["rejects"])]
+    assert rejected["base_sha"] == heads["rejects"]
+    assert [f["path"] for f in rejected["files"]] == ["Dockerfile"]
+    clone = next((tmp_path / "cache" / "fixuser" / "batch" / "repos").glob("*-rejects-*"))
+    assert remote_branches(clone)[BRANCH] == rejected["commit_sha"]
     assert list(report) == specs  # in the order given
 
     for name in ("root", "multi"):
@@ -107,7 +123,8 @@ def test_fleet_push_records_every_outcome(tmp_path: Path, fleet: dict[str, Path]
         message = git(remote, "log", "-1", "--format=%B", BRANCH)
         assert message.rstrip().endswith(TRAILER)
         assert "CIS Docker Benchmark 4.1" in message
-        assert "### Verify locally" in message
+        assert "\nVerify locally\n--------------\n" in message
+        assert comment_lines(message) == []
     changed = git(fleet["multi"], "diff", "--name-only", "main", BRANCH).split()
     assert changed == ["Dockerfile", "svc/api/Containerfile"]
     for name in ("compliant", "empty", "gosu", "rejects"):
@@ -125,6 +142,8 @@ def test_fleet_push_records_every_outcome(tmp_path: Path, fleet: dict[str, Path]
         "files",
         "reason",
         "url",
+        "base_sha",
+        "commit_sha",
     }
 
 
@@ -152,7 +171,10 @@ def test_dry_run_writes_nothing(
     assert code == 0
     record = report[str(fleet["multi"])]
     assert record["outcome"] == "would-fix"
-    assert record["files"] == ["Dockerfile", "svc/api/Containerfile"]
+    changes = [(f["path"], f["changed"]) for f in record["files"]]
+    assert changes == MULTI_CHANGES
+    assert record["base_sha"] == git(fleet["multi"], "rev-parse", "main").strip()
+    assert record["commit_sha"] is None
     assert record["reason"].startswith(f"Dockerfile {numstat(tmp_path, ROOT, fixed(ROOT))}, ")
     assert {name: snapshot(p) for name, p in fleet.items()} == before
     clones = list((tmp_path / "cache" / "fixuser" / "batch" / "repos").iterdir())
@@ -285,7 +307,21 @@ def test_shards_partition_the_list_and_reports_merge(tmp_path: Path) -> None:
     records = json.loads(merged.read_text())["repositories"]
     assert sorted(r["repo"] for r in records) == sorted(map(str, remotes))
     assert {r["outcome"] for r in records} == {"committed"}
-    assert merged.with_suffix(".md").exists()
+    written = [json.loads(Path(name).read_text())["repositories"] for name in reports]
+    assert records == written[0] + written[1]  # file objects and commits as the shards wrote them
+    for r in records:
+        (entry,) = r["files"]
+        assert entry == {
+            "path": "Dockerfile",
+            "verdict": "root",
+            "family": "debian",
+            "user": "10001:10001",
+            "warnings": [],
+            "changed": True,
+        }
+        assert r["commit_sha"] and r["base_sha"]
+    markdown = merged.with_suffix(".md").read_text()
+    assert markdown.count("**root** (1)\n\n- `Dockerfile` (debian): the fix runs it as") == 4
 
 
 def test_repos_file_and_limit(tmp_path: Path, fleet: dict[str, Path]) -> None:
@@ -401,7 +437,11 @@ def test_open_pr_pushes_and_opens_a_draft(tmp_path: Path, monkeypatch: pytest.Mo
     body = request["body"]
     assert (body["head"], body["base"], body["draft"]) == (BRANCH, "main", True)
     message = git(remote, "log", "-1", "--format=%B", BRANCH)
-    assert body["body"].strip() in message  # the PR body is the commit's description
+    # The PR body is the Markdown rendering of what the commit message says in plain text.
+    assert "### `Dockerfile`" in body["body"] and "### Verify locally" in body["body"]
+    assert "Dockerfile\n----------\n" in message and comment_lines(message) == []
+    commands = body["body"].split("```sh\n", 1)[1].split("```", 1)[0].splitlines()
+    assert commands and all(f"\n    {line}\n" in message for line in commands)
 
 
 def test_compare_url_without_open_pr(tmp_path: Path) -> None:
@@ -569,3 +609,250 @@ def test_needs_root_and_invalid_user_get_outcomes_of_their_own(tmp_path: Path) -
     for remote in (sshd, typo):
         assert set(remote_branches(remote)) == {"main"}
     assert "## needs-root (1)" in (tmp_path / "report.md").read_text()
+
+
+def state_files(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "cache" / "fixuser" / "batch").glob("state-*.json"))
+
+
+def test_dry_run_records_no_state_so_push_resume_does_the_work(
+    tmp_path: Path, fleet: dict[str, Path]
+) -> None:
+    specs = [str(fleet[name]) for name in ("root", "multi", "gosu", "compliant")]
+
+    code, report = run_batch(tmp_path, "--dry-run", *specs)
+    assert code == 0
+    assert [r["outcome"] for r in report.values()] == [
+        "would-fix",
+        "would-fix",
+        "drops-privileges",
+        "compliant",
+    ]
+    assert state_files(tmp_path) == []  # the default state of this list: not written
+
+    code, report = run_batch(tmp_path, "--push", "--resume", *specs)
+
+    assert code == 0
+    assert [r["outcome"] for r in report.values()] == [
+        "pushed",
+        "pushed",
+        "drops-privileges",
+        "compliant",
+    ]
+    for name in ("root", "multi"):
+        assert set(remote_branches(fleet[name])) == {"main", BRANCH}
+    for name in ("gosu", "compliant"):
+        assert set(remote_branches(fleet[name])) == {"main"}
+    # A later dry run leaves the real run's state as it is, with or without --resume.
+    (state,) = state_files(tmp_path)
+    written = state.read_bytes()
+    for extra in ([], ["--resume"]):
+        code, report = run_batch(tmp_path, "--dry-run", *extra, *specs)
+        assert state.read_bytes() == written
+    assert report[specs[0]]["outcome"] == "pushed"  # --resume: what is done stays done
+
+
+def test_resume_redoes_a_recorded_would_fix(tmp_path: Path, fleet: dict[str, Path]) -> None:
+    """A state file of an older fixuser, whose dry runs recorded would-fix (and whose files
+    were paths alone)."""
+    root, compliant, gosu = (str(fleet[name]) for name in ("root", "compliant", "gosu"))
+    state = tmp_path / "state.json"
+    old = [
+        {"repo": root, "outcome": "would-fix", "branch": BRANCH, "files": ["Dockerfile"]},
+        {"repo": compliant, "outcome": "compliant", "files": ["Dockerfile"], "reason": "earlier"},
+    ]
+    state.write_text(json.dumps({"repositories": old}))
+
+    code, report = run_batch(
+        tmp_path, "--push", "--resume", "--state", str(state), root, compliant, gosu
+    )
+
+    assert code == 0
+    assert report[root]["outcome"] == "pushed"
+    assert report[root]["commit_sha"] == remote_branches(fleet["root"])[BRANCH]
+    assert report[compliant]["reason"] == "earlier"  # kept, not redone
+    entry = {"path": "Dockerfile", "verdict": "", "family": "", "user": "", "warnings": []}
+    assert report[compliant]["files"] == [{**entry, "changed": False}]
+    assert report[gosu]["outcome"] == "drops-privileges"  # never reached: done now
+    saved = {r["repo"]: r["outcome"] for r in json.loads(state.read_text())["repositories"]}
+    assert saved == {root: "pushed", compliant: "compliant", gosu: "drops-privileges"}
+    assert "**not recorded** (1)" in (tmp_path / "report.md").read_text()
+
+
+MIXED = {
+    "Dockerfile": b'FROM debian:bookworm-slim\nEXPOSE 80\nCOPY app /app\nCMD ["/app/run"]\n',
+    "svc/api/Containerfile": ROOT,
+    "svc/ok/Dockerfile": COMPLIANT,
+    **{f"svc/gosu-{i}/Dockerfile": GOSU for i in range(3)},
+    "svc/web/Dockerfile": b"FROM nginx:1.25\nCOPY site /usr/share/nginx/html\n",
+    "svc/ssh/Dockerfile": b'FROM debian:bookworm-slim\nCMD ["/usr/sbin/sshd", "-D"]\n',
+    "svc/typo/Dockerfile": b"FROM debian:bookworm-slim\nUSER ROOT\nCMD sh\n",
+    "svc/skip/Dockerfile": b"# fixuser: ignore\nFROM debian:bookworm-slim\nCMD sh\n",
+    "svc/var/Dockerfile": b"FROM debian:bookworm-slim\nUSER $APPUSER\nCMD sh\n",
+    "svc/bin/Dockerfile": b"\x00\x01 not a Dockerfile",
+}
+
+
+def test_report_says_what_happened_to_every_dockerfile(tmp_path: Path) -> None:
+    remote = make_remote(tmp_path / "remotes", "mixed", MIXED)
+    spec = str(remote)
+    base = git(remote, "rev-parse", "main").strip()
+
+    code, report = run_batch(tmp_path, "--push", spec)
+
+    assert code == 0
+    record = report[spec]
+    assert record["outcome"] == "pushed"
+    assert record["base_sha"] == base
+    assert record["commit_sha"] == remote_branches(remote)[BRANCH]
+    assert git(remote, "rev-parse", f"{BRANCH}^").strip() == base
+    files = {f["path"]: f for f in record["files"]}
+    assert list(files) == sorted(MIXED)  # one object per Dockerfile, by path
+    verdicts = {path: (f["verdict"], f["family"], f["changed"]) for path, f in files.items()}
+    assert verdicts == {
+        "Dockerfile": ("root", "debian", True),
+        "svc/api/Containerfile": ("root", "debian", True),
+        "svc/ok/Dockerfile": ("compliant", "debian", False),
+        **{f"svc/gosu-{i}/Dockerfile": ("drops-privileges", "debian", False) for i in range(3)},
+        "svc/web/Dockerfile": ("root-by-design", "debian", False),
+        "svc/ssh/Dockerfile": ("needs-root", "debian", False),
+        "svc/typo/Dockerfile": ("invalid-user", "debian", False),
+        "svc/skip/Dockerfile": ("ignored", "debian", False),
+        "svc/var/Dockerfile": ("unknown", "debian", False),
+        "svc/bin/Dockerfile": ("error", "", False),
+    }
+    # The fixed files: the user the branch now runs them as, no reason; the warnings.
+    for path in ("Dockerfile", "svc/api/Containerfile"):
+        assert f"USER {files[path]['user']}\n" in git(remote, "show", f"{BRANCH}:{path}")
+        assert "reason" not in files[path]
+    assert files["Dockerfile"]["warnings"] == [
+        "line 2: EXPOSE 80: a port below 1024 needs root or CAP_NET_BIND_SERVICE; move the "
+        "server to a port >= 1024"
+    ]
+    assert files["svc/api/Containerfile"]["warnings"] == []
+    # Those left alone: the user as found, and why.
+    assert files["svc/ok/Dockerfile"]["user"] == "10001:10001 (line 6)"
+    assert "reason" not in files["svc/ok/Dockerfile"]
+    assert files["svc/gosu-0/Dockerfile"]["user"] == "root (the base image's default)"
+    assert files["svc/gosu-0/Dockerfile"]["reason"] == "line 3: the entrypoint execs gosu"
+    assert "root master process" in files["svc/web/Dockerfile"]["reason"]
+    assert "sshd must start as root" in files["svc/ssh/Dockerfile"]["reason"]
+    assert files["svc/typo/Dockerfile"]["user"] == "ROOT (line 2)"
+    assert "USER ROOT names no user" in files["svc/typo/Dockerfile"]["reason"]
+    assert files["svc/skip/Dockerfile"]["reason"] == "# fixuser: ignore at the top of the file"
+    assert files["svc/var/Dockerfile"]["user"] == "$APPUSER"
+    assert "$APPUSER, which has no value" in files["svc/var/Dockerfile"]["reason"]
+    assert files["svc/bin/Dockerfile"]["reason"] == "binary data, not a Dockerfile"
+    changed = git(remote, "diff", "--name-only", "main", BRANCH).split()
+    assert changed == [p for p, f in files.items() if f["changed"]]
+
+    # The Markdown: each path once, under its verdict, with its own reason.
+    markdown = (tmp_path / "report.md").read_text()
+    section = markdown.split(f"### {spec}\n", 1)[1].split("\n## ", 1)[0]
+    assert f"pushed · base `{base[:12]}` · fix commit `{record['commit_sha'][:12]}`" in section
+    under: dict[str, str] = {}
+    heading = ""
+    for line in section.splitlines():
+        if line.startswith("**"):
+            heading = line
+        elif line.startswith("- `"):
+            path = line[3:].split("`", 1)[0]
+            assert path not in under
+            under[path] = heading
+            if files[path].get("reason"):
+                assert line.endswith(files[path]["reason"])
+    assert under == {
+        path: f"**{f['verdict']}** ({sum(g['verdict'] == f['verdict'] for g in files.values())})"
+        for path, f in files.items()
+    }
+    assert under["svc/gosu-2/Dockerfile"] == "**drops-privileges** (3)"
+    assert "  - warning: line 2: EXPOSE 80" in section
+
+    # The state file round trip: --resume keeps the record as it was, file objects and all.
+    (state,) = state_files(tmp_path)
+    first = json.loads((tmp_path / "report.json").read_text())
+    code, _ = run_batch(tmp_path, "--push", "--resume", "--state", str(state), spec)
+    assert json.loads((tmp_path / "report.json").read_text()) == first
+
+
+# -- what the commit message and the PR description tell the reviewer --------------------------
+
+NODE = (
+    b"FROM node:20-bookworm-slim\nWORKDIR /app\nCOPY . .\nRUN npm ci\nEXPOSE 80\n"
+    b'CMD ["node", "server.js"]\n'
+)
+DISTROLESS = (
+    b'FROM gcr.io/distroless/static-debian12\nCOPY server /server\nENTRYPOINT ["/server"]\n'
+)
+SCRATCH = b'FROM scratch\nCOPY server /server\nENTRYPOINT ["/server"]\n'
+REVIEWED = {
+    "web/Dockerfile": NODE,
+    "static/Dockerfile": DISTROLESS,
+    "bare/Dockerfile": SCRATCH,
+    "Dockerfile": ROOT,
+}
+
+
+def verify_commands(text: str, path: str) -> str:
+    """The verify commands of the image built from ``path``: its build line to its rm line."""
+    start = text.index(f"docker build -f {path} ")
+    return text[start : text.index('docker rm -f "$cid"', start)]
+
+
+@pytest.mark.parametrize("uid", [None, 2345])
+def test_commit_message_and_description_are_true(tmp_path: Path, uid: int | None) -> None:
+    remote = make_remote(tmp_path / "remotes", "reviewed", REVIEWED)
+    flags = ["--uid", str(uid)] if uid else []
+    code, report = run_batch(tmp_path, "--push", *flags, str(remote))
+    assert (code, report[str(remote)]["outcome"]) == (0, "pushed")
+    message = git(remote, "log", "-1", "--format=%B", BRANCH)
+    markdown = (tmp_path / "report.md").read_text()
+    pr = markdown.split("<details><summary>", 1)[1].split("</details>", 1)[0]
+
+    assert message.splitlines()[0] == "Run containers as a non-root user (CIS Docker 4.1)"
+    assert "fixuser rewrote 4 Dockerfiles so each" in message.replace("\n", " ")
+    assert "fixuser rewrote 4 Dockerfiles." in pr
+    created = uid or 10001
+    want = {"web/Dockerfile": 1000, "static/Dockerfile": 65532, "bare/Dockerfile": 65534}
+    for path, number in {**want, "Dockerfile": created}.items():
+        for text, heading in ((message, f"\n{path}\n{'-' * len(path)}\n"), (pr, f"### `{path}`\n")):
+            runs_as = text.split(heading, 1)[1].split("Runs as: ", 1)[1].split("\n", 1)[0]
+            assert runs_as.endswith(f", UID {number}")
+            verify = verify_commands(text, path)
+            assert f"# expect {number}:{number}" in verify
+            assert f"# expect {number}, not 0" in verify
+            assert "--entrypoint" not in verify
+            if path in ("static/Dockerfile", "bare/Dockerfile"):  # no shell, no cat
+                assert "grep '^Uid:' /proc/$(docker inspect --format '{{.State.Pid}}'" in verify
+                assert "docker exec" not in verify
+            else:
+                assert "docker exec \"$cid\" cat /proc/1/status | grep '^Uid:'" in verify
+    if uid:
+        assert "10001" not in message and "10001" not in pr
+    warning = "line 5: EXPOSE 80: a port below 1024"
+    assert f"  - Warning: {warning}" in message
+    assert f"- ⚠ {warning}" in pr
+    assert "\n    git fetch origin " + BRANCH + " && git switch " + BRANCH + "\n" in message
+
+    assert comment_lines(message) == []
+    before, after = amend_round_trip(remote, BRANCH, tmp_path / "amend")
+    assert after == before == message
+    assert after.rstrip().endswith(TRAILER)
+
+
+def test_one_file_is_one_container(tmp_path: Path) -> None:
+    remote = make_remote(tmp_path / "remotes", "one", {"Dockerfile": ROOT})
+    code, _ = run_batch(tmp_path, "--push", str(remote))
+    assert code == 0
+    message = git(remote, "log", "-1", "--format=%B", BRANCH)
+    assert message.splitlines()[0] == "Run container as a non-root user (CIS Docker 4.1)"
+    assert "fixuser rewrote 1 Dockerfile so its" in message.replace("\n", " ")
+    pr = (tmp_path / "report.md").read_text().split("<details><summary>", 1)[1]
+    assert "makes the container run" in pr and "fixuser rewrote 1 Dockerfile." in pr
+
+
+def test_commit_message_of_a_plain_description_has_no_comment_lines() -> None:
+    message = batch.commit_message("Intro.\n\n### `Dockerfile`\n\n- Runs as: `USER 1000`\n")
+    assert comment_lines(message) == []
+    assert "\n`Dockerfile`\n------------\n" in message
+    assert message.endswith(f"\n\n{TRAILER}\n")

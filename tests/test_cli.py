@@ -54,11 +54,14 @@ def test_check_exits_1_when_a_runtime_stage_runs_as_root(tree: Path) -> None:
     assert "svc/Dockerfile: root: stage 0" in out
     assert "ok.Dockerfile: compliant" in out
     assert "svc/Dockerfile: runs as root (CIS Docker 4.1)" in err
+    assert out.endswith("\n2 files: 1 compliant, 1 root\n")
 
 
 def test_check_exits_0_when_everything_is_compliant(tmp_path: Path) -> None:
     (tmp_path / "Dockerfile").write_bytes(COMPLIANT_DOCKERFILE)
-    assert fixuser("check", cwd=tmp_path).returncode == 0
+    proc = fixuser("check", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert proc.stdout.decode().endswith("\n1 file: 1 compliant\n")
 
 
 def test_check_json_reports_every_file(tree: Path) -> None:

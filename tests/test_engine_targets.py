@@ -322,7 +322,8 @@ def test_app_under_root_is_left_alone_because_forced_as_10001_its_container_cann
     after = build(running_engine, images, forced.output, sample.folder, "under-root-forced")
     assert running_engine.image_config(after).workdir == "/root/app"
     ran = own_cmd(running_engine, after)
-    # /root is 0700: the runtime cannot even enter the WORKDIR as 10001, so run.sh never runs.
+    # /root is 0700: as 10001 no path below it resolves, so /root/app/run.sh never runs (runc
+    # itself still enters the WORKDIR: a relative ./run.sh would start).
     assert ran.returncode != 0, ran
     message = ran.stderr + ran.stdout
     assert "permission denied" in message.lower(), message

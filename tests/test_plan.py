@@ -66,7 +66,7 @@ def test_a_uid_the_base_image_uses_is_not_reused() -> None:
 def test_openshift_uses_group_zero_and_g_equals_u() -> None:
     out = fixed("FROM debian:12\nWORKDIR /app\nCMD x\n", Settings(openshift=True))
     assert "--gid 0" in out
-    assert "chmod g=u /app" in out
+    assert "chmod g=u /home/app /app" in out
     assert "USER 10001" in out.splitlines()
 
 
@@ -76,7 +76,7 @@ def test_read_only_ownership_adds_no_chown_to_copy() -> None:
         Settings(ownership="read-only"),
     )
     assert "COPY . ." in out.splitlines()
-    assert "chown 10001:10001 /app/data" in out
+    assert "chown 10001:10001 /home/app /app/data" in out
 
 
 def test_copy_into_the_workdir_gets_chown_and_an_existing_chown_is_kept() -> None:
@@ -93,7 +93,9 @@ def test_copy_into_system_directories_gets_no_chown() -> None:
 
 def test_system_directories_are_never_chowned() -> None:
     out = fixed("FROM debian:12\nWORKDIR /usr/local\nRUN mkdir -p /tmp/x /var/log /etc\nCMD x\n")
-    assert "chown" not in out
+    assert [line for line in out.splitlines() if "chown" in line] == [
+        " && chown 10001:10001 /home/app"  # the created user's own home, nothing of the system
+    ]
 
 
 def test_a_volume_before_the_last_run_is_owned_before_the_volume() -> None:

@@ -24,6 +24,7 @@ BLOCK_VALUES = [
         "owner": "10001:0" if openshift else "10001:10001",
         "openshift": openshift,
         "dirs": dirs,
+        "home": "/home/app",
     }
     for run, esc, openshift, dirs in itertools.product(
         ("RUN", "run"), ("\\", "`"), (False, True), ([], ["/app", "/srv/data"])

@@ -12,8 +12,10 @@ from gitutil import (
     ROOT_DOCKERFILE,
     TEST_EMAIL,
     TEST_NAME,
+    amend_round_trip,
     blob,
     branches,
+    comment_lines,
     commit_all,
     git,
     isolate_git,
@@ -335,7 +337,7 @@ def test_nothing_to_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert snapshot(root) == before
     assert branches(root) == ["main"]
     out = capsys.readouterr().out
-    assert "already compliant" in out
+    assert "nothing to fix: 1 Dockerfile already compliant" in out
     assert len(out.splitlines()) == 1
 
 
@@ -349,8 +351,10 @@ def test_commit_message(repo: Path) -> None:
     assert "CIS Docker Benchmark 4.1" in message
     for f in plan.fixes:
         assert f.result.change is not None
-        line = f"- {f.path} ({f.result.analysis.family}, {f.result.analysis.base_image})"
-        assert f"{line}: runs as {f.result.change.user}" in message
+        assert f"\n\n{f.path}\n{'-' * len(f.path)}\n" in message
+        analysis = f.result.analysis
+        assert f"- Base image: {analysis.base_image} ({analysis.family}" in message
+        assert f"- Runs as: USER {f.result.change.user}, UID 10001\n" in message
     assert body[-2:] == ["Fixed-by: fixuser", "Signed-off-by: A B <a@b.example>"]
 
 
@@ -482,3 +486,162 @@ def test_fix_commit_on_the_command_line(repo: Path) -> None:
     assert is_fixuser_branch(repo, DEFAULT_BRANCH)
     assert "Signed-off-by:" in git(repo, "log", "-1", "--format=%B", DEFAULT_BRANCH)
     assert (repo / "Dockerfile").read_bytes() == ROOT_DOCKERFILE  # not rewritten in place
+
+
+# -- what the commit message tells the reviewer -------------------------------------------------
+
+NODE = (
+    b"FROM node:20-bookworm-slim\n"
+    b"WORKDIR /app\n"
+    b"COPY . .\n"
+    b"RUN npm ci\n"
+    b"EXPOSE 80\n"
+    b'CMD ["node", "server.js"]\n'
+)
+DISTROLESS = (
+    b'FROM gcr.io/distroless/static-debian12\nCOPY server /server\nENTRYPOINT ["/server"]\n'
+)
+SCRATCH = b'FROM scratch\nCOPY server /server\nENTRYPOINT ["/server"]\n'
+# No RUN in the stage: the app's WORKDIR is made and chowned inside the user block itself.
+USER_BLOCK_DIRS = (
+    b'FROM debian:bookworm-slim\nWORKDIR /srv/app\nCOPY app.sh .\nCMD ["/srv/app/app.sh"]\n'
+)
+NAMED = b'FROM debian:bookworm-slim\nRUN useradd appuser\nRUN true\nCMD ["/bin/true"]\n'
+FLEET = {
+    "web/Dockerfile": NODE,
+    "static/Dockerfile": DISTROLESS,
+    "bare/Dockerfile": SCRATCH,
+    "Dockerfile": ROOT_DOCKERFILE,
+    "#ops/Dockerfile": USER_BLOCK_DIRS,  # a heading that starts with "#"
+}
+
+
+def sections(message: str) -> dict[str, str]:
+    """Each file's block of the message (its underlined heading to the next blank line) and
+    each image's verify commands (its ``docker build`` line to its ``docker rm``), by path."""
+    out: dict[str, str] = {}
+    lines = message.splitlines()
+    for i, line in enumerate(lines[1:], 1):
+        if line and set(line) == {"-"} and lines[i - 1].strip() not in ("", "Verify locally"):
+            end = lines.index("", i)
+            out[lines[i - 1].strip()] = "\n".join(lines[i + 1 : end])
+        if line.startswith("    docker build -f "):
+            path = line.split()[3].strip("'")
+            end = next(j for j in range(i, len(lines)) if "docker rm" in lines[j])
+            out[f"verify {path}"] = "\n".join(lines[i : end + 1])
+    return out
+
+
+@pytest.mark.parametrize("uid", [10001, 23456])
+def test_commit_message_gives_each_file_its_own_uid(
+    tmp_path: Path, uid: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = make_repo(tmp_path / "fleet", {**FLEET, "named/Dockerfile": NAMED})
+    assert run_commit([str(root)], Settings(uid=uid)) == 0
+    message = git(root, "log", "-1", "--format=%B", DEFAULT_BRANCH)
+    by_path = sections(message)
+    want = {"web/Dockerfile": 1000, "static/Dockerfile": 65532, "bare/Dockerfile": 65534}
+    want |= {"Dockerfile": uid, "#ops/Dockerfile": uid}
+    for path, number in want.items():
+        assert "- Runs as: USER" in by_path[path]
+        assert f", UID {number}" in by_path[path], path
+        verify = by_path[f"verify {path}"]
+        assert f"# expect {number}:{number}" in verify  # docker image inspect's User
+        assert f"# expect {number}, not 0" in verify  # the Uid: line of PID 1
+        assert "--entrypoint" not in verify
+    if uid != 10001:
+        assert "10001" not in message
+    # A name whose number fixuser does not know: said so, and the name's resolution checked.
+    assert (
+        "USER appuser, a name: its UID is what the image's /etc/passwd"
+        in by_path["named/Dockerfile"]
+    )
+    verify = by_path["verify named/Dockerfile"]
+    assert "# expect appuser" in verify
+    assert "fails if appuser does not resolve" in verify
+    assert "# a name: expect the UID appuser has in the image, not 0" in verify
+    assert "UID" not in by_path["named/Dockerfile"].replace("its UID is", "")
+
+
+def test_verify_steps_work_without_a_shell_in_the_image(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "fleet", FLEET)
+    assert run_commit([str(root)], SETTINGS) == 0
+    by_path = sections(git(root, "log", "-1", "--format=%B", DEFAULT_BRANCH))
+    image_user = "docker image inspect --format '{{.Config.User}}' fixuser-check-"
+    host_pid = "grep '^Uid:' /proc/$(docker inspect --format '{{.State.Pid}}' \"$cid\")/status"
+    for path in ("static/Dockerfile", "bare/Dockerfile"):  # no shell, no cat
+        verify = by_path[f"verify {path}"]
+        assert image_user in verify
+        assert "cid=$(docker run -d fixuser-check-" in verify
+        assert host_pid in verify
+        assert "docker exec" not in verify
+        assert 'docker rm -f "$cid"' in verify
+    for path in ("web/Dockerfile", "Dockerfile"):  # the CIS audit as written, inside
+        verify = by_path[f"verify {path}"]
+        assert image_user in verify
+        assert "docker exec \"$cid\" cat /proc/1/status | grep '^Uid:'" in verify
+        assert "/proc/$(" not in verify
+    message = git(root, "log", "-1", "--format=%B", DEFAULT_BRANCH)
+    assert f"    git switch {DEFAULT_BRANCH}\n" in message
+    assert "    docker build -f '#ops/Dockerfile' -t fixuser-check-" in message  # quoted
+
+
+def test_every_ownership_change_is_listed(tmp_path: Path) -> None:
+    result = core.fix(USER_BLOCK_DIRS, SETTINGS, path="Dockerfile")
+    assert result.change is not None
+    assert (
+        b"useradd" in result.output and b"&& chown 10001:10001 /home/app /srv/app" in result.output
+    )
+    assert "/srv/app" in result.change.chowned  # made writable inside the user block
+    assert any("/srv/app writable" in note for note in result.change.notes)
+    root = make_repo(tmp_path / "one", {"Dockerfile": USER_BLOCK_DIRS})
+    assert run_commit([str(root)], SETTINGS) == 0
+    block = sections(git(root, "log", "-1", "--format=%B", DEFAULT_BRANCH))["Dockerfile"]
+    owned = block.split("- Ownership given to that user:\n", 1)[1].split("\n- ", 1)[0]
+    assert owned.splitlines() == [f"  - {p}" for p in result.change.chowned]
+    assert owned.splitlines() == [
+        "  - /home/app",
+        "  - /srv/app",
+        "  - line 3: COPY . --chown=10001:10001",
+    ]
+
+
+def test_low_port_warning_reaches_the_message(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "web", {"Dockerfile": NODE})
+    assert run_commit([str(root)], SETTINGS) == 0
+    block = sections(git(root, "log", "-1", "--format=%B", DEFAULT_BRANCH))["Dockerfile"]
+    assert "- For the reviewer:\n  - Warning: line 5: EXPOSE 80: a port below 1024" in block
+
+
+SUBJECT = "Run {} as a non-root user (CIS Docker 4.1)"
+
+
+@pytest.mark.parametrize(
+    ("files", "subject", "rewrote"),
+    [
+        (["Dockerfile"], SUBJECT.format("container"), "1 Dockerfile so its"),
+        (
+            ["Dockerfile", "svc/Containerfile"],
+            SUBJECT.format("containers"),
+            "2 Dockerfiles so each",
+        ),
+    ],
+)
+def test_subject_and_counts_are_singular_or_plural(
+    tmp_path: Path, files: list[str], subject: str, rewrote: str
+) -> None:
+    root = make_repo(tmp_path / "r", dict.fromkeys(files, ROOT_DOCKERFILE))
+    assert run_commit([str(root)], SETTINGS) == 0
+    message = git(root, "log", "-1", "--format=%B", DEFAULT_BRANCH)
+    assert message.splitlines()[0] == subject
+    assert f"fixuser rewrote {rewrote} runtime stage" in message.replace("\n", " ")
+
+
+def test_commit_message_survives_amend(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "fleet", FLEET)
+    assert run_commit([str(root)], SETTINGS, signoff=True) == 0
+    before, after = amend_round_trip(root, DEFAULT_BRANCH, tmp_path / "amend")
+    assert comment_lines(before) == []
+    assert after == before
+    assert "\nVerify locally\n--------------\n" in after
+    assert after.rstrip().endswith(f"Fixed-by: fixuser\nSigned-off-by: {TEST_NAME} <{TEST_EMAIL}>")

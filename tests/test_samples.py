@@ -198,6 +198,7 @@ def test_every_template_renders_valid_sh(
         owner="10001:0" if openshift else "10001:10001",
         openshift=openshift,
         dirs=dirs,
+        home="/home/app",
     ).strip("\n")
     if template in SHELL_LESS:
         assert text == ""

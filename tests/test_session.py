@@ -13,8 +13,10 @@ import pytest
 from gitutil import (
     COMPLIANT_DOCKERFILE,
     ROOT_DOCKERFILE,
+    amend_round_trip,
     blob,
     branches,
+    comment_lines,
     git,
     isolate_git,
     make_repo,
@@ -127,6 +129,33 @@ def test_arrow_keys_and_space_drive_it_to_a_commit(repo: Path, spawn: pexpect.sp
     assert b"20000" in fixed
 
 
+def test_commit_message_gives_the_chosen_uid_and_survives_amend(
+    repo: Path, spawn: pexpect.spawn, tmp_path: Path
+) -> None:
+    answer(spawn, "Which Dockerfiles", DOWN, SPACE, ENTER)  # Dockerfile only
+    answer(spawn, "User name", "\b" * 3, "web", ENTER)
+    answer(spawn, "UID", "\b" * 5, "20000", ENTER)
+    answer(spawn, "GID", ENTER)
+    answer(spawn, "Write USER as", DOWN, ENTER)  # USER web: a name, whose number is known
+    answer(spawn, "owned by", ENTER)
+    answer(spawn, "Apply this change to Dockerfile?", ENTER)
+    answer(spawn, "Branch:", "\b" * len(DEFAULT_BRANCH), "sec/non-root", ENTER)
+    answer(spawn, "Commit subject:", ENTER)
+    assert finish(spawn) == 0
+
+    before, after = amend_round_trip(repo, "sec/non-root", tmp_path / "amend")
+    assert comment_lines(before) == []
+    assert after == before
+    assert before.splitlines()[0] == "Run container as a non-root user (CIS Docker 4.1)"
+    assert "fixuser rewrote 1 Dockerfile so its" in before
+    assert "- Runs as: USER web, UID 20000\n" in before
+    assert "- Created user: web (20000:20000)\n" in before
+    assert "    git switch sec/non-root\n" in before
+    assert "fixuser-check-1   # expect web\n" in before
+    assert "grep '^Uid:'   # expect 20000, not 0\n" in before
+    assert "10001" not in before
+
+
 def test_skip_and_edit_per_file(repo: Path, spawn: pexpect.spawn) -> None:
     for prompt in ("Which Dockerfiles", "User name", "UID", "GID", "Write USER as", "owned by"):
         answer(spawn, prompt, ENTER)
@@ -215,7 +244,7 @@ def test_invalid_uid_is_asked_again(repo: Path, spawn: pexpect.spawn) -> None:
 
 def test_nothing_to_fix_asks_nothing(tmp_path: Path) -> None:
     child = spawn_fixuser(make_repo(tmp_path / "ok", {"Dockerfile": COMPLIANT_DOCKERFILE}))
-    child.expect_exact("already compliant")
+    child.expect_exact("nothing to fix: 1 Dockerfile already compliant")
     assert finish(child) == 0
 
 

@@ -469,7 +469,17 @@ def test_written_paths_are_the_directories_added_to_and_the_files_changed() -> N
             ("A", "/proc/self"),
         )
     )
-    assert written_paths(behaviour) == ["/var/lib/app", "/opt", "/srv/app/config.yml", "/srv"]
+    original = with_behaviour(side(0, "root"), behaviour)
+    assert written_paths(original) == ["/var/lib/app", "/opt", "/srv/app/config.yml", "/srv"]
+
+
+def test_written_paths_below_a_home_the_fix_moved_are_written_below_the_new_home() -> None:
+    behaviour = ran(changes=(("C", "/root"), ("A", "/root/.cache"), ("A", "/srv/x")))
+    config = ImageConfig("", "/", (), (), (), {}, 0, ("PATH=/bin", "HOME=/root"))
+    original = dataclasses.replace(with_behaviour(side(0, "root"), behaviour), config=config)
+    fixed = ImageConfig("10001", "/", (), (), (), {}, 0, ("HOME=/home/app",))
+    assert written_paths(original, fixed) == ["/srv", "/home/app"]
+    assert written_paths(original, config) == ["/root", "/srv"]  # HOME not moved: /root
 
 
 def test_judge_fails_when_the_user_cannot_write_where_the_original_wrote() -> None:

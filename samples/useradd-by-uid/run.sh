@@ -1,2 +1,4 @@
 #!/bin/sh
+set -e
+date > /home/svc/app/last-run
 id

@@ -1,2 +1,5 @@
 #!/bin/sh
+set -e
+# Its state lives in the volume.
+date > /data/started
 id
