@@ -465,13 +465,13 @@ def push(
 GITLAB_MR_URL_RE = re.compile(r"^remote:\s+(https?://\S+/-/merge_requests/\d+)\s*$", re.MULTILINE)
 
 
-def gitlab_push_options(base_name: str | None) -> list[str]:
+def gitlab_push_options(base_name: str | None, title: str = TITLE) -> list[str]:
     """GitLab opens the draft merge request while it receives the push; no token needed.
 
     Push options cannot hold a newline, so the description is not sent: for a merge request of
     one commit GitLab takes the commit message, which carries it.
     """
-    options = ["merge_request.create", "merge_request.draft", f"merge_request.title={TITLE}"]
+    options = ["merge_request.create", "merge_request.draft", f"merge_request.title={title}"]
     if base_name:
         options.append(f"merge_request.target={base_name}")
     return options
@@ -596,6 +596,7 @@ def publish(
 ) -> Record:
     """Commit (or reuse this very fix's branch), push, open the review request."""
     branch = options.branch
+    title = review.title(len(plan.fixes))  # the commit's own subject: one container or more
     old = branch_tip(clone, branch)
     replacing = False
     if old is not None and not same_fix(clone, branch, plan):
@@ -616,14 +617,14 @@ def publish(
     by_push = options.open_pr == GITLAB_PUSH
     said = push(
         clone_path, options.remote, branch, force=replacing,
-        push_options=gitlab_push_options(base_name) if by_push else (),
+        push_options=gitlab_push_options(base_name, title) if by_push else (),
     )  # fmt: skip
     push_url = configured_push_url(clone, options.remote)
     url = repo.review_url(push_url, branch, base_name)
     if by_push and (opened := GITLAB_MR_URL_RE.search(said)):
         url = opened[1]
     if options.forge is not None:
-        request = forge.Request(push_url, branch, base_name or "main", TITLE, body)
+        request = forge.Request(push_url, branch, base_name or "main", title, body)
         try:
             url = options.forge.open(request)
         except forge.ForgeError as e:
@@ -1000,7 +1001,8 @@ def run(args: argparse.Namespace) -> int:
     todo = to_run(specs, state, args.resume, args.retry_failed)
     kept = len(specs) - len(todo)
     if kept:
-        print(f"fixuser batch: {kept} repositories already done in {state.path}", file=sys.stderr)
+        done = review.count(kept, "repository", "repositories")
+        print(f"fixuser batch: {done} already done in {state.path}", file=sys.stderr)
     progress = Progress(len(todo), sys.stderr if sys.stderr.isatty() else sys.stdout)
     finished = run_all(todo, options, state, args.jobs, progress.update)
     progress.close()

@@ -167,7 +167,8 @@ def counts(records: Iterable[Record]) -> Counter[str]:
 def summary_line(records: Sequence[Record]) -> str:
     tally = counts(records)
     parts = [f"{tally[o]} {o}" for o in OUTCOMES if tally[o]]
-    return f"{len(records)} repositories: " + (", ".join(parts) or "none")
+    many = "repository" if len(records) == 1 else "repositories"
+    return f"{len(records)} {many}: " + (", ".join(parts) or "none")
 
 
 def md_cell(text: str) -> str:

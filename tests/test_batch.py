@@ -564,7 +564,7 @@ def test_gitlab_push_options_open_the_merge_request_with_the_push(tmp_path: Path
     assert seen.read_text().splitlines() == [
         "merge_request.create",
         "merge_request.draft",
-        f"merge_request.title={batch.TITLE}",
+        "merge_request.title=Run container as a non-root user (CIS Docker 4.1)",  # one file
         "merge_request.target=main",
     ]
 
@@ -856,3 +856,13 @@ def test_commit_message_of_a_plain_description_has_no_comment_lines() -> None:
     assert comment_lines(message) == []
     assert "\n`Dockerfile`\n------------\n" in message
     assert message.endswith(f"\n\n{TRAILER}\n")
+
+
+def test_summary_and_resume_lines_say_one_repository_in_the_singular(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    remote = make_remote(tmp_path / "remotes", "one", {"Dockerfile": COMPLIANT})
+    run_batch(tmp_path, str(remote))
+    assert "\n1 repository: 1 compliant\n" in capsys.readouterr().out
+    run_batch(tmp_path, "--resume", str(remote))
+    assert "fixuser batch: 1 repository already done in" in capsys.readouterr().err
