@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from fixuser import analysis as analysis_mod
-from fixuser.dockerfile import encode, parse
-from fixuser.model import Analysis, ContextReader, FixResult, Verdict
+from fixuser.dockerfile import Dockerfile, encode, parse
+from fixuser.edits import Edit
+from fixuser.model import (
+    SEVERITY,
+    Analysis,
+    Change,
+    ContextReader,
+    FixResult,
+    Shipped,
+    Target,
+    Verdict,
+)
 from fixuser.settings import Settings
 
 FIXABLE = frozenset({Verdict.ROOT})
@@ -14,21 +26,94 @@ FORCEABLE = frozenset(
 
 
 def check(
-    source: bytes, settings: Settings, *, path: str = "-", context: ContextReader | None = None
+    source: bytes,
+    settings: Settings,
+    *,
+    path: str = "-",
+    context: ContextReader | None = None,
+    targets: Sequence[Target] = (),
 ) -> Analysis:
-    """Analyse ``source``. Raises DockerfileError on bad input."""
-    return analysis_mod.analyze(parse(source), settings, context).analysis
+    """Analyse ``source``: its last stage, ``settings.target``, or every stage of ``targets``
+    (what the repository builds), then the worst of them. Raises DockerfileError on bad
+    input."""
+    dockerfile = parse(source)
+    shipped = shipped_stages(dockerfile, settings, targets)
+    if not shipped:
+        return analysis_mod.analyze(dockerfile, settings, context).analysis
+    return worst(dockerfile, settings, context, shipped)
+
+
+def shipped_stages(
+    dockerfile: Dockerfile, settings: Settings, targets: Sequence[Target]
+) -> list[tuple[int, Target]]:
+    """The stages ``targets`` name that this file has, by stage index, each once; empty when
+    only the last stage ships (or --target chose one): then there is one stage to analyse."""
+    if settings.target is not None or not targets:
+        return []
+    from fixuser.stages import build_stages
+
+    stages = build_stages(dockerfile)
+    by_name = {s.name: s.index for s in stages if s.name}
+    chosen: dict[int, Target] = {}
+    for target in targets:
+        if target.stage is None:
+            index: int | None = len(stages) - 1
+        else:
+            name = target.stage.lower()
+            index = by_name.get(name)
+            if index is None and name.isdigit() and int(name) < len(stages):
+                index = int(name)
+        if index is not None:
+            chosen.setdefault(index, target)
+    if list(chosen) == [len(stages) - 1]:
+        return []  # the default stage alone: nothing more to say than a plain check
+    return sorted(chosen.items())
+
+
+def stage_settings(dockerfile: Dockerfile, settings: Settings, index: int) -> Settings:
+    from fixuser.stages import build_stages
+
+    stage = build_stages(dockerfile)[index]
+    return settings._replace(target=stage.label)
+
+
+def worst(
+    dockerfile: Dockerfile,
+    settings: Settings,
+    context: ContextReader | None,
+    shipped: list[tuple[int, Target]],
+) -> Analysis:
+    analyses = [
+        (target, analysis_mod.analyze(dockerfile, stage_settings(dockerfile, settings, i), context))
+        for i, target in shipped
+    ]
+    each = tuple(
+        Shipped(a.analysis.stage, target.source, a.analysis.verdict, a.analysis.user)
+        for target, a in analyses
+    )
+    primary = min((a.analysis for _, a in analyses), key=lambda a: SEVERITY.index(str(a.verdict)))
+    return primary._replace(targets=each)
 
 
 def fix(
-    source: bytes, settings: Settings, *, path: str = "-", context: ContextReader | None = None
+    source: bytes,
+    settings: Settings,
+    *,
+    path: str = "-",
+    context: ContextReader | None = None,
+    targets: Sequence[Target] = (),
 ) -> FixResult:
-    """Analyse and, when the runtime stage runs as root, rewrite ``source``.
+    """Analyse and, when the runtime stage runs as root, rewrite ``source``; with ``targets``,
+    every stage the repository ships, one after the other (earlier stages first, so a stage
+    built FROM a fixed one sees its user, and its RUN steps keep running as root).
 
     Raises DockerfileError on bad input. ``result.output == source`` when nothing changed.
     ``--force`` also fixes stages that drop privileges themselves or keep a root master.
     """
     dockerfile = parse(source)
+    shipped = shipped_stages(dockerfile, settings, targets)
+    if shipped:
+        return fix_shipped(source, dockerfile, settings, context, shipped)
     facts = analysis_mod.analyze(dockerfile, settings, context)
     found = facts.analysis
     if found.verdict not in (FORCEABLE if settings.force else FIXABLE):
@@ -49,3 +134,51 @@ def fix(
     if output == source:
         return FixResult(source, found, None)
     return FixResult(output, found, planned.change, planned.edits, dockerfile.lines)
+
+
+def fix_shipped(
+    source: bytes,
+    dockerfile: Dockerfile,
+    settings: Settings,
+    context: ContextReader | None,
+    shipped: list[tuple[int, Target]],
+) -> FixResult:
+    """Fix each shipped stage in turn, each fix made on the text the one before it left."""
+    found = worst(dockerfile, settings, context, shipped)
+    text, changes, warnings = source, [], list(found.warnings)
+    for index, _target in shipped:
+        step = fix(text, stage_settings(dockerfile, settings, index), context=context)
+        if step.change is not None:
+            label = step.analysis.stage
+            changes.append(
+                step.change._replace(notes=tuple(f"stage {label}: {n}" for n in step.change.notes))
+            )
+            warnings += [w for w in step.analysis.warnings if w not in warnings]
+            text = step.output
+    if text == source:
+        return FixResult(source, found._replace(warnings=tuple(warnings)), None)
+    after = parse(text)
+    change = Change(
+        user=changes[0].user,
+        created_user=next((c.created_user for c in changes if c.created_user), None),
+        chowned=tuple(p for c in changes for p in c.chowned),
+        notes=tuple(n for c in changes for n in c.notes),
+        uid=changes[0].uid,
+    )
+    edits = edits_between(dockerfile.lines, after.lines)
+    return FixResult(
+        text, found._replace(warnings=tuple(warnings)), change, edits, dockerfile.lines
+    )
+
+
+def edits_between(old: Sequence[str], new: Sequence[str]) -> tuple[Edit, ...]:
+    """The line edits that turn ``old`` into ``new``: for a fix made in several passes,
+    whose own edits index the text of the pass before."""
+    import difflib
+
+    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
+    return tuple(
+        Edit(i1, i2, 0, "".join(new[j1:j2]))
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes()
+        if tag != "equal"
+    )

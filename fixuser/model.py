@@ -39,6 +39,35 @@ class DockerfileError(ValueError):
     """Input fixuser cannot read as a Dockerfile; the message is one line, without the path."""
 
 
+class Target(NamedTuple):
+    """A stage the repository ships: what builds it, and where that is said."""
+
+    stage: str | None  # the stage's name (or index); None: the last stage, built by default
+    source: str  # "compose.yaml:5", ".github/workflows/ci.yml:20", "default"
+
+
+class Shipped(NamedTuple):
+    """The verdict on one stage the repository ships."""
+
+    stage: str  # its name, or its index
+    source: str  # what builds it (Target.source)
+    verdict: Verdict
+    user: str
+
+
+# From the most to the least urgent: a file's verdict is its worst shipped stage's.
+SEVERITY = (
+    "invalid-user",
+    "root",
+    "needs-root",
+    "root-by-design",
+    "unknown",
+    "drops-privileges",
+    "ignored",
+    "compliant",
+)
+
+
 class Analysis(NamedTuple):
     verdict: Verdict
     stage: str  # the runtime stage: its name, or its index as a string ("0", "1", ...)
@@ -50,6 +79,9 @@ class Analysis(NamedTuple):
     user: str  # the effective user of the runtime stage ("root (image default)", "10001:10001")
     reason: str = ""  # why the verdict (e.g. "ENTRYPOINT script docker-entrypoint.sh uses gosu")
     warnings: tuple[str, ...] = ()
+    # Every stage the repository ships, when something names one (compose, CI, bake...): the
+    # fields above are the worst of them.
+    targets: tuple[Shipped, ...] = ()
 
 
 class Change(NamedTuple):

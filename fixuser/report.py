@@ -139,11 +139,28 @@ class Held:
 
 
 def describe(analysis: Analysis) -> str:
-    return (
+    text = (
         f"{analysis.verdict}: stage {analysis.stage} (line {analysis.stage_line}) "
         f"FROM {analysis.base_image or '?'}, {analysis.family} ({analysis.evidence}), "
         f"user {analysis.user or '-'}"
     )
+    if analysis.targets:
+        text += "; ships " + ", ".join(
+            f"{t.stage} ({t.source}) {t.verdict}" for t in analysis.targets
+        )
+    return text
+
+
+def targets_json(analysis: Analysis) -> list[dict[str, str]]:
+    """The stages the repository ships, each with what builds it; the last stage alone
+    ("default") when nothing names one."""
+    if not analysis.targets:
+        only = {"stage": analysis.stage, "source": "default", "verdict": str(analysis.verdict)}
+        return [{**only, "user": analysis.user}]
+    return [
+        {"stage": t.stage, "source": t.source, "verdict": str(t.verdict), "user": t.user}
+        for t in analysis.targets
+    ]
 
 
 def finding_line(analysis: Analysis) -> str | None:
@@ -204,6 +221,7 @@ def as_json(report: Report) -> dict[str, Any]:
         entry = {"path": outcome.path, **outcome.analysis._asdict()}
         entry["verdict"] = str(outcome.analysis.verdict)
         entry["warnings"] = list(outcome.analysis.warnings)
+        entry["targets"] = targets_json(outcome.analysis)
         files.append(entry)
     return {"version": __version__, "files": files, "errors": errors}
 
@@ -262,6 +280,7 @@ def as_sarif(report: Report) -> dict[str, Any]:
                 "message": {"text": message},
                 "locations": [location],
                 "properties": {
+                    "targets": targets_json(analysis),
                     "verdict": str(analysis.verdict),
                     "family": analysis.family,
                     "baseImage": analysis.base_image,

@@ -328,3 +328,40 @@ def test_app_under_root_is_left_alone_because_forced_as_10001_its_container_cann
     message = ran.stderr + ran.stdout
     assert "permission denied" in message.lower(), message
     assert "uid=" not in ran.stdout, ran
+
+
+@pytest.mark.engine
+def test_every_shipped_stage_is_fixed_and_every_target_still_builds(
+    running_engine: Engine, images: list[str], tmp_path: Path
+) -> None:
+    """compose builds base and worker (worker FROM base), the last stage dev ships nowhere:
+    both shipped stages run as 10001, worker's RUN still ran as root, dev keeps root."""
+    from fixuser.model import Target
+    from fixuser.settings import Settings
+
+    (tmp_path / "app.sh").write_text("#!/bin/sh\nid -u\n")
+    (tmp_path / "app.sh").chmod(0o755)
+    source = (
+        b"FROM docker.io/library/debian:bookworm-slim AS base\n"
+        b"RUN mkdir -p /app\n"
+        b"COPY app.sh /app/\n"
+        b'CMD ["/app/app.sh"]\n'
+        b"FROM base AS worker\n"
+        b"RUN echo w > /etc/worker\n"
+        b'CMD ["/app/app.sh"]\n'
+        b"FROM base AS dev\n"
+        b"RUN echo d > /etc/dev\n"
+        b'CMD ["/app/app.sh"]\n'
+    )
+    ships = (Target("base", "compose.yaml:3"), Target("worker", "compose.yaml:7"))
+    fixed = fix(source, Settings(), targets=ships).output
+    uids = {}
+    for target in ("base", "worker", None):  # None: docker build . (the last stage, dev)
+        name = f"ships-{target or 'default'}"
+        tag = build(running_engine, images, fixed, tmp_path, name, BuildOptions(target=target))
+        ran = own_cmd(running_engine, tag)
+        assert ran.returncode == 0, ran
+        uids[target] = int(ran.stdout.strip())
+    assert uids == {"base": FIXED_UID, "worker": FIXED_UID, None: 0}
+    worker = tag_for("ships-worker")
+    assert running_engine.read_files(worker, ["/etc/worker"])["/etc/worker"] == b"w\n"
