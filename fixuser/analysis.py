@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from fixuser.dockerfile import Dockerfile, Instruction
 from fixuser.images import (
+    PROGRAM_TABLES,
     ImageInfo,
     ProgramRule,
     hidden_needles,
@@ -294,12 +295,16 @@ def contradicting_evidence(
     text = chain_run_text(stages, stage)
     if not text:
         return None
+    # The table's own family's tool in the text: then no single other family can be proven,
+    # and most files (apt-get on a Debian image) stop here, before the other searches.
+    for needle, index in MANAGER_NEEDLES:
+        if PACKAGE_MANAGERS[index][1] == family and used(text, needle, index):
+            return None
     found: dict[str, str] = {}
     for needle, index in MANAGER_NEEDLES:
-        if needle in text:
-            pattern, other, tool = PACKAGE_MANAGERS[index]
-            if other not in found and pattern.search(text):
-                found[other] = tool
+        _, other, tool = PACKAGE_MANAGERS[index]
+        if other not in found and used(text, needle, index):
+            found[other] = tool
     if len(found) != 1:
         return None
     ((other, tool),) = found.items()
@@ -310,6 +315,13 @@ def contradicting_evidence(
             if pattern_family == other and pattern.search(run_text(instruction)):
                 return other, f"line {instruction.lineno}: RUN uses {tool}"
     return None
+
+
+def used(text: str, needle: str, index: int) -> bool:
+    """PACKAGE_MANAGERS[index] matches ``text`` at or after the first ``needle`` (each of its
+    matches holds one of its needles): the regex starts where str.find, far faster, says."""
+    at = text.find(needle)
+    return at >= 0 and PACKAGE_MANAGERS[index][0].search(text, at) is not None
 
 
 def generic(family: str, evidence: str) -> ImageInfo:
@@ -540,7 +552,10 @@ def privileges(
         for source, body in located.values()
         if source is not None and body is not None
     ]
-    daemon = drops_by_flag(stages, stage, texts, env, context)
+    dockerfile_text = instructions_text(stages, stage)
+    # One search over all the tables read: most entrypoints name none of their programs.
+    named = any_program("\n".join([dockerfile_text, *(body for _, body, _ in texts)]))
+    daemon = drops_by_flag(stages, stage, texts, env, context) if named else ""
     if daemon:
         return Verdict.DROPS_PRIVILEGES, daemon
     entry_overridden = effective(stages, stage, "ENTRYPOINT") is not None
@@ -550,7 +565,7 @@ def privileges(
         )
     if image.entrypoint == "needs-root" and not entry_overridden:
         return Verdict.NEEDS_ROOT, f"the base image needs root ({image.evidence}): {image.remedy}"
-    needs = needs_root(stages, stage, texts, env)
+    needs = needs_root(stages, stage, texts, dockerfile_text) if named else ""
     if needs:
         return Verdict.NEEDS_ROOT, needs
     script_server = scripts_start_server(located)
@@ -595,11 +610,16 @@ def rule_matches(rule: ProgramRule, body: str) -> Iterator[re.Match[str]]:
 def candidate_rules(kind: str, texts: Texts, extra: str = "") -> list[ProgramRule]:
     """The rules of a table one of whose needles is somewhere in ``texts`` (or ``extra``):
     most entrypoints name none of the table's programs, and then no regex runs at all."""
-    everything = "\n".join(body for _, body, _ in texts) + extra
+    everything = (
+        texts[0][1]
+        if len(texts) == 1 and not extra
+        else ("\n".join(body for _, body, _ in texts) + extra)
+    )
     pattern, implied = program_needles(kind)
-    found = {match.group() for match in pattern.finditer(everything)}
-    if not found:
-        return []
+    first = pattern.search(everything)
+    if first is None:
+        return []  # most files: one search, nothing more
+    found = {match.group() for match in pattern.finditer(everything, first.start())}
     hidden = hidden_needles(kind)
     found |= {b for a in list(found) for b in hidden[a] if b in everything}
     indexes = frozenset().union(*(implied[needle] for needle in found))
@@ -652,10 +672,14 @@ def drops_by_flag(
     return ""
 
 
-def needs_root(stages: list[Stage], stage: Stage, texts: Texts, env: Mapping[str, str]) -> str:
+def any_program(text: str) -> bool:
+    """Some needle of either program table is in ``text``."""
+    return any(program_needles(kind)[0].search(text) for kind in PROGRAM_TABLES)
+
+
+def needs_root(stages: list[Stage], stage: Stage, texts: Texts, dockerfile_text: str) -> str:
     """What the stage does that cannot work as a plain non-root USER (images.toml
     [[needs_root]]): the reason with its remedy, or ""."""
-    dockerfile_text = instructions_text(stages, stage)
     for rule in candidate_rules("needs_root", texts, dockerfile_text):
         candidates = [t for t in texts if t[2] in rule.where]
         if "dockerfile" in rule.where:
@@ -804,7 +828,11 @@ def other_stage_warnings(stages: list[Stage], stage: Stage, args: dict[str, str]
     runtime_chain = chain(stages, stage)
     runtime_source = last_user(stages, stage, args).stage  # where the runtime's USER is set
     for other in stages:
-        if other is stage or other is runtime_source or not other.of("USER"):
+        if other is stage or other is runtime_source:
+            continue
+        if other._by_keyword is None and all(i.keyword != "USER" for i in other.instructions):
+            continue  # most builder stages: no USER, and no keyword index built for them
+        if not other.of("USER"):
             continue
         setting = last_user(stages, other, args)
         if setting.instruction is None or not is_root_user(setting.value):
@@ -923,7 +951,8 @@ def lives_under_root(stages: list[Stage], stage: Stage, env: Mapping[str, str]) 
         for keyword in ("WORKDIR", "ENTRYPOINT", "CMD")
         for i in link.of(keyword)
     ]
-    if not any("root" in v or "~" in v or "$" in v for v in values):
+    joined = "\n".join(values)
+    if "root" not in joined and "~" not in joined and "$" not in joined:
         return ""  # most files: nothing under /root, nothing to work out
     workdir = runtime_workdir(stages, stage, env)
     words, instruction = entry_words(stages, stage)
