@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from fixuser.cli import add_settings_arguments, settings_from_args
-from fixuser.pipeline import process
+from fixuser.pipeline import Contexts, process
 from fixuser.report import Outcome, Report, write
 
 
@@ -22,11 +22,14 @@ def quick_exit(args: argparse.Namespace) -> bool:
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     report = Report()
-    for item in process(args.paths, settings, fix=False):
+    contexts = Contexts()
+    for item in process(args.paths, settings, fix=False, contexts=contexts):
         if item.error:
             report.add(Outcome(item.path, error=item.error))
         else:
             assert item.result is not None
             report.add(Outcome(item.path, item.result.analysis))
+    report.overrides = contexts.overrides()
+    report.notes = contexts.notes()
     write(report, args.format)
     return report.check_exit()

@@ -10,7 +10,7 @@ from fixuser import core, diff
 from fixuser.cli import add_commit_arguments, add_settings_arguments, settings_from_args
 from fixuser.fileio import write_atomic
 from fixuser.model import DockerfileError, FixResult, Verdict
-from fixuser.pipeline import Processed, process
+from fixuser.pipeline import Contexts, Processed, process
 from fixuser.report import (
     EXIT_ERROR,
     EXIT_FINDING,
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     # fsyncs) each file and --verify builds images, so each line should say so when it happens.
     blocks = Blocks(sys.stdout, sys.stderr, live=args.verify or not args.diff)
     try:
-        for item in process(args.paths, settings, fix=True):
+        for item in process(args.paths, settings, fix=True, contexts=Contexts()):
             fix_one(item, report, blocks, as_diff=args.diff, verify=args.verify)
     finally:
         blocks.flush()

@@ -2,15 +2,59 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from fixuser import core
 from fixuser.discover import DiscoveryError, discover
 from fixuser.fileio import FileProblem, context_reader, read
-from fixuser.model import DockerfileError, FixResult
+from fixuser.model import DockerfileError, FixResult, Target
 from fixuser.settings import Settings
+
+
+class Contexts:
+    """The repository context of each Dockerfile (fixuser.context): read once per repository
+    root, the nearest directory with .git above the Dockerfile (else the current directory)."""
+
+    def __init__(self) -> None:
+        self.by_root: dict[str, Any] = {}  # root -> fixuser.context.RepoContext
+
+    def of(self, dockerfile: str) -> tuple[str, Any]:
+        from fixuser.context import discover_context, repository_root
+
+        root = repository_root(Path(dockerfile), Path.cwd())
+        key = str(root)
+        if key not in self.by_root:
+            self.by_root[key] = discover_context(root)
+        return key, self.by_root[key]
+
+    def targets(self, dockerfile: str) -> tuple[Target, ...]:
+        root, context = self.of(dockerfile)
+        relative = os.path.relpath(os.path.abspath(dockerfile), root)
+        return tuple(Target(t.stage, t.source) for t in context.targets(relative))
+
+    def overrides(self) -> list[Any]:
+        """Every run-time override found, as fixuser.context.Override, with paths as the user
+        would type them from here."""
+        found = []
+        for root, context in self.by_root.items():
+            for override in context.overrides:
+                path = os.path.relpath(os.path.join(root, override.path))
+                found.append(override._replace(path=path))
+        return found
+
+    def notes(self) -> list[tuple[str, str]]:
+        """(path, problem) for each context file read but not understood."""
+        return [
+            (
+                os.path.relpath(os.path.join(root, n.path)),
+                f"line {n.line}: {n.message}" if n.line else n.message,
+            )
+            for root, context in self.by_root.items()
+            for n in context.notes
+        ]
 
 
 class Processed(NamedTuple):
@@ -20,8 +64,12 @@ class Processed(NamedTuple):
     error: str = ""
 
 
-def process(paths: Sequence[str], settings: Settings, *, fix: bool) -> Iterator[Processed]:
-    """Each Dockerfile under ``paths`` with its result, or the one-line problem it has."""
+def process(
+    paths: Sequence[str], settings: Settings, *, fix: bool, contexts: Contexts | None = None
+) -> Iterator[Processed]:
+    """Each Dockerfile under ``paths`` with its result, or the one-line problem it has. With
+    ``contexts``, every stage the repository ships is checked (and fixed), not only the last
+    (unless --target names one)."""
     for found in discover(paths or ["."]):
         if isinstance(found, DiscoveryError):
             yield Processed(str(Path(found.path)), error=found.problem)
@@ -29,10 +77,11 @@ def process(paths: Sequence[str], settings: Settings, *, fix: bool) -> Iterator[
         try:
             source = read(found)
             reader = context_reader(found)
+            targets = contexts.targets(found) if contexts and settings.target is None else ()
             if fix:
-                result = core.fix(source, settings, path=found, context=reader)
+                result = core.fix(source, settings, path=found, context=reader, targets=targets)
             else:
-                analysis = core.check(source, settings, path=found, context=reader)
+                analysis = core.check(source, settings, path=found, context=reader, targets=targets)
                 result = FixResult(source, analysis, None)
         except (FileProblem, DockerfileError) as e:
             yield Processed(found, error=str(e))

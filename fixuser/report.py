@@ -43,6 +43,10 @@ class Outcome(NamedTuple):
 class Report:
     def __init__(self) -> None:
         self.outcomes: list[Outcome] = []
+        # What the repository sets at run time that undoes any USER (fixuser.context.Override:
+        # path, line, rule, message), and the context files it could not read.
+        self.overrides: list[Any] = []
+        self.notes: list[tuple[str, str]] = []  # (path, problem)
 
     def add(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
@@ -54,6 +58,8 @@ class Report:
     def check_exit(self) -> int:
         if self.errors:
             return EXIT_ERROR
+        if self.overrides:
+            return EXIT_FINDING
         if any(o.analysis and o.analysis.verdict.is_finding for o in self.outcomes):
             return EXIT_FINDING
         return EXIT_OK
@@ -203,6 +209,8 @@ def write_text(report: Report, out: TextIO, err: TextIO) -> None:
     for outcome in report.outcomes:
         key = "error" if outcome.error else str(outcome.analysis.verdict)  # type: ignore[union-attr]
         counts[key] = counts.get(key, 0) + 1
+    problems += [f"{o.path}:{o.line}: {o.message}\n" for o in report.overrides]
+    problems += [problem_line(path, f"warning: {problem}") for path, problem in report.notes]
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     n = len(report.outcomes)
     lines.append(f"{n} file{'' if n == 1 else 's'}: {summary or 'none found'}\n")
@@ -223,7 +231,17 @@ def as_json(report: Report) -> dict[str, Any]:
         entry["warnings"] = list(outcome.analysis.warnings)
         entry["targets"] = targets_json(outcome.analysis)
         files.append(entry)
-    return {"version": __version__, "files": files, "errors": errors}
+    overrides = [
+        {"path": o.path, "line": o.line, "rule": o.rule, "message": o.message}
+        for o in report.overrides
+    ]
+    return {
+        "version": __version__,
+        "files": files,
+        "overrides": overrides,
+        "errors": errors,
+        "notes": [{"path": path, "note": problem} for path, problem in report.notes],
+    }
 
 
 def sarif_location(path: str, line: int) -> dict[str, Any]:
@@ -260,6 +278,17 @@ def as_sarif(report: Report) -> dict[str, Any]:
                     "id": rule,
                     "shortDescription": {"text": text},
                     "defaultConfiguration": {"level": "warning"},
+                }
+            )
+    if report.overrides:
+        from fixuser.context import RULES as OVERRIDE_RULES
+
+        for rule_id in sorted({o.rule for o in report.overrides}):
+            rules.append(
+                {
+                    "id": rule_id,
+                    "shortDescription": {"text": OVERRIDE_RULES.get(rule_id, rule_id)},
+                    "defaultConfiguration": {"level": "error"},
                 }
             )
     index = {rule["id"]: i for i, rule in enumerate(rules)}
@@ -299,6 +328,17 @@ def as_sarif(report: Report) -> dict[str, Any]:
                     "locations": [location],
                 }
             )
+    for override in report.overrides:
+        results.append(
+            {
+                "ruleId": override.rule,
+                "ruleIndex": index[override.rule],
+                "kind": "fail",
+                "level": "error",
+                "message": {"text": override.message},
+                "locations": [sarif_location(override.path, override.line)],
+            }
+        )
     notifications = [
         {"level": "error", "message": {"text": f"{o.path}: {o.error}"}} for o in report.errors
     ]

@@ -381,3 +381,68 @@ def test_needs_root_is_a_finding_with_its_remedy_and_fix_leaves_it(tmp_path: Pat
     fixed = fixuser("fix", "Dockerfile", cwd=tmp_path)
     assert fixed.returncode == 0
     assert (tmp_path / "Dockerfile").read_bytes() == source
+
+
+# --- repository context: the stages that ship, and what overrides the user at run time ------
+
+
+def context_repo(tmp_path: Path) -> Path:
+    """A repository whose compose file builds the builder stage and runs it as root."""
+    root = tmp_path / "repo"
+    (root / "svc").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    (root / "svc" / "Dockerfile").write_bytes(
+        b"FROM debian:bookworm-slim AS builder\nRUN true\n"
+        b'FROM debian:bookworm-slim\nUSER 1000\nCMD ["sleep", "1"]\n'
+    )
+    (root / "compose.yaml").write_text(
+        "services:\n"
+        "  api:\n"
+        "    build:\n"
+        "      context: ./svc\n"
+        "      target: builder\n"
+        "    user: root\n"
+    )
+    return root
+
+
+def test_check_judges_the_stage_compose_ships_and_names_the_runtime_override(
+    tmp_path: Path,
+) -> None:
+    root = context_repo(tmp_path)
+    done = fixuser("check", cwd=root)
+    assert done.returncode == 1
+    assert b"svc/Dockerfile: root: stage builder" in done.stdout
+    assert b"ships builder (compose.yaml:5) root" in done.stdout
+    assert b"compose.yaml:6: service api runs as root (user: root)" in done.stderr
+    data = json.loads(fixuser("check", "--format", "json", cwd=root).stdout)
+    (entry,) = data["files"]
+    assert entry["targets"] == [
+        {"stage": "builder", "source": "compose.yaml:5", "verdict": "root", "user": entry["user"]}
+    ]
+    assert data["overrides"] == [
+        {
+            "path": "compose.yaml",
+            "line": 6,
+            "rule": "FIXUSER-COMPOSE-ROOT",
+            "message": "service api runs as root (user: root)",
+        }
+    ]
+    sarif = json.loads(fixuser("check", "--format", "sarif", cwd=root).stdout)
+    jsonschema.Draft4Validator(json.loads(SARIF_SCHEMA.read_text())).validate(sarif)
+    located = [
+        r["locations"][0]["physicalLocation"]
+        for r in sarif["runs"][0]["results"]
+        if r["ruleId"] == "FIXUSER-COMPOSE-ROOT"
+    ]
+    assert located == [{"artifactLocation": {"uri": "compose.yaml"}, "region": {"startLine": 6}}]
+
+
+def test_fix_fixes_the_stage_compose_ships_and_leaves_the_last_stage_as_it_was(
+    tmp_path: Path,
+) -> None:
+    root = context_repo(tmp_path)
+    done = fixuser("fix", "--diff", cwd=root)
+    assert done.returncode == 1
+    assert b"+USER 10001:10001" in done.stdout and b" USER 1000\n" in done.stdout
+    assert fixuser("fix", "--diff", "--target", "1", cwd=root).returncode == 0  # --target wins
