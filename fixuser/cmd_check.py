@@ -22,7 +22,7 @@ def quick_exit(args: argparse.Namespace) -> bool:
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     report = Report()
-    contexts = Contexts()
+    contexts = Contexts(args.paths or ["."])
     for item in process(args.paths, settings, fix=False, contexts=contexts):
         if item.error:
             report.add(Outcome(item.path, error=item.error))

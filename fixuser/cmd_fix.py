@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     # fsyncs) each file and --verify builds images, so each line should say so when it happens.
     blocks = Blocks(sys.stdout, sys.stderr, live=args.verify or not args.diff)
     try:
-        for item in process(args.paths, settings, fix=True, contexts=Contexts()):
+        for item in process(args.paths, settings, fix=True, contexts=Contexts(args.paths or ["."])):
             fix_one(item, report, blocks, as_diff=args.diff, verify=args.verify)
     finally:
         blocks.flush()

@@ -42,6 +42,10 @@ RULES = {
     "(allowPrivilegeEscalation not false and runAsNonRoot not set)",
 }
 
+# Caches tools leave in a working tree: thousands of files, never a context file.
+TOOL_CACHES = frozenset(
+    {".mypy_cache", ".ruff_cache", ".pytest_cache", ".tox", ".nox", ".cache", "venv", ".eggs"}
+)
 MAX_BYTES = 4 << 20  # a context file larger than this is generated, not written: skipped
 
 YAML_SUFFIXES = (".yml", ".yaml")
@@ -237,6 +241,8 @@ def walk(root: str) -> tuple[list[str], list[str]]:
     files found are): on a tree without context files the walk is all discovery costs."""
     from fixuser.discover import SKIP_DIRS
 
+    skip = SKIP_DIRS | TOOL_CACHES
+
     found: list[str] = []
     links: list[str] = []
     pending = [("", root)]
@@ -253,7 +259,7 @@ def walk(root: str) -> tuple[list[str], list[str]]:
             except OSError:
                 continue
             if is_dir:
-                if entry.name not in SKIP_DIRS and not entry.is_symlink():
+                if entry.name not in skip and not entry.is_symlink():
                     pending.append((f"{prefix}{entry.name}/", entry.path))
             elif is_context_name(entry.name):
                 found.append(prefix + entry.name)

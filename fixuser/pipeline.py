@@ -15,23 +15,46 @@ from fixuser.settings import Settings
 
 
 class Contexts:
-    """The repository context of each Dockerfile (fixuser.context): read once per repository
-    root, the nearest directory with .git above the Dockerfile (else the current directory)."""
+    """The repository context of each Dockerfile (fixuser.context), read once per repository:
+    the nearest directory with .git at or above the path given on the command line (outside
+    git, that path itself, or the current directory)."""
 
-    def __init__(self) -> None:
+    def __init__(self, paths: Sequence[str] = ()) -> None:
         self.by_root: dict[str, Any] = {}  # root -> fixuser.context.RepoContext
+        self.by_dir: dict[str, str] = {}  # a Dockerfile's directory -> its root
+        given = [
+            os.path.abspath(p if os.path.isdir(p) else os.path.dirname(p) or ".") for p in paths
+        ]
+        # the deepest given path first: a Dockerfile belongs to the nearest one above it
+        self.given = sorted({*given, os.getcwd()}, key=len, reverse=True)
+        self.root_of_given: dict[str, str] = {}
+
+    def root(self, directory: str) -> str:
+        """The root for a Dockerfile in ``directory`` (absolute); looked up once per given
+        path and once per directory, so a tree of Dockerfiles costs a dictionary lookup each."""
+        found = self.by_dir.get(directory)
+        if found is None:
+            given = next(
+                (g for g in self.given if directory == g or directory.startswith(g + os.sep)),
+                directory,
+            )
+            if given not in self.root_of_given:
+                self.root_of_given[given] = git_root(given) or given
+            found = self.by_dir[directory] = self.root_of_given[given]
+        return found
 
     def of(self, dockerfile: str) -> tuple[str, Any]:
-        from fixuser.context import discover_context, repository_root
+        from fixuser.context import discover_context
 
-        root = repository_root(Path(dockerfile), Path.cwd())
-        key = str(root)
+        key = self.root(os.path.dirname(os.path.abspath(dockerfile)))
         if key not in self.by_root:
-            self.by_root[key] = discover_context(root)
+            self.by_root[key] = discover_context(Path(key))
         return key, self.by_root[key]
 
     def targets(self, dockerfile: str) -> tuple[Target, ...]:
         root, context = self.of(dockerfile)
+        if not context.builders:
+            return ()  # nothing in the repository builds anything: the last stage ships
         relative = os.path.relpath(os.path.abspath(dockerfile), root)
         return tuple(Target(t.stage, t.source) for t in context.targets(relative))
 
@@ -55,6 +78,17 @@ class Contexts:
             for root, context in self.by_root.items()
             for n in context.notes
         ]
+
+
+def git_root(directory: str) -> str | None:
+    """The nearest directory at or above ``directory`` holding .git, or None."""
+    while True:
+        if os.path.lexists(os.path.join(directory, ".git")):
+            return directory
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            return None
+        directory = parent
 
 
 class Processed(NamedTuple):
