@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from fixuser.analysis import (
@@ -283,7 +284,7 @@ def chown_edits(
     app_dirs: list[str],
     env: Mapping[str, str],
     start_workdir: str = "/",
-    used_as_directory: frozenset[str] = frozenset(),
+    used_as_directory: Callable[[], frozenset[str]] = frozenset,
 ) -> tuple[list[Edit], list[str]]:
     edits, owned = [], []
     workdir = start_workdir  # a WORKDIR the stage inherits from the stage it is built FROM
@@ -303,7 +304,7 @@ def chown_edits(
             posixpath.dirname(dest) == "/"
             and not raw.endswith("/")
             and dest not in app_dirs
-            and dest not in used_as_directory
+            and dest not in used_as_directory()  # worked out only for such a COPY
         ):
             # /entrypoint.sh, /server: most likely a file at the top of the tree, and an app
             # that can rewrite its own entrypoint is worse off; / is no app directory.
@@ -630,7 +631,7 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings) -> Plan:
             app_dirs,
             facts.env,
             inherited,
-            directories_named(facts, stage),
+            functools.cache(lambda: directories_named(facts, stage)),
         )
         edits += copy_edits
         chowned += owned
