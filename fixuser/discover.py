@@ -78,13 +78,17 @@ def in_work_tree(root: Path) -> bool:
     worktree or submodule) at or above it, or git told where its repository is."""
     if "GIT_DIR" in os.environ or "GIT_WORK_TREE" in os.environ:
         return True
-    directory = os.path.abspath(root)
+    return git_root(os.path.abspath(root)) is not None
+
+
+def git_root(directory: str) -> str | None:
+    """The nearest directory at or above ``directory`` (absolute) holding ``.git``, or None."""
     while True:
         if os.path.lexists(os.path.join(directory, ".git")):
-            return True
+            return directory
         parent = os.path.dirname(directory)
         if parent == directory:
-            return False
+            return None
         directory = parent
 
 

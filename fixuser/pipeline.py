@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from fixuser import core
-from fixuser.discover import DiscoveryError, discover
+from fixuser.discover import DiscoveryError, discover, git_root
 from fixuser.fileio import FileProblem, context_reader, read
 from fixuser.model import DockerfileError, FixResult, Target
 from fixuser.settings import Settings
@@ -78,17 +78,6 @@ class Contexts:
             for root, context in self.by_root.items()
             for n in context.notes
         ]
-
-
-def git_root(directory: str) -> str | None:
-    """The nearest directory at or above ``directory`` holding .git, or None."""
-    while True:
-        if os.path.lexists(os.path.join(directory, ".git")):
-            return directory
-        parent = os.path.dirname(directory)
-        if parent == directory:
-            return None
-        directory = parent
 
 
 class Processed(NamedTuple):
