@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from fixuser.engine import Engine, NoEngineError, find_engine
+from fixuser.engine import BuildOptions, Engine, NoEngineError, find_engine
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -85,6 +85,36 @@ def require_engine() -> Engine:
             f"local base images missing ({', '.join(missing[:3])}...): run tests/images/build.sh"
         )
     return engine
+
+
+# Tests that install packages fetch them from Debian's mirror: about 40 s a build. CI sets it.
+NETWORK_SAMPLES = os.environ.get("FIXUSER_NETWORK_SAMPLES") == "1"
+needs_mirror = pytest.mark.skipif(
+    not NETWORK_SAMPLES,
+    reason="installs packages from the mirror: set FIXUSER_NETWORK_SAMPLES=1 (CI does)",
+)
+
+
+@pytest.fixture
+def images(running_engine: Engine) -> Iterator[list[str]]:
+    """Tags a test builds (build_tagged adds them): each is removed when the test ends."""
+    tags: list[str] = []
+    yield tags
+    for tag in tags:
+        running_engine.remove_image(tag)
+
+
+def build_tagged(
+    engine: Engine,
+    images: list[str],
+    text: bytes,
+    context: Path,
+    tag: str,
+    options: BuildOptions | None = None,
+) -> str:
+    images.append(tag)
+    engine.build(text, context, tag, options or BuildOptions())
+    return tag
 
 
 @pytest.fixture(autouse=True)

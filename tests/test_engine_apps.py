@@ -9,14 +9,13 @@ privileges by its own flag ends non-root; and a stage that needs root breaks und
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from engine_support import RUN_ID, SAMPLES, start_container
+from engine_support import RUN_ID, SAMPLES, build_tagged, needs_mirror, start_container
 
 from fixuser.core import check, fix
 from fixuser.engine import Engine, parse_status_uid
@@ -30,31 +29,14 @@ DEBIAN = "docker.io/library/debian:bookworm-slim"
 ALPINE = "docker.io/library/alpine:3.20"
 FIXED_UID = 10001  # Settings().uid: the user every fix below must run as
 SLEEP = 'CMD ["sleep", "60"]\n'
-NETWORK_SAMPLES = os.environ.get("FIXUSER_NETWORK_SAMPLES") == "1"
-needs_mirror = pytest.mark.skipif(
-    not NETWORK_SAMPLES,
-    reason="installs packages from the mirror: set FIXUSER_NETWORK_SAMPLES=1 (CI does)",
-)
 
 
 def tag_for(name: str) -> str:
     return f"localhost/fixuser-test/apps-{name}:{RUN_ID}"
 
 
-@pytest.fixture
-def images(running_engine: Engine) -> Iterator[list[str]]:
-    """Tags a test builds: each one is removed when the test ends, passed or failed."""
-    tags: list[str] = []
-    yield tags
-    for tag in tags:
-        running_engine.remove_image(tag)
-
-
 def build(engine: Engine, images: list[str], text: bytes, context: Path, name: str) -> str:
-    tag = tag_for(name)
-    images.append(tag)
-    engine.build(text, context, tag)
-    return tag
+    return build_tagged(engine, images, text, context, tag_for(name))
 
 
 def running(engine: Engine, container: str) -> tuple[bool, int]:

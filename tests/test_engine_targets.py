@@ -13,13 +13,11 @@ fix without the line that prevents it and shows that failure.
 
 from __future__ import annotations
 
-import os
 import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from engine_support import RUN_ID, SAMPLES, start_container
+from engine_support import RUN_ID, SAMPLES, build_tagged, needs_mirror, start_container
 from test_samples import Sample, load
 
 from fixuser.core import check, fix
@@ -30,24 +28,10 @@ pytest_plugins = ("engine_support",)
 
 FIXED_UID = 10001  # Settings().uid: the user every fix below runs as
 SLEEP = ("sleep", "60")  # argv for a container that stays up while PID 1 is read
-NETWORK_SAMPLES = os.environ.get("FIXUSER_NETWORK_SAMPLES") == "1"
-needs_mirror = pytest.mark.skipif(
-    not NETWORK_SAMPLES,
-    reason="installs packages from the mirror: set FIXUSER_NETWORK_SAMPLES=1 (CI does)",
-)
 
 
 def tag_for(name: str) -> str:
     return f"localhost/fixuser-test/targets-{name}:{RUN_ID}"
-
-
-@pytest.fixture
-def images(running_engine: Engine) -> Iterator[list[str]]:
-    """Tags a test builds: each one is removed when the test ends, passed or failed."""
-    tags: list[str] = []
-    yield tags
-    for tag in tags:
-        running_engine.remove_image(tag)
 
 
 def build(
@@ -58,10 +42,7 @@ def build(
     name: str,
     options: BuildOptions | None = None,
 ) -> str:
-    tag = tag_for(name)
-    images.append(tag)
-    engine.build(text, context, tag, options or BuildOptions())
-    return tag
+    return build_tagged(engine, images, text, context, tag_for(name), options)
 
 
 def sample_and_fix(name: str) -> tuple[Sample, bytes]:
