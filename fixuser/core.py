@@ -45,9 +45,10 @@ def check(
 
 def shipped_stages(
     dockerfile: Dockerfile, settings: Settings, targets: Sequence[Target]
-) -> list[tuple[int, Target]]:
-    """The stages ``targets`` name that this file has, by stage index, each once; empty when
-    only the last stage ships (or --target chose one): then there is one stage to analyse."""
+) -> list[tuple[str, Target]]:
+    """The stages ``targets`` name that this file has, by their label (name or index, what
+    --target takes), in stage order, each once; empty when only the last stage ships (or
+    --target chose one): then there is one stage to analyse."""
     if settings.target is not None or not targets:
         return []
     from fixuser.stages import build_stages
@@ -67,25 +68,18 @@ def shipped_stages(
             chosen.setdefault(index, target)
     if list(chosen) == [len(stages) - 1]:
         return []  # the default stage alone: nothing more to say than a plain check
-    return sorted(chosen.items())
-
-
-def stage_settings(dockerfile: Dockerfile, settings: Settings, index: int) -> Settings:
-    from fixuser.stages import build_stages
-
-    stage = build_stages(dockerfile)[index]
-    return settings._replace(target=stage.label)
+    return [(stages[index].label, target) for index, target in sorted(chosen.items())]
 
 
 def worst(
     dockerfile: Dockerfile,
     settings: Settings,
     context: ContextReader | None,
-    shipped: list[tuple[int, Target]],
+    shipped: list[tuple[str, Target]],
 ) -> Analysis:
     analyses = [
-        (target, analysis_mod.analyze(dockerfile, stage_settings(dockerfile, settings, i), context))
-        for i, target in shipped
+        (target, analysis_mod.analyze(dockerfile, settings._replace(target=label), context))
+        for label, target in shipped
     ]
     each = tuple(
         Shipped(a.analysis.stage, target.source, a.analysis.verdict, a.analysis.user)
@@ -141,15 +135,15 @@ def fix_shipped(
     dockerfile: Dockerfile,
     settings: Settings,
     context: ContextReader | None,
-    shipped: list[tuple[int, Target]],
+    shipped: list[tuple[str, Target]],
 ) -> FixResult:
-    """Fix each shipped stage in turn, each fix made on the text the one before it left."""
+    """Fix each shipped stage in turn, each fix made on the text the one before it left
+    (a fix adds no stage, so each label still names its stage there)."""
     found = worst(dockerfile, settings, context, shipped)
     text, changes, warnings = source, [], list(found.warnings)
-    for index, _target in shipped:
-        step = fix(text, stage_settings(dockerfile, settings, index), context=context)
+    for label, _target in shipped:
+        step = fix(text, settings._replace(target=label), context=context)
         if step.change is not None:
-            label = step.analysis.stage
             changes.append(
                 step.change._replace(notes=tuple(f"stage {label}: {n}" for n in step.change.notes))
             )
