@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, NamedTuple, cast
 
 from fixuser import buildcmd
 from fixuser.buildcmd import ROOT, join
+from fixuser.model import Target
 
 if TYPE_CHECKING:
     from yaml.nodes import MappingNode, Node, ScalarNode
@@ -83,13 +84,6 @@ FALSE = frozenset({"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "O
 
 
 # --- what a caller gets -------------------------------------------------------------------
-
-
-class Target(NamedTuple):
-    """A stage that ships: ``stage`` None is the last stage (no ``--target``)."""
-
-    stage: str | None
-    source: str  # "compose.yaml:7"; "default" when nothing in the repository builds the file
 
 
 class Builder(NamedTuple):
@@ -217,10 +211,12 @@ class RepoContext:
 def repository_root(start: Path, default: Path | None = None) -> Path:
     """The nearest directory at or above ``start`` (a file or a directory) holding ``.git``,
     else ``default`` (else ``start``'s own directory)."""
+    from fixuser.discover import git_root
+
     directory = start if start.is_dir() else start.parent
-    for candidate in (directory.absolute(), *directory.absolute().parents):
-        if os.path.lexists(candidate / ".git"):
-            return candidate
+    found = git_root(str(directory.absolute()))
+    if found is not None:
+        return Path(found)
     return default if default is not None else directory
 
 

@@ -457,21 +457,20 @@ class Engine:
             try:  # one call that returns when it exits, or times out while it runs
                 waited = self.command(["wait", container], timeout=seconds, check=False)
             except EngineError:  # the time is up and it still runs
-                running = True
                 # read now, not at start: an entrypoint may step down from root (gosu) first
                 status = self.container_status(container)
                 pid1_uid = parse_status_uid(status) if status else None
                 running = status is not None or self.is_running(container)
             else:
                 running = False
-                last = waited.stdout.strip().splitlines()[-1:] or [""]
-                code = int(last[0]) if last[0].lstrip("-").isdigit() else None
+                code = exit_code((waited.stdout.strip().splitlines() or [""])[-1])
             elapsed = time.monotonic() - begun
             if not running and code is None:
-                state = self.command(
-                    ["inspect", "--format", "{{.State.ExitCode}}", container], check=False
-                ).stdout.strip()
-                code = int(state) if state.lstrip("-").isdigit() else None
+                code = exit_code(
+                    self.command(
+                        ["inspect", "--format", "{{.State.ExitCode}}", container], check=False
+                    ).stdout
+                )
             logs = self.command(["logs", container], check=False)
             log = tuple((logs.stdout + logs.stderr).splitlines())
             diff = self.command(["diff", container], check=False).stdout
@@ -550,7 +549,7 @@ class Engine:
         config: ImageConfig,
         paths: Sequence[str],
         notes: tuple[str, ...],
-        live: Callable[[], tuple[int | None, str]] | None = None,
+        live: Callable[[], tuple[int | None, str]],
     ) -> RuntimeUser:
         files = self.read_files(image, ["/etc/passwd", "/etc/group", *paths])
         passwd, group = files.get("/etc/passwd", b""), files.get("/etc/group", b"")
@@ -559,7 +558,7 @@ class Engine:
         uid, gid, name = resolve_user(config.user, passwd_text, group_text)
         source = f"image config User {config.user or '(unset: root)'} and its /etc/passwd"
         if self.runs_containers:
-            live_uid, how = live() if live is not None else self.pid1_uid_live(image)
+            live_uid, how = live()
             if live_uid is not None:
                 uid, source = live_uid, how
                 name = parse_passwd(passwd_text).get(live_uid)
@@ -592,6 +591,12 @@ class Engine:
         if not argv:
             raise EngineError("the smoke command is empty")
         return self.run(image, argv[1:], entrypoint=argv[0])
+
+
+def exit_code(text: str) -> int | None:
+    """An exit status as ``wait`` or ``inspect`` prints it, or None."""
+    text = text.strip()
+    return int(text) if text.lstrip("-").isdigit() else None
 
 
 def parse_diff(text: str) -> tuple[tuple[str, str], ...]:

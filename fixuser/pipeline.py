@@ -5,13 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from fixuser import core
 from fixuser.discover import DiscoveryError, discover, git_root
 from fixuser.fileio import FileProblem, context_reader, read
 from fixuser.model import DockerfileError, FixResult, Target
 from fixuser.settings import Settings
+
+if TYPE_CHECKING:  # the context module (and PyYAML with it) loads only when a check reads one
+    from fixuser.context import Override, RepoContext
 
 
 class Contexts:
@@ -20,7 +23,7 @@ class Contexts:
     git, that path itself, or the current directory)."""
 
     def __init__(self, paths: Sequence[str] = ()) -> None:
-        self.by_root: dict[str, Any] = {}  # root -> fixuser.context.RepoContext
+        self.by_root: dict[str, RepoContext] = {}
         self.by_dir: dict[str, str] = {}  # a Dockerfile's directory -> its root
         given = [
             os.path.abspath(p if os.path.isdir(p) else os.path.dirname(p) or ".") for p in paths
@@ -43,7 +46,7 @@ class Contexts:
             found = self.by_dir[directory] = self.root_of_given[given]
         return found
 
-    def of(self, dockerfile: str) -> tuple[str, Any]:
+    def of(self, dockerfile: str) -> tuple[str, RepoContext]:
         from fixuser.context import discover_context
 
         key = self.root(os.path.dirname(os.path.abspath(dockerfile)))
@@ -55,12 +58,10 @@ class Contexts:
         root, context = self.of(dockerfile)
         if not context.builders:
             return ()  # nothing in the repository builds anything: the last stage ships
-        relative = os.path.relpath(os.path.abspath(dockerfile), root)
-        return tuple(Target(t.stage, t.source) for t in context.targets(relative))
+        return tuple(context.targets(os.path.relpath(os.path.abspath(dockerfile), root)))
 
-    def overrides(self) -> list[Any]:
-        """Every run-time override found, as fixuser.context.Override, with paths as the user
-        would type them from here."""
+    def overrides(self) -> list[Override]:
+        """Every run-time override found, with paths as the user would type them from here."""
         found = []
         for root, context in self.by_root.items():
             for override in context.overrides:

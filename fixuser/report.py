@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import re
 import sys
-from typing import Any, NamedTuple, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TextIO
 
 from fixuser import __version__
 from fixuser.model import Analysis, Verdict
+
+if TYPE_CHECKING:
+    from fixuser.context import Override
 
 EXIT_OK, EXIT_FINDING, EXIT_ERROR = 0, 1, 2
 RULE_ID = "CIS-DOCKER-4.1"
@@ -43,9 +46,9 @@ class Outcome(NamedTuple):
 class Report:
     def __init__(self) -> None:
         self.outcomes: list[Outcome] = []
-        # What the repository sets at run time that undoes any USER (fixuser.context.Override:
-        # path, line, rule, message), and the context files it could not read.
-        self.overrides: list[Any] = []
+        # What the repository sets at run time that undoes any USER, and the context files
+        # it could not read.
+        self.overrides: list[Override] = []
         self.notes: list[tuple[str, str]] = []  # (path, problem)
 
     def add(self, outcome: Outcome) -> None:

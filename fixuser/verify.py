@@ -31,7 +31,7 @@ from fixuser.engine import (
     find_engine,
 )
 from fixuser.fileio import directory_reader
-from fixuser.paths import SYSTEM_DIRS
+from fixuser.paths import SYSTEM_DIRS, under
 
 EXIT_PROVEN, EXIT_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
 # Growth budget for the shell-based families: 1 % of the original or 100 KB, whichever is larger.
@@ -274,7 +274,7 @@ def judge(
 
 
 def is_tmp(path: str) -> bool:
-    return path in ("/tmp", "/var/tmp") or path.startswith(("/tmp/", "/var/tmp/"))
+    return under(path, "/tmp") or under(path, "/var/tmp")
 
 
 def prove(
