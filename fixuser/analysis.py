@@ -54,6 +54,13 @@ DROP_RE = re.compile(
     r"|chroot\s+--userspec"
 )
 INSTALLS_DROP_RE = re.compile("(" + command("gosu", "su-exec") + r")(?![\w-])")
+# Where fixuser fix --strategy entrypoint puts its wrapper, which drops to the user at start.
+WRAPPER_PATH = "/usr/local/bin/fixuser-entrypoint"
+# [[needs_root]] programs that need root only to prepare at start (a chown, a config file
+# written): fix --strategy entrypoint's wrapper hands what they touch to the user first.
+PREPARE_PROGRAMS = frozenset({"chown at start", "a write to /etc"})
+CHOWN_WORDS_RE = re.compile(command("chown") + r"\s+([^\n;&|]*)")
+ETC_TARGET_RE = re.compile(r"/etc/[\w./-]+")
 ROOT_SERVER_RE = re.compile(
     r"(?<![\w-])(nginx|httpd|httpd-foreground|apache2-foreground|apache2ctl|apachectl|php-fpm\d*"
     r"(\.\d+)?|lighttpd)(?![\w-])"
@@ -163,6 +170,7 @@ class Facts:
         "env",
         "family",
         "image",
+        "prepares",
         "stage",
         "stages",
     )
@@ -186,6 +194,10 @@ class Facts:
         self.family = family
         self._earlier_user: str | None = None
         self._created: tuple[CreatedUser, ...] | None = None
+        # What the entrypoint prepares as root at start (the paths it chowns, the directories
+        # of the config files it writes), when that is all it needs root for: a needs-root
+        # stage that fix --strategy entrypoint can fix.
+        self.prepares: tuple[str, ...] = ()
 
     # Only a fix needs these, so check does not pay for them.
     @property
@@ -523,11 +535,18 @@ def privileges(
     env: Mapping[str, str],
     context: ContextReader | None,
     warnings: list[str],
+    prepared: list[str] | None = None,
 ) -> tuple[Verdict | None, str]:
-    """drops-privileges / needs-root / root-by-design, with the reason, or (None, "")."""
+    """drops-privileges / needs-root / root-by-design, with the reason, or (None, "").
+    ``prepared`` receives what a needs-root entrypoint prepares as root, when that is all."""
     words, instruction = entry_words(stages, stage)
     text = " ".join(words)
     where = f"line {instruction.lineno}" if instruction else ""
+    if words and words[0] == WRAPPER_PATH and copied_from_context(stages, stage, words[0], env):
+        return Verdict.DROPS_PRIVILEGES, (
+            f"{where}: the entrypoint is fixuser's wrapper {WRAPPER_PATH}, which drops to a "
+            "non-root user at start (fixuser fix --strategy entrypoint)"
+        )
     dropping = DROP_RE.search(text)
     if dropping:
         return Verdict.DROPS_PRIVILEGES, f"{where}: the entrypoint execs {dropping.group(0)}"
@@ -565,9 +584,36 @@ def privileges(
         )
     if image.entrypoint == "needs-root" and not entry_overridden:
         return Verdict.NEEDS_ROOT, f"the base image needs root ({image.evidence}): {image.remedy}"
-    needs = needs_root(stages, stage, texts, dockerfile_text) if named else ""
-    if needs:
-        return Verdict.NEEDS_ROOT, needs
+    needs, rule = needs_root(stages, stage, texts, dockerfile_text) if named else ("", None)
+    paths = preparation(texts) if rule is not None and rule.program in PREPARE_PROGRAMS else None
+    if rule is not None and not paths:
+        return Verdict.NEEDS_ROOT, f"{needs}; remedy: {rule.remedy}"
+    # Root only to prepare, then the app: unless the app is a server that keeps a root
+    # master (below), fix --strategy entrypoint's wrapper can do the preparing.
+    verdict, reason = root_by_design(stages, stage, image, located, scripts, text, where)
+    if verdict is None and paths:
+        if prepared is not None:
+            prepared.extend(paths)
+        return Verdict.NEEDS_ROOT, (
+            f"{needs}, only to prepare; remedy: fixuser fix --strategy entrypoint (its wrapper "
+            f"hands {', '.join(paths)} to the user as root at start, then runs the entrypoint "
+            "as that user)"
+        )
+    return verdict, reason
+
+
+def root_by_design(
+    stages: list[Stage],
+    stage: Stage,
+    image: ImageInfo,
+    located: dict[str, tuple[str | None, str | None]],
+    scripts: list[str],
+    text: str,
+    where: str,
+) -> tuple[Verdict | None, str]:
+    """A server that keeps a root master process and forks unprivileged workers: the
+    reason, or (None, "")."""
+    entry_overridden = effective(stages, stage, "ENTRYPOINT") is not None
     script_server = scripts_start_server(located)
     if script_server:
         return Verdict.ROOT_BY_DESIGN, script_server
@@ -677,20 +723,68 @@ def any_program(text: str) -> bool:
     return any(program_needles(kind)[0].search(text) for kind in PROGRAM_TABLES)
 
 
-def needs_root(stages: list[Stage], stage: Stage, texts: Texts, dockerfile_text: str) -> str:
+def needs_root(
+    stages: list[Stage], stage: Stage, texts: Texts, dockerfile_text: str
+) -> tuple[str, ProgramRule | None]:
     """What the stage does that cannot work as a plain non-root USER (images.toml
-    [[needs_root]]): the reason with its remedy, or ""."""
+    [[needs_root]]): the reason (its remedy is the rule's), and the rule; ("", None)."""
     for rule in candidate_rules("needs_root", texts, dockerfile_text):
         candidates = [t for t in texts if t[2] in rule.where]
         if "dockerfile" in rule.where:
             candidates.append(("the Dockerfile", dockerfile_text, "dockerfile"))
         for what, body, _kind in candidates:
             for match in rule_matches(rule, body):
-                return (
-                    f"{what} uses {rule.program} ({match.group(0).strip()}): {rule.reason}; "
-                    f"remedy: {rule.remedy}"
+                return f"{what} uses {rule.program} ({match.group(0).strip()}): {rule.reason}", rule
+    return "", None
+
+
+def preparation(texts: Texts) -> list[str] | None:
+    """What the entrypoint prepares as root, when needs-root's first rule is a PREPARE_PROGRAMS
+    one (they come last in the table: no other rule matched): the literal paths it chowns and
+    the directories of the files it writes below /etc, in order. None when one of them is not
+    a literal path, or is /etc itself: the wrapper cannot hand that over."""
+    rules = [r for r in program_rules("needs_root") if r.program in PREPARE_PROGRAMS]
+    paths: list[str] = []
+    for rule in rules:
+        for _what, body, kind in texts:
+            if kind not in rule.where:
+                continue
+            for match in rule_matches(rule, body):
+                found = (
+                    chowned_paths(match.group(0))
+                    if rule.program == "chown at start"
+                    else written_dirs(match.group(0))
                 )
-    return ""
+                if found is None:
+                    return None
+                paths += [p for p in found if p not in paths]
+    return paths or None
+
+
+def chowned_paths(text: str) -> list[str] | None:
+    """The paths of a ``chown [-R] OWNER PATH...`` command (None: one is not literal)."""
+    match = CHOWN_WORDS_RE.search(text)
+    if match is None:
+        return None
+    words = [w for w in safe_split(match.group(1)) if not w.startswith("-")]
+    paths = words[1:]  # the first word is the owner
+    if not paths or any(not p.startswith("/") or any(c in p for c in "$*?`") for p in paths):
+        return None
+    from fixuser.paths import SYSTEM_DIRS, normalise
+
+    out = [normalise(p) for p in paths]
+    return None if any(p in SYSTEM_DIRS for p in out) else out
+
+
+def written_dirs(text: str) -> list[str] | None:
+    """The directory of each file below /etc a redirection, tee or ``sed -i`` writes (a
+    directory of its own: /etc itself is not handed over)."""
+    from fixuser.paths import SYSTEM_DIRS
+
+    dirs = [posixpath.dirname(p.rstrip("/")) for p in ETC_TARGET_RE.findall(text)]
+    if not dirs or any(d in SYSTEM_DIRS for d in dirs):
+        return None
+    return list(dict.fromkeys(dirs))
 
 
 def instructions_text(stages: list[Stage], stage: Stage) -> str:
@@ -933,12 +1027,15 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
             Verdict.COMPLIANT, described, warnings=tuple(other_stage_warnings(stages, stage, args))
         )
     warnings = stage_warnings(stages, stage, env, args)
-    verdict, reason = privileges(stages, stage, image, env, context, warnings)
+    prepared: list[str] = []
+    verdict, reason = privileges(stages, stage, image, env, context, warnings, prepared)
     if verdict is None:
         under_root = lives_under_root(stages, stage, env)
         if under_root:
             verdict, reason = Verdict.NEEDS_ROOT, under_root
-    return result(verdict or Verdict.ROOT, described, reason, tuple(warnings))
+    facts = result(verdict or Verdict.ROOT, described, reason, tuple(warnings))
+    facts.prepares = tuple(prepared)
+    return facts
 
 
 def lives_under_root(stages: list[Stage], stage: Stage, env: Mapping[str, str]) -> str:

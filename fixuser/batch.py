@@ -320,8 +320,11 @@ class Description(str):
 def description(plan: repo.RepoPlan, settings: Settings, branch: str) -> str:
     """``settings`` made the fix: each file's UID comes from the fix itself (``--uid`` or
     the user fixuser reused), so nothing else of them is needed here."""
-    text = Description(review.description(plan.fixes, branch))
-    text.commit = review.commit_message(plan.fixes, branch=branch, remote=True, batch=True)
+    overrides = repo.override_texts(plan)
+    text = Description(review.description(plan.fixes, branch, overrides))
+    text.commit = review.commit_message(
+        plan.fixes, branch=branch, remote=True, batch=True, overrides=overrides
+    )
     return text
 
 
@@ -348,6 +351,7 @@ def diff_stat(plan: repo.RepoPlan, clone: git.Repo) -> str:
                 removed += i2 - i1
                 added += j2 - j1
         parts.append(f"{f.path} +{added} -{removed}")
+        parts += [f"{path} +{len(e.data.splitlines())} -0" for path, e in repo.extra_files(f)]
     return ", ".join(parts)
 
 
@@ -364,9 +368,11 @@ def same_fix(clone: git.Repo, branch: str, plan: repo.RepoPlan) -> bool:
     if [p.hexsha for p in tip.parents] != [plan.head]:
         return False
     changed = {str(d.b_path or d.a_path) for d in tip.parents[0].diff(tip)}
-    if changed != {f.path for f in plan.fixes}:
+    wanted = {f.path: f.result.output for f in plan.fixes}
+    wanted |= {path: e.data for f in plan.fixes for path, e in repo.extra_files(f)}
+    if changed != set(wanted):
         return False
-    return all((tip.tree / f.path).hexsha == blob_sha(f.result.output) for f in plan.fixes)
+    return all((tip.tree / path).hexsha == blob_sha(data) for path, data in wanted.items())
 
 
 def store(clone: git.Repo, kind: bytes, data: bytes) -> bytes:
@@ -381,10 +387,19 @@ def store(clone: git.Repo, kind: bytes, data: bytes) -> bytes:
     return bytes(loose.store(IStream(kind, len(data), io.BytesIO(data))).binsha)
 
 
-def rewrite_tree(clone: git.Repo, tree: bytes, prefix: str, blobs: dict[str, bytes]) -> bytes:
-    """``tree`` with the blobs at ``blobs``' paths replaced, subtrees rewritten as needed.
+def rewrite_tree(
+    clone: git.Repo,
+    tree: bytes,
+    prefix: str,
+    blobs: dict[str, bytes],
+    new_modes: dict[str, int] | None = None,
+) -> bytes:
+    """``tree`` with the blobs at ``blobs``' paths replaced, subtrees rewritten as needed;
+    a path of ``new_modes`` (a file the fix adds beside a Dockerfile) that the tree does not
+    hold yet is added with its mode.
 
-    Names and modes stay as they are, so the entries keep git's sort order.
+    Names and modes stay as they are, so the entries keep git's sort order (re-sorted, as git
+    sorts them, only when a file was added).
     """
     import io
 
@@ -396,8 +411,16 @@ def rewrite_tree(clone: git.Repo, tree: bytes, prefix: str, blobs: dict[str, byt
         if path in blobs:
             sha = blobs[path]
         elif mode == 0o040000 and any(p.startswith(path + "/") for p in blobs):
-            sha = rewrite_tree(clone, sha, path + "/", blobs)
+            sha = rewrite_tree(clone, sha, path + "/", blobs, new_modes)
         entries.append((sha, mode, name))
+    present = {f"{prefix}{name}" for _, _, name in entries}
+    added = [
+        (blobs[path], mode, path[len(prefix) :])
+        for path, mode in (new_modes or {}).items()
+        if path.startswith(prefix) and "/" not in path[len(prefix) :] and path not in present
+    ]
+    if added:
+        entries = sorted(entries + added, key=lambda e: e[2] + ("/" if e[1] == 0o040000 else ""))
     out = io.BytesIO()
     tree_to_stream(entries, out.write)
     return store(clone, b"tree", out.getvalue())
@@ -419,9 +442,13 @@ def commit_in_clone(
     and one ``update-ref``, with the value the branch must still have, publishes the commit.
     """
     blobs = {f.path: store(clone, b"blob", f.result.output) for f in plan.fixes}
+    extras = [(path, e) for f in plan.fixes for path, e in repo.extra_files(f)]
+    blobs |= {path: store(clone, b"blob", e.data) for path, e in extras}
+    new_modes = {path: repo.blob_mode(e) for path, e in extras}
     import git
 
-    tree = rewrite_tree(clone, git.Commit(clone, bytes.fromhex(plan.head)).tree.binsha, "", blobs)
+    head_tree = git.Commit(clone, bytes.fromhex(plan.head)).tree.binsha
+    tree = rewrite_tree(clone, head_tree, "", blobs, new_modes)
     stamp = f"{int(time.time())} {time.strftime('%z')}"
     (an, ae), (cn, ce) = identity.author, identity.committer
     body = (
@@ -491,6 +518,7 @@ def file_records(plan: repo.RepoPlan, base: git.Commit) -> tuple[FileRecord, ...
                 warnings=analysis.warnings,
                 changed=change is not None,
                 reason=analysis.reason,
+                targets=tuple((t.stage, t.source) for t in analysis.targets),
             )
         )
     if plan.errors:  # rare: only then walk the tree again for the files that could not be read
@@ -505,7 +533,9 @@ def file_records(plan: repo.RepoPlan, base: git.Commit) -> tuple[FileRecord, ...
 
 
 def outcome_without_fixes(spec: str, plan: repo.RepoPlan, files: tuple[FileRecord, ...]) -> Record:
-    record = functools.partial(Record, spec, files=files, base_sha=plan.head)
+    record = functools.partial(
+        Record, spec, files=files, base_sha=plan.head, overrides=tuple(repo.override_texts(plan))
+    )
     if plan.errors:
         return record("failed", reason="; ".join(plan.errors))
     if not plan.findings:
@@ -565,12 +595,13 @@ def process_unguarded(spec: str, options: Options, known: dict[str, Any]) -> Rec
         settings = repo_settings(clone, base, options)
         plan = repo.plan_repository(clone_path, settings, base=base.hexsha)
         known["files"] = files = file_records(plan, base)
+        known["overrides"] = overrides = tuple(repo.override_texts(plan))
         if not plan.fixes:
             return outcome_without_fixes(spec, plan, files)
         body = description(plan, settings, options.branch)
         record = functools.partial(
             Record, spec, branch=options.branch, files=files, base_sha=plan.head,
-            description=body,
+            description=body, overrides=overrides,
         )  # fmt: skip
         notes = list(plan.errors)
         if options.dry_run:
@@ -655,6 +686,8 @@ def verifier(engine_name: str | None) -> Callable[[git.Repo, repo.RepoPlan], lis
                 directory = os.path.dirname(f.path)
                 extract(clone, f"{plan.head}:{directory}" if directory else plan.head, context)
                 original = (Path(context) / os.path.basename(f.path)).read_bytes()
+                for extra in f.result.extra_files:  # the wrapper the fixed file COPYs
+                    (Path(context) / extra.path).write_bytes(extra.data)
                 change = f.result.change
                 try:
                     proof = verify.prove(

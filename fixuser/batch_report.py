@@ -47,6 +47,9 @@ class FileRecord:
     warnings: tuple[str, ...] = ()
     changed: bool = False  # fixuser's fix changes the file (in the commit at ``commit_sha``)
     reason: str = ""  # why the verdict; the JSON object has the key only when there is one
+    # The stages the repository ships of the file, each ``{"stage", "source"}`` (as check's
+    # JSON); empty, and no key, when nothing in the repository names one (the last ships).
+    targets: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -59,6 +62,8 @@ class FileRecord:
         }
         if self.reason:
             data["reason"] = self.reason
+        if self.targets:
+            data["targets"] = [{"stage": s, "source": src} for s, src in self.targets]
         return data
 
     @classmethod
@@ -75,6 +80,11 @@ class FileRecord:
             warnings=tuple(str(w) for w in data.get("warnings") or ()),
             changed=bool(data.get("changed")),
             reason=str(data.get("reason") or ""),
+            targets=tuple(
+                (str(t.get("stage")), str(t.get("source")))
+                for t in data.get("targets") or ()
+                if isinstance(t, dict)
+            ),
         )
 
 
@@ -90,6 +100,9 @@ class Record:
     url: str | None = None
     base_sha: str | None = None  # the commit whose Dockerfiles were judged and fixed
     commit_sha: str | None = None  # the fix commit made or reused on ``branch``
+    # Run-time settings of the repository that undo a USER (compose ``user: root``, a pod's
+    # ``runAsUser: 0``, ``privileged``): "path:line: message", the same lines check prints.
+    overrides: tuple[str, ...] = ()
     # The PR/MR description of the fix: in the Markdown report (and beside the state file),
     # not in the report's JSON, whose keys are fixed.
     description: str = dataclasses.field(default="", compare=False)
@@ -104,6 +117,7 @@ class Record:
             "url": self.url,
             "base_sha": self.base_sha,
             "commit_sha": self.commit_sha,
+            "overrides": list(self.overrides),
         }
 
     @classmethod
@@ -119,6 +133,7 @@ class Record:
             url=data.get("url"),
             base_sha=data.get("base_sha"),
             commit_sha=data.get("commit_sha"),
+            overrides=tuple(str(o) for o in data.get("overrides") or ()),
         )
 
 
@@ -211,6 +226,8 @@ def file_line(f: FileRecord) -> list[str]:
         what = f"runs as `{f.user}`" if f.user else ""
     said = "; ".join(x for x in (what, f.reason) if x)
     lines = [f"- `{f.path}`{family}" + (f": {said}" if said else "")]
+    if f.targets:
+        lines.append("  - ships: " + ", ".join(f"`{s}` ({src})" for s, src in f.targets))
     lines += [f"  - warning: {w}" for w in f.warnings]
     return [line.replace("\n", " ") for line in lines]
 
@@ -220,6 +237,10 @@ def files_section(r: Record) -> list[str]:
     if r.commit_sha:
         shas.append(f"fix commit `{r.commit_sha[:12]}`")
     lines = [f"### {md_cell(r.repo)}", "", " · ".join([r.outcome, *shas]), ""]
+    if r.overrides:
+        lines += ["**run-time overrides** (a USER in the image does not change them)", ""]
+        lines += [f"- `{o}`" for o in r.overrides]
+        lines.append("")
     for verdict, group in by_verdict(r.files).items():
         lines += [f"**{verdict_name(verdict)}** ({len(group)})", ""]
         for f in group:

@@ -10,7 +10,10 @@ from fixuser.settings import FIELDS, Settings, build_settings
 
 # The branch fix --commit, the session and batch commit to, unless told otherwise.
 DEFAULT_BRANCH = "fixuser/cis-4.1-non-root-user"
-SETTINGS_FLAGS = ("user", "uid", "gid", "user_format", "target", "ownership", "openshift", "force")
+SETTINGS_FLAGS = (
+    *("user", "uid", "gid", "user_format", "target", "ownership", "openshift", "force"),
+    *("strategy", "writable"),
+)
 
 
 def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,6 +47,22 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         default=None,
         help="also fix stages that drop privileges themselves or keep a root master process",
+    )
+    group.add_argument(
+        "--strategy",
+        choices=("user", "entrypoint"),
+        default=None,
+        help="user (default): a USER directive; entrypoint: the image starts as root, a wrapper "
+        "script hands its volumes and --writable paths to the user, then runs the command as "
+        "that user (for bind-mounted host directories owned by root)",
+    )
+    group.add_argument(
+        "--writable",
+        action="append",
+        default=None,
+        metavar="PATH",
+        help="an absolute path the user must be able to write (repeatable): with --strategy "
+        "entrypoint handed over at start, otherwise made its own at build time",
     )
 
 

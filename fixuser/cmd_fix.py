@@ -9,7 +9,7 @@ from pathlib import Path
 from fixuser import core, diff
 from fixuser.cli import add_commit_arguments, add_settings_arguments, settings_from_args
 from fixuser.fileio import write_atomic
-from fixuser.model import DockerfileError, FixResult, Verdict
+from fixuser.model import DockerfileError, ExtraFile, FixResult, Verdict
 from fixuser.pipeline import Contexts, Processed, process
 from fixuser.report import (
     EXIT_ERROR,
@@ -39,7 +39,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def unified_diff(path: str, result: FixResult) -> str:
-    return diff.unified(path, result.lines, result.edits)
+    text = diff.unified(path, result.lines, result.edits)
+    for target, extra in extra_targets(path, result):
+        text += diff.whole_file(str(target), existing(target), extra.data)
+    return text
+
+
+def extra_targets(path: str, result: FixResult) -> list[tuple[Path, ExtraFile]]:
+    """Where each file the fix adds goes: beside the Dockerfile (the build context is taken
+    to be the Dockerfile's directory, as everywhere in fixuser)."""
+    return [(Path(path).parent / extra.path, extra) for extra in result.extra_files]
+
+
+def existing(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def write_extras(path: str, result: FixResult) -> dict[Path, bytes | None]:
+    """Write the files the fix adds (before the Dockerfile that COPYs them); what each path
+    held before, for ``restore``."""
+    before: dict[Path, bytes | None] = {}
+    for target, extra in extra_targets(path, result):
+        before[target] = existing(target)
+        if before[target] != extra.data:
+            write_atomic(target, extra.data, new_mode=extra.mode)
+    return before
+
+
+def restore(before: dict[Path, bytes | None]) -> None:
+    for target, data in before.items():
+        if data is None:
+            target.unlink(missing_ok=True)
+        else:
+            write_atomic(target, data)
 
 
 def explain(
@@ -50,7 +85,10 @@ def explain(
     if result.change is not None:
         created = f", created {result.change.created_user}" if result.change.created_user else ""
         done = "fixed" if written else "would fix"
-        error_line(path, f"{done}: USER {result.change.user} ({analysis.family}{created})", err)
+        how = f"USER {result.change.user}"
+        if result.change.strategy == "entrypoint":
+            how = f"starts as root, {result.change.wrapper} drops to {result.change.user}"
+        error_line(path, f"{done}: {how} ({analysis.family}{created})", err)
     elif analysis.verdict is not Verdict.COMPLIANT and analysis.verdict is not Verdict.ROOT:
         error_line(path, f"left alone: {analysis.verdict}: {analysis.reason}", err)
     for warning in analysis.warnings:
@@ -63,6 +101,10 @@ def fix_stdin(settings: Settings) -> int:
         result = core.fix(source, settings, path="-")
     except DockerfileError as e:
         error_line("-", str(e))
+        sys.stdout.buffer.write(source)
+        return EXIT_ERROR
+    if result.extra_files:
+        error_line("-", "--strategy entrypoint adds a file beside the Dockerfile: give its path")
         sys.stdout.buffer.write(source)
         return EXIT_ERROR
     sys.stdout.buffer.write(result.output)
@@ -118,7 +160,12 @@ def fix_one(
     result = item.result
     assert result is not None
     if result.changed and verify:
+        # The build context must hold the wrapper the fixed Dockerfile COPYs while it is
+        # proven; it stays only when the fix is then written.
+        before = write_extras(path, result) if result.extra_files else {}
         problem = prove(Path(path), item.source, result)
+        if problem or as_diff:
+            restore(before)
         if problem:
             error_line(path, f"not written: the fix failed its proof: {problem}", blocks.err)
             report.add(Outcome(path, result.analysis, error=f"proof failed: {problem}"))
@@ -128,6 +175,7 @@ def fix_one(
             blocks.out.write(unified_diff(path, result))
         else:
             try:
+                write_extras(path, result)
                 write_atomic(Path(path), result.output)
             except OSError as e:
                 error_line(path, f"cannot write: {e.strerror or e}", blocks.err)

@@ -264,6 +264,53 @@ def walk(root: str) -> tuple[list[str], list[str]]:
     return sorted(found), links
 
 
+def wanted(paths: Sequence[str]) -> list[str]:
+    """The paths among ``paths`` (candidates by name) that some reader reads."""
+    charts = chart_dirs(paths)
+    return [rel for rel in paths if kind_of(rel, charts) is not None or is_chart(rel)]
+
+
+def decode(data: bytes, rel: str, notes: list[Note], maybe: bool = False) -> str | None:
+    """A context file's text from its first MAX_BYTES + 1 bytes, or None with a note;
+    ``maybe``: any YAML file, which may be a manifest, and which is dropped without a word when
+    it plainly is not one."""
+    if maybe and not looks_like_manifest(data):
+        return None
+    if len(data) > MAX_BYTES:
+        notes.append(Note(rel, 0, f"larger than {MAX_BYTES >> 20} MiB, skipped"))
+        return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        notes.append(Note(rel, 0, "not UTF-8 text, skipped"))
+        return None
+
+
+def context_of_files(
+    files: Mapping[str, Callable[[], bytes | None]], exists: Callable[[str], bool]
+) -> RepoContext:
+    """The context of a repository whose candidate files (by name, repository-relative) are
+    read by the callables of ``files``: a commit's tree rather than the working tree. A reader
+    returns None for what is not a regular file."""
+    paths = wanted(sorted(files))
+    if not paths:
+        return RepoContext()
+    charts = chart_dirs(paths)
+    notes: list[Note] = []
+    texts: dict[str, str] = {}
+    for rel in paths:
+        if is_chart(rel):
+            texts[rel] = ""  # only its presence matters
+            continue
+        data = files[rel]()
+        if data is None:
+            continue
+        text = decode(data[: MAX_BYTES + 1], rel, notes, kind_of(rel, charts) == MANIFEST)
+        if text is not None:
+            texts[rel] = text
+    return read_context(texts, exists, notes)
+
+
 def discover_context(root: Path) -> RepoContext:
     """Every context file under ``root`` (the repository root), read."""
     from fixuser.discover import git_ignored, inside
@@ -271,15 +318,15 @@ def discover_context(root: Path) -> RepoContext:
     base = str(root)
     found, links = walk(base)
     charts = chart_dirs(found)
-    wanted = [rel for rel in found if kind_of(rel, charts) is not None or is_chart(rel)]
-    if not wanted:
+    paths = wanted(found)
+    if not paths:
         return RepoContext()
-    absolute = {os.path.join(base, rel): rel for rel in wanted}
+    absolute = {os.path.join(base, rel): rel for rel in paths}
     ignored = {absolute[path] for path in git_ignored(root, list(absolute))}
     notes: list[Note] = []
     texts: dict[str, str] = {}
     linked = set(links)
-    for rel in wanted:
+    for rel in paths:
         if rel in ignored:
             continue
         path = os.path.join(base, rel)
@@ -309,16 +356,7 @@ def read_text(path: str, rel: str, notes: list[Note], maybe: bool = False) -> st
         if not maybe:
             notes.append(Note(rel, 0, f"cannot be read, skipped: {error.strerror or error}"))
         return None
-    if maybe and not looks_like_manifest(data):
-        return None
-    if len(data) > MAX_BYTES:
-        notes.append(Note(rel, 0, f"larger than {MAX_BYTES >> 20} MiB, skipped"))
-        return None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        notes.append(Note(rel, 0, "not UTF-8 text, skipped"))
-        return None
+    return decode(data, rel, notes, maybe)
 
 
 # --- which reader reads which file --------------------------------------------------------

@@ -12,6 +12,7 @@ from fixuser.model import (
     Analysis,
     Change,
     ContextReader,
+    ExtraFile,
     FixResult,
     Shipped,
     Target,
@@ -107,17 +108,21 @@ def fix(
     dockerfile = parse(source)
     shipped = shipped_stages(dockerfile, settings, targets)
     if shipped:
-        return fix_shipped(source, dockerfile, settings, context, shipped)
+        return fix_shipped(source, dockerfile, settings, context, shipped, path)
     facts = analysis_mod.analyze(dockerfile, settings, context)
     found = facts.analysis
-    if found.verdict not in (FORCEABLE if settings.force else FIXABLE):
+    # A stage that needs root only to prepare (a chown, a config file) at start: the
+    # entrypoint strategy's wrapper does that as root, then drops (fixuser.entrypoint).
+    prepares = settings.strategy == "entrypoint" and bool(facts.prepares)
+    prepares_only = prepares and found.verdict is Verdict.NEEDS_ROOT
+    if found.verdict not in (FORCEABLE if settings.force else FIXABLE) and not prepares_only:
         return FixResult(source, found, None)
     from fixuser.edits import apply  # only a fix plans edits: check starts faster without
     from fixuser.plan import plan
 
-    planned = plan(dockerfile, facts, settings)
+    planned = plan(dockerfile, facts, settings, path)
     warnings = list(found.warnings) + list(planned.warnings)
-    if found.verdict is not Verdict.ROOT:
+    if found.verdict is not Verdict.ROOT and not prepares_only:
         warnings.insert(
             0,
             f"--force: fixing a {found.verdict} stage ({found.reason}); "
@@ -127,7 +132,9 @@ def fix(
     found = found._replace(warnings=tuple(warnings))
     if output == source:
         return FixResult(source, found, None)
-    return FixResult(output, found, planned.change, planned.edits, dockerfile.lines)
+    return FixResult(
+        output, found, planned.change, planned.edits, dockerfile.lines, planned.extra_files
+    )
 
 
 def fix_shipped(
@@ -136,13 +143,16 @@ def fix_shipped(
     settings: Settings,
     context: ContextReader | None,
     shipped: list[tuple[str, Target]],
+    path: str = "-",
 ) -> FixResult:
     """Fix each shipped stage in turn, each fix made on the text the one before it left
     (a fix adds no stage, so each label still names its stage there)."""
     found = worst(dockerfile, settings, context, shipped)
     text, changes, warnings = source, [], list(found.warnings)
+    extra_files: list[ExtraFile] = []  # each stage's own wrapper (--strategy entrypoint)
     for label, _target in shipped:
-        step = fix(text, settings._replace(target=label), context=context)
+        step = fix(text, settings._replace(target=label), path=path, context=context)
+        extra_files += step.extra_files
         if step.change is not None:
             changes.append(
                 step.change._replace(notes=tuple(f"stage {label}: {n}" for n in step.change.notes))
@@ -158,10 +168,18 @@ def fix_shipped(
         chowned=tuple(p for c in changes for p in c.chowned),
         notes=tuple(n for c in changes for n in c.notes),
         uid=changes[0].uid,
+        strategy=changes[0].strategy,
+        wrapper=changes[0].wrapper,
+        handed=tuple(dict.fromkeys(p for c in changes for p in c.handed)),
     )
     edits = edits_between(dockerfile.lines, after.lines)
     return FixResult(
-        text, found._replace(warnings=tuple(warnings)), change, edits, dockerfile.lines
+        text,
+        found._replace(warnings=tuple(warnings)),
+        change,
+        edits,
+        dockerfile.lines,
+        tuple(extra_files),
     )
 
 

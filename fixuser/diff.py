@@ -65,3 +65,18 @@ def unified(path: str, lines: Sequence[str], edits: Iterable[Edit]) -> str:
         out += hunk
         shift += grown
     return "".join(out)
+
+
+def whole_file(path: str, old: bytes | None, new: bytes) -> str:
+    """The diff that makes ``path`` hold ``new`` (a file a fix adds beside the Dockerfile):
+    from ``/dev/null`` when it does not exist, "" when it already holds exactly that."""
+    import difflib
+
+    if old == new:
+        return ""
+    new_lines = split_lines(new.decode("utf-8", "replace"))
+    if old is None:
+        hunk = f"@@ -0,0 +{span(0, len(new_lines))} @@\n"
+        return "".join(["--- /dev/null\n", f"+++ b/{path}\n", hunk, *body("+", new_lines)])
+    old_lines = split_lines(old.decode("utf-8", "replace"))
+    return "".join(difflib.unified_diff(old_lines, new_lines, f"a/{path}", f"b/{path}"))

@@ -98,13 +98,19 @@ def context_reader(dockerfile: str | os.PathLike[str]) -> ContextReader:
     return lazy_reader(lambda: os.path.dirname(os.path.abspath(dockerfile)))
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, new_mode: int | None = None) -> None:
     """Write through a temporary file in the same directory, then rename over the target.
 
     A symlink is written through to its target, so the link stays a link; the mode is kept.
+    With ``new_mode``, a file that does not exist yet is made with that mode.
     """
     target = path.resolve() if path.is_symlink() else path
-    mode = stat.S_IMODE(target.stat().st_mode)
+    try:
+        mode = stat.S_IMODE(target.stat().st_mode)
+    except FileNotFoundError:
+        if new_mode is None:
+            raise
+        mode = new_mode
     import tempfile  # only fix writes, and check should start fast
 
     fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".fixuser")

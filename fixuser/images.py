@@ -285,6 +285,42 @@ def lookup(ref: str) -> ImageInfo:
     return UNKNOWN
 
 
+class BaseEntrypoint(NamedTuple):
+    """An image's own ENTRYPOINT (empty: none) and CMD (None: not known)."""
+
+    words: tuple[str, ...]
+    cmd: tuple[str, ...] | None
+
+
+@functools.cache
+def base_entrypoints() -> tuple[tuple[Entry, BaseEntrypoint], ...]:
+    """The [[base_entrypoint]] entries of images.toml. Only fix --strategy entrypoint reads
+    them, for a stage that sets no ENTRYPOINT: parsed then, not precompiled."""
+    import tomllib
+
+    entries = []
+    for raw in tomllib.loads(table_source()).get("base_entrypoint", []):
+        entry = Entry(
+            names=as_tuple(raw["name"]),
+            tags=as_tuple(raw.get("tag")),
+            not_tags=as_tuple(raw.get("not_tag")),
+            min_version=raw.get("min_version", ""),
+            data=raw,
+        )
+        cmd = tuple(raw["cmd"]) if "cmd" in raw else None
+        entries.append((entry, BaseEntrypoint(tuple(raw["words"]), cmd)))
+    return tuple(entries)
+
+
+def base_entrypoint(ref: str) -> BaseEntrypoint | None:
+    """What the image runs of its own; None when fixuser does not know it."""
+    reference = parse_reference(ref)
+    for entry, known in base_entrypoints():
+        if entry.name_pattern(reference.name) and entry.tag_matches(reference.tag):
+            return known
+    return None
+
+
 # --- programs: what a process needs, whatever image it runs in ------------------------------
 
 PROGRAM_TABLES = ("needs_root", "drops_by_flag")

@@ -39,6 +39,11 @@ class DockerfileError(ValueError):
     """Input fixuser cannot read as a Dockerfile; the message is one line, without the path."""
 
 
+class FixRefused(DockerfileError):
+    """A fix the settings ask for that this file cannot take (``--strategy entrypoint`` on a
+    base without a shell); the message is one line, without the path."""
+
+
 class Target(NamedTuple):
     """A stage the repository ships: what builds it, and where that is said."""
 
@@ -92,6 +97,17 @@ class Change(NamedTuple):
     chowned: tuple[str, ...]  # paths made writable, COPY/ADD destinations given --chown
     notes: tuple[str, ...]  # human lines describing each edit
     uid: int | None = None  # the UID the USER runs as; None when only its name is known
+    strategy: str = "user"  # "entrypoint": no USER; a wrapper drops to ``user`` at start
+    wrapper: str = ""  # the wrapper script (relative to the Dockerfile's directory)
+    handed: tuple[str, ...] = ()  # the paths the wrapper hands to the user at start
+
+
+class ExtraFile(NamedTuple):
+    """A file a fix adds to the build context beside the Dockerfile (the entrypoint wrapper)."""
+
+    path: str  # relative to the Dockerfile's directory, posix
+    data: bytes
+    mode: int = 0o755
 
 
 class FixResult(NamedTuple):
@@ -100,6 +116,8 @@ class FixResult(NamedTuple):
     change: Change | None  # None when nothing was changed
     edits: tuple[Edit, ...] = ()  # what turned the input's lines into the output
     lines: tuple[str, ...] = ()  # the input's lines (decoded), which the edits index
+    # Files the fix adds beside the Dockerfile; written, diffed and committed with it.
+    extra_files: tuple[ExtraFile, ...] = ()
 
     @property
     def changed(self) -> bool:

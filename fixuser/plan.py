@@ -21,7 +21,7 @@ from fixuser.analysis import (
 from fixuser.dockerfile import Dockerfile, Instruction, continues, strip_eol
 from fixuser.edits import Edit
 from fixuser.images import KnownUser
-from fixuser.model import Change
+from fixuser.model import Change, ExtraFile
 from fixuser.paths import is_app_location, is_state_dir, is_system, normalise, under
 from fixuser.settings import Settings
 from fixuser.stages import (
@@ -72,6 +72,7 @@ class Plan(NamedTuple):
     edits: tuple[Edit, ...]
     change: Change
     warnings: tuple[str, ...]
+    extra_files: tuple[ExtraFile, ...] = ()  # --strategy entrypoint: its wrapper
 
 
 def owner_of(uid: int | None, gid: int | None, name: str) -> str:
@@ -506,12 +507,18 @@ def onbuild_edits(dockerfile: Dockerfile, stage: Stage, choice: Choice) -> list[
     ]
 
 
-def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings) -> Plan:
+def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: str = "-") -> Plan:
     stage = facts.stage
     assert stage is not None
     warnings: list[str] = []
-    choice = choose_user(facts, settings, warnings)
     has_shell = facts.image.shell and facts.family not in SHELL_LESS
+    # --strategy entrypoint: no USER; a wrapper drops to the user at start (fixuser.entrypoint)
+    entry = settings.strategy == "entrypoint"
+    if entry and not has_shell:
+        from fixuser.entrypoint import refuse_without_shell
+
+        refuse_without_shell(facts)
+    choice = choose_user(facts, settings, warnings)
     edits: list[Edit] = []
     notes: list[str] = []
     kw_user = "user" if dockerfile.lower_case else "USER"
@@ -529,9 +536,16 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings) -> Plan:
     # A user fixuser creates gets a home of its own, made and owned in its block: HOME is
     # where tools keep caches and dotfiles, and /nonexistent breaks them.
     own_home = home_of(choice) if has_shell and choice.create else ""
-    home = new_home(facts, choice) if has_shell else ""
+    home = new_home(facts, choice) if has_shell and not entry else ""  # the wrapper sets HOME
     if home and home not in late and home != own_home:
         late.append(home)
+    if not entry:  # --writable with a USER: made the user's at build time
+        late += [p for p in settings.writable if p not in late and p != own_home]
+    tool = ""
+    if entry:
+        from fixuser import entrypoint
+
+        tool = entrypoint.render_tool(dockerfile, facts.family)
 
     chowned: list[str] = []
     if has_shell and choice.create:
@@ -541,7 +555,7 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings) -> Plan:
         )
         at, extra = insertion_after(dockerfile, header)
         edits += extra
-        edits.append(Edit(at, at, 1, eol(block, dockerfile)))
+        edits.append(Edit(at, at, 1, eol(block + tool, dockerfile)))
         notes.append(
             f"creates user {choice.name} ({choice.owner}) with the {facts.family} "
             "template after the FROM"
@@ -550,6 +564,12 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings) -> Plan:
         notes.append(f"makes {', '.join(block_dirs)} writable by {choice.owner} in that block")
         if anchor is header:
             late = []
+    elif tool:
+        at, extra = insertion_after(dockerfile, header)
+        edits += extra
+        edits.append(Edit(at, at, 1, eol(tool, dockerfile)))
+    if tool:
+        notes.append(f"puts the wrapper's tool in the image ({facts.family}) after the FROM")
     if targets and not has_shell:
         # No RUN is possible. A WORKDIR that comes after the USER is created owned by that
         # user (BuildKit and buildah alike: tests/test_engine.py proves it for buildah), and
@@ -582,16 +602,30 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings) -> Plan:
         chowned += dirs
         notes.append(f"makes {', '.join(dirs)} writable before the VOLUME on line {volume.lineno}")
     user_text = f"{COMMENT}\n"
+    wrapped = None
+    if entry:
+        wrapped = entrypoint.plan_entrypoint(
+            dockerfile,
+            facts,
+            settings,
+            path=path,
+            user=choice.name,
+            uid=choice.uid,
+            gid=choice.gid,
+            owner=choice.owner,
+        )
+        user_text = wrapped.text
     if late:
         user_text = render_block("writable.sh.j2", dockerfile, choice, settings, late) + user_text
         chowned += late
         notes.append(f"makes {', '.join(late)} writable by {choice.owner}")
-    user_text += f"{kw_user} {choice.value}\n"
+    if wrapped is None:
+        user_text += f"{kw_user} {choice.value}\n"
     if home:
         kw_env = "env" if dockerfile.lower_case else "ENV"
         user_text += f"{kw_env} HOME={home}\n"
         notes.append(f"ENV HOME={home} after the USER: HOME was {facts.env['HOME']}, root's")
-    trailing = users_after[-1] if users_after else None
+    trailing = users_after[-1] if users_after and wrapped is None else None
     trailing_root = trailing is not None and is_root_user(
         substitute(trailing.value.strip(), facts.env)
     )
@@ -618,7 +652,14 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings) -> Plan:
         at, extra = insertion_after(dockerfile, anchor)
         edits += [e for e in extra if e not in edits]
         edits.append(Edit(at, at, 2, eol(user_text, dockerfile)))
-        notes.append(f"USER {choice.value} after line {anchor.end + 1} ({choice.why})")
+        if wrapped is None:
+            notes.append(f"USER {choice.value} after line {anchor.end + 1} ({choice.why})")
+        else:
+            edits += wrapped.edits
+            notes.append(
+                f"the wrapper's COPY after line {anchor.end + 1}, for {choice.value} ({choice.why})"
+            )
+            notes += wrapped.notes
     # COPY/ADD --chown is Linux-only: the Dockerfile reference says it does not work for
     # Windows containers (ownership there is not /etc/passwd uids).
     if settings.ownership == "app" and facts.family != "windows":
@@ -635,14 +676,22 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings) -> Plan:
         )
         edits += copy_edits
         chowned += owned
-    onbuild = onbuild_edits(dockerfile, stage, choice)
+    # The wrapper changes no USER: ONBUILD triggers and child stages still build as root.
+    onbuild = onbuild_edits(dockerfile, stage, choice) if wrapped is None else []
     if onbuild:
         edits += [e for e in onbuild if e not in edits]
         notes.append(
             "ONBUILD triggers keep running as root in child builds (ONBUILD USER root "
             f"before them, ONBUILD USER {choice.value} after)"
         )
-    children = child_edits(dockerfile, facts, stage, choice)
+    children = child_edits(dockerfile, facts, stage, choice) if wrapped is None else []
+    if wrapped is not None:
+        warnings += [
+            f"stage {c.label} is built FROM {stage.label} and inherits its new ENTRYPOINT: it "
+            f"runs as {choice.value} too, unless it sets an ENTRYPOINT of its own"
+            for c in facts.stages
+            if c.parent == stage.index and not c.of("ENTRYPOINT")
+        ]
     if children:
         edits += [edit for edit, _ in children]
         notes += [note for _, note in children if note]
@@ -653,4 +702,9 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings) -> Plan:
         notes=tuple(notes),
         uid=choice.uid,
     )
-    return Plan(tuple(edits), change, tuple(warnings))
+    if wrapped is None:
+        return Plan(tuple(edits), change, tuple(warnings))
+    change = change._replace(
+        strategy="entrypoint", wrapper=wrapped.wrapper.path, handed=wrapped.handed
+    )
+    return Plan(tuple(edits), change, tuple(warnings), (wrapped.wrapper,))

@@ -25,11 +25,13 @@ from typing import TYPE_CHECKING
 from fixuser import core, review
 from fixuser.cli import DEFAULT_BRANCH as DEFAULT_BRANCH  # where it used to live
 from fixuser.discover import SKIP_DIRS, is_dockerfile_name
-from fixuser.model import DockerfileError, FixResult
+from fixuser.model import DockerfileError, ExtraFile, FixResult
 from fixuser.settings import Settings
 
 if TYPE_CHECKING:
     import git
+
+    from fixuser.context import Mount, Note, Override, Port, RepoContext
 
 FORMAT = "--format=commit %H%nAuthor: %an <%ae>%n%n%w(0,4,4)%B"
 TRAILER = "Fixed-by: fixuser"
@@ -57,6 +59,21 @@ class RepoError(Exception):
 class FileFix:
     path: str  # repository-relative, posix
     result: FixResult
+    # What the repository's compose files do with the image at run time: the mounts its user
+    # must be able to write, and the container ports below 1024 it publishes.
+    mounts: tuple[Mount, ...] = ()
+    low_ports: tuple[Port, ...] = ()
+
+
+def extra_files(f: FileFix) -> list[tuple[str, ExtraFile]]:
+    """The files the fix of ``f`` adds (the entrypoint wrapper), each by its repository path:
+    beside the Dockerfile, whose directory is taken to be the build context."""
+    directory = posixpath.dirname(f.path)
+    return [(posixpath.join(directory, e.path), e) for e in f.result.extra_files]
+
+
+def blob_mode(extra: ExtraFile) -> int:
+    return 0o100755 if extra.mode & 0o111 else 0o100644
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +82,8 @@ class RepoPlan:
     fixes: tuple[FileFix, ...]  # the Dockerfiles that changed
     findings: tuple[FileFix, ...]  # every Dockerfile found, changed or not
     errors: tuple[str, ...]  # "path: problem"
+    overrides: tuple[Override, ...] = ()  # run-time settings that undo USER (compose, k8s)
+    notes: tuple[Note, ...] = ()  # context files read but not understood
 
 
 def open_repo(path: Path) -> git.Repo:
@@ -136,32 +155,68 @@ def tree_reader(tree: git.Tree, dockerfile_path: str) -> Callable[[str], bytes |
     return read
 
 
+def tree_context(tree: git.Tree) -> RepoContext:
+    """The repository context (fixuser.context) of a commit: its compose files, workflows,
+    manifests, ... as committed, so what ships is judged on the tree being fixed."""
+    import git
+
+    from fixuser.context import TOOL_CACHES, context_of_files, is_context_name
+
+    skip = SKIP_DIRS | TOOL_CACHES
+    blobs: dict[str, git.Blob] = {}
+
+    def prune(item: object, _depth: int) -> bool:
+        return isinstance(item, git.Tree) and item.name in skip
+
+    for item in tree.traverse(prune=prune):
+        if isinstance(item, git.Blob) and item.mode in BLOB_MODES and is_context_name(item.name):
+            blobs[str(item.path)] = item
+
+    def reader(blob: git.Blob) -> Callable[[], bytes | None]:
+        return lambda: blob.data_stream.read()
+
+    def exists(path: str) -> bool:
+        try:
+            return isinstance(tree / path, git.Blob)
+        except KeyError:
+            return False
+
+    return context_of_files({path: reader(b) for path, b in blobs.items()}, exists)
+
+
 def plan_repository(
     repo_path: Path,
     settings: Settings | Callable[[str], Settings],
     base: str = "HEAD",
     paths: Sequence[str] = (),
 ) -> RepoPlan:
-    """Fix every Dockerfile of ``base``'s tree in memory (the working tree is never read)."""
+    """Fix every Dockerfile of ``base``'s tree in memory (the working tree is never read),
+    every stage the repository ships (its compose files, workflows, ... in that tree)."""
     repo = open_repo(repo_path)
     commit = resolve_commit(repo, base)
     settings_for = settings if callable(settings) else (lambda _path: settings)
+    context = tree_context(commit.tree)
     findings: list[FileFix] = []
     errors: list[str] = []
     found: set[str] = set()
     for path, blob in dockerfile_blobs(commit.tree, paths):
         found.add(path)
+        chosen = settings_for(path)
+        targets = tuple(context.targets(path)) if context.builders and chosen.target is None else ()
         try:
             result = core.fix(
                 blob.data_stream.read(),
-                settings_for(path),
+                chosen,
                 path=path,
                 context=tree_reader(commit.tree, path),
+                targets=targets,
             )
         except DockerfileError as e:
             errors.append(f"{path}: {e}")
             continue
-        findings.append(FileFix(path, result))
+        findings.append(
+            FileFix(path, result, tuple(context.mounts(path)), tuple(context.low_ports(path)))
+        )
     for p in paths:
         p = p.strip("/")
         if p not in ("", ".") and not any(selected(f, [p]) for f in found):
@@ -171,6 +226,8 @@ def plan_repository(
         fixes=tuple(f for f in findings if f.result.changed),
         findings=tuple(findings),
         errors=tuple(errors),
+        overrides=context.overrides,
+        notes=context.notes,
     )
 
 
@@ -184,7 +241,32 @@ def render_commit_message(
     plan: RepoPlan, *, signoff: str | None = None, branch: str | None = None
 ) -> str:
     """The message of the commit that fixes ``plan`` (see ``fixuser.review``)."""
-    return review.commit_message(plan.fixes, branch=branch, signoff=signoff)
+    return review.commit_message(
+        plan.fixes, branch=branch, signoff=signoff, overrides=override_texts(plan)
+    )
+
+
+def override_texts(plan: RepoPlan) -> list[str]:
+    """``compose.yaml:10: service worker runs as root (user: root)`` for each override."""
+    return [o.text for o in plan.overrides]
+
+
+def context_lines(plan: RepoPlan) -> list[str]:
+    """What the repository's context says that the fix does not change, one line each: its
+    run-time overrides, and the context files it could not read."""
+    return [
+        *(f"{text} (a USER in the image does not change that)" for text in override_texts(plan)),
+        *(f"warning: {note.text}" for note in plan.notes),
+    ]
+
+
+def shipped_line(f: FileFix) -> str | None:
+    """``ships: prod (compose.yaml:5), dev (Makefile:3)`` when the repository says what it
+    builds of ``f``; None when only the last stage ships."""
+    targets = f.result.analysis.targets
+    if not targets:
+        return None
+    return "ships: " + ", ".join(f"{t.stage} ({t.source})" for t in targets)
 
 
 # -- identity -----------------------------------------------------------------------------------
@@ -339,6 +421,10 @@ def build_commit(repo: git.Repo, plan: RepoPlan, message: str, env: dict[str, st
             mode = (base.tree / f.path).mode
             sha = hash_blob(repo, f.result.output, env)
             repo.git.update_index("--add", "--cacheinfo", f"{mode:o},{sha},{f.path}", env=env)
+            for path, extra in extra_files(f):  # --strategy entrypoint: its wrapper
+                sha = hash_blob(repo, extra.data, env)
+                cacheinfo = f"{blob_mode(extra):o},{sha},{path}"
+                repo.git.update_index("--add", "--cacheinfo", cacheinfo, env=env)
         tree: str = repo.git.write_tree(env=env)
         with tempfile.TemporaryFile() as msg:
             msg.write(message.encode())
@@ -364,7 +450,7 @@ def commit_fixes(
         raise RepoError("nothing to commit: every Dockerfile is already compliant")
     refuse_in_progress(repo)
     old = refuse_branch(repo, branch, force)
-    refuse_uncommitted(repo, [f.path for f in plan.fixes])
+    refuse_uncommitted(repo, [p for f in plan.fixes for p in (f.path, *dict(extra_files(f)))])
     env = identity_env(repo, author)
     sha = build_commit(repo, plan, message, env)
     import git
@@ -552,6 +638,8 @@ def commit_command(
     plan = plan_repository(root, settings, base, repo_relative(repo, paths))
     for error in plan.errors:
         print(f"fixuser: {error}", file=sys.stderr)
+    for line in context_lines(plan):
+        print(f"fixuser: {line}", file=sys.stderr)
     if not plan.fixes:
         what = review.count(len(plan.findings), "Dockerfile")
         print(f"fixuser: nothing to fix: {what} already compliant, no branch made")

@@ -19,6 +19,7 @@ from fixuser.model import Change, FixResult
 from fixuser.render import render
 
 if TYPE_CHECKING:
+    from fixuser.context import Mount
     from fixuser.repo import FileFix
 
 NUMERIC_RE = re.compile(r"^(\d+)(?::\d*)?$")
@@ -71,18 +72,101 @@ def values(path: str, result: FixResult) -> dict[str, Any]:
         "chowned": change.chowned,
         "notes": change.notes,
         "warnings": analysis.warnings,
+        # --strategy entrypoint: no USER; the wrapper hands these paths over, then drops.
+        "strategy": change.strategy,
+        "wrapper": change.wrapper,
+        "handed": change.handed,
+        # What the repository builds of the file (compose, workflows, ...), when it says.
+        "targets": [{"stage": t.stage, "source": t.source} for t in analysis.targets],
     }
 
 
+# Mount targets the image's user reads at most: configuration, the kernel's, sockets.
+READ_ONLY_TARGETS = ("/etc/", "/proc/", "/sys/", "/dev/", "/usr/")
+OWNER_RE = re.compile(r"^(\d+):(\d+)$")
+
+
+def owner(change: Change) -> str | None:
+    """``UID:GID`` for chown when both are known, ``UID`` when only the UID is (chown then
+    keeps the group), None for a name fixuser cannot number."""
+    match = OWNER_RE.match(change.user)
+    if match:
+        return f"{match[1]}:{match[2]}"
+    uid = uid_of(change)
+    return None if uid is None else str(uid)
+
+
+def must_write(mount: Mount) -> bool:
+    """Whether the image's user may need to write the mount: read-write, and neither
+    configuration nor a socket nor a file of the kernel."""
+    target = mount.target.rstrip("/") + "/"
+    return not (
+        mount.read_only or target.startswith(READ_ONLY_TARGETS) or target.endswith(".sock/")
+    )
+
+
+def mount_values(
+    fix: FileFix, who: str | None, name: str, shell_less: bool
+) -> list[dict[str, Any]]:
+    """Each mount the fixed image's user must write, with the command that hands it over."""
+    owner_text = who or f"<the UID of {name}>"
+    found = []
+    for m in fix.mounts:
+        if not must_write(m):
+            continue
+        if m.kind == "bind":
+            source = f"./{m.host_path}" if m.host_path else m.source
+            command = f"sudo chown -R {owner_text} {shlex.quote(source)}"
+        elif shell_less:  # no chown in the image: a throwaway container that has one
+            command = (
+                f"docker run --rm -v <project>_{m.source}:/volume busybox "
+                f"chown -R {owner_text} /volume"
+            )
+        else:
+            compose = "" if "/" not in m.file else f" -f {shlex.quote(m.file)}"
+            command = (
+                f"docker compose{compose} run --rm --no-deps --user 0 --entrypoint chown "
+                f"{shlex.quote(m.service)} -R {owner_text} {shlex.quote(m.target)}"
+            )
+        found.append(
+            {
+                "service": m.service,
+                "source": m.source,
+                "target": m.target,
+                "kind": m.kind,
+                "where": f"{m.file}:{m.line}",
+                "command": command,
+            }
+        )
+    return found
+
+
 def file_values(fix: FileFix) -> dict[str, Any]:
-    """The values of one fixed file both templates use."""
-    return values(fix.path, fix.result)
+    """The values of one fixed file both templates use: the fix, and what the repository's
+    compose files do with the image (mounts to hand over, low ports to move)."""
+    found = values(fix.path, fix.result)
+    change = fix.result.change
+    assert change is not None
+    found["mounts"] = mount_values(fix, owner(change), found["name"], found["shell_less"])
+    found["low_ports"] = [
+        {
+            "service": p.service,
+            "port": p.port,
+            "protocol": p.protocol,
+            "where": f"{p.file}:{p.line}",
+        }
+        for p in fix.low_ports
+    ]
+    return found
 
 
-def description(fixes: Sequence[FileFix], branch: str) -> str:
-    """The PR/MR description (Markdown)."""
+def description(fixes: Sequence[FileFix], branch: str, overrides: Sequence[str] = ()) -> str:
+    """The PR/MR description (Markdown). ``overrides``: the repository's run-time settings
+    that undo a USER (``compose.yaml:10: service worker runs as root (user: root)``)."""
     files = [file_values(f) for f in fixes]
-    return render("pull-request.md.j2", files=files, branch=branch, count=count)
+    return render(
+        "pull-request.md.j2", files=files, branch=branch, count=count, overrides=overrides
+    )
 
 
 def commit_message(
@@ -92,6 +176,7 @@ def commit_message(
     remote: bool = False,
     batch: bool = False,
     signoff: str | None = None,
+    overrides: Sequence[str] = (),
 ) -> str:
     """The commit message: plain text, ending in the ``Fixed-by`` trailer (and sign-off).
 
@@ -107,6 +192,7 @@ def commit_message(
         batch=batch,
         signoff=signoff,
         count=count,
+        overrides=overrides,
     )
     # The template starts no line with "#"; a value might (a directory named "#ops"): one
     # space in front keeps that line through git's cleanup.

@@ -25,11 +25,14 @@ from fixuser.repo import (
     base_blob,
     branch_sha,
     commit_fixes,
+    context_lines,
+    extra_files,
     open_repo,
     plan_repository,
     push_branch,
     refuse_in_progress,
     render_commit_message,
+    shipped_line,
     summary,
 )
 from fixuser.review import count
@@ -170,16 +173,34 @@ class Session:
     def ask_settings(self, findings: Sequence[FileFix]) -> Settings:
         q = self.ask
         settings = self.ask_user(self.settings, findings, "for the containers")
-        user_format = self.prompt(
+        strategy = self.prompt(
             q.select(
-                "Write USER as:",
+                "Become that user with:",
                 choices=[
-                    q.Choice("numeric UID:GID (works with runAsNonRoot)", value="numeric"),
-                    q.Choice("the user name", value="name"),
+                    q.Choice("a USER directive", value="user"),
+                    q.Choice(
+                        "an entrypoint wrapper: starts as root, hands the volumes to the user, "
+                        "then drops (root-owned bind mounts keep working)",
+                        value="entrypoint",
+                    ),
                 ],
-                default=settings.user_format,
+                default=settings.strategy,
             )
         )
+        settings = settings.replace(strategy=strategy)
+        if strategy == "entrypoint":  # no USER to write
+            user_format = settings.user_format
+        else:
+            user_format = self.prompt(
+                q.select(
+                    "Write USER as:",
+                    choices=[
+                        q.Choice("numeric UID:GID (works with runAsNonRoot)", value="numeric"),
+                        q.Choice("the user name", value="name"),
+                    ],
+                    default=settings.user_format,
+                )
+            )
         ownership = self.prompt(
             q.select(
                 "Files the image copies in are owned by:",
@@ -229,8 +250,17 @@ class Session:
         return accepted
 
     def show(self, f: FileFix, head: str) -> None:
+        shipped = shipped_line(f)
+        if shipped:
+            print(f"{f.path}: {shipped}")
         before = base_blob(self.root, head, f.path)
         print(coloured_diff(f.path, before, f.result.output, self.colour), end="")
+        for path, extra in extra_files(f):  # --strategy entrypoint: the wrapper it adds
+            try:
+                old = base_blob(self.root, head, path)
+            except KeyError:
+                old = b""
+            print(coloured_diff(path, old, extra.data, self.colour), end="")
         for note in (
             *f.result.analysis.warnings,
             *(f.result.change.notes if f.result.change else ()),
@@ -243,6 +273,8 @@ class Session:
         plan = plan_repository(self.root, self.settings, self.base)
         for error in plan.errors:
             print(f"fixuser: {error}", file=sys.stderr)
+        for line in context_lines(plan):
+            print(f"fixuser: {line}")
         if not plan.fixes:
             what = count(len(plan.findings), "Dockerfile")
             print(f"fixuser: nothing to fix: {what} already compliant")

@@ -9,6 +9,7 @@ from typing import Any, Literal, NamedTuple
 
 UserFormat = Literal["numeric", "name"]
 Ownership = Literal["app", "read-only"]
+Strategy = Literal["user", "entrypoint"]
 
 USER_NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 MAX_ID = 2**31 - 2
@@ -27,6 +28,10 @@ class SettingsFields(NamedTuple):
     ownership: Ownership = "app"
     openshift: bool = False
     force: bool = False
+    # "user": a USER directive; "entrypoint": the image starts as root, a wrapper hands the
+    # volumes and ``writable`` paths to the user, then execs the command as that user.
+    strategy: Strategy = "user"
+    writable: tuple[str, ...] = ()  # absolute paths the user must be able to write
 
 
 class Settings(SettingsFields):
@@ -44,6 +49,11 @@ class Settings(SettingsFields):
             raise SettingsError(f"user-format must be numeric or name, not {self.user_format!r}")
         if self.ownership not in ("app", "read-only"):
             raise SettingsError(f"ownership must be app or read-only, not {self.ownership!r}")
+        if self.strategy not in ("user", "entrypoint"):
+            raise SettingsError(f"strategy must be user or entrypoint, not {self.strategy!r}")
+        paths = validate_writable(self.writable)
+        if paths != self.writable:  # a list (from [tool.fixuser] or argparse), or "/data/"
+            return super().__new__(cls, **{**self._asdict(), "writable": paths})
         return self
 
     @property
@@ -69,6 +79,31 @@ def validate_user_name(name: str) -> None:
 def validate_id(value: object, what: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
         raise SettingsError(f"{what} must be a whole number from 1 to {MAX_ID}, not {value!r}")
+
+
+WRITABLE_RE = re.compile(r"^/[A-Za-z0-9._@+/-]*$")
+
+
+def validate_writable(paths: object) -> tuple[str, ...]:
+    """``--writable`` paths: absolute, plain characters, and no system directory."""
+    if paths == ():
+        return ()
+    from fixuser.paths import SYSTEM_DIRS, normalise
+
+    if isinstance(paths, str) or not isinstance(paths, list | tuple):
+        raise SettingsError(f"writable must be a list of absolute paths, not {paths!r}")
+    out: list[str] = []
+    for path in paths:
+        if not isinstance(path, str) or not WRITABLE_RE.match(path) or "/../" in path + "/":
+            raise SettingsError(
+                f"writable path {path!r} must be absolute, of letters, digits and ._@+-/"
+            )
+        path = normalise(path)
+        if path in SYSTEM_DIRS:
+            raise SettingsError(f"writable path {path} is a system directory: name one below it")
+        if path not in out:
+            out.append(path)
+    return tuple(out)
 
 
 def read_pyproject(directory: Path) -> dict[str, Any]:

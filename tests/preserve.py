@@ -1,17 +1,41 @@
 """The guarantee fix makes about the input: every line survives, in order, byte for byte.
 
-fix only inserts lines, adds ``--chown=`` to COPY/ADD, replaces a trailing root USER and
-closes a continuation dangling at the end of the file. ``missing_lines`` undoes exactly those
-and reports any input line the output lost.
+fix only inserts lines, adds ``--chown=`` to COPY/ADD, replaces a trailing root USER, puts
+its wrapper in front of the ENTRYPOINT (``--strategy entrypoint``: a shell form becomes the
+exec form of its shell) and closes a continuation dangling at the end of the file.
+``missing_lines`` undoes exactly those and reports any input line the output lost.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 CHOWN_RE = re.compile(rb"^(\s*(?:copy|add))\s--chown=\S+(?=\s)", re.IGNORECASE)
 USER_RE = re.compile(rb"^\s*user\s", re.IGNORECASE)
+WRAPPER = "/usr/local/bin/fixuser-entrypoint"
+WRAPPED_RE = re.compile(
+    rb'^(\s*entrypoint\s+)\["/usr/local/bin/fixuser-entrypoint"(?:, )?(.*?)(\r?\n)?$',
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def unwrapped(line: bytes) -> list[bytes]:
+    """The ENTRYPOINT line before the wrapper was put in front of it: its exec form as written,
+    or the shell form the exec form of its shell came from."""
+    match = WRAPPED_RE.match(line)
+    if match is None:
+        return []
+    head, rest, eol = match.group(1), match.group(2), match.group(3) or b""
+    found = [head + b"[" + rest + eol]
+    try:
+        words = json.loads(b"[" + rest)
+    except ValueError:
+        return found
+    if len(words) >= 3 and words[-2] == "-c":
+        found.append(head + words[-1].encode() + eol)
+    return found
 
 
 def unflag(line: bytes) -> bytes:
@@ -34,7 +58,7 @@ def missing_lines(source: bytes, output: bytes) -> list[bytes]:
         last = index == len(src) - 1
         for at in range(position, len(out)):
             candidate = out[at]
-            if line in (candidate, unflag(candidate)) or (
+            if line in (candidate, unflag(candidate), *unwrapped(candidate)) or (
                 last and closed(line) == candidate.rstrip(b"\r\n")
             ):
                 position = at + 1
@@ -66,6 +90,17 @@ def instruction_key(command: Any, drop_chown: bool) -> tuple[Any, ...]:
     )
 
 
+def unwrapped_keys(command: Any) -> list[tuple[Any, ...]]:
+    """The keys of an ENTRYPOINT before the wrapper went in front of it (exec or shell form)."""
+    value = tuple(command.value)
+    if command.cmd.upper() != "ENTRYPOINT" or not value or value[0] != WRAPPER:
+        return []
+    keys = [("ENTRYPOINT", tuple(command.flags), value[1:], ())]
+    if len(value) >= 4 and value[-2] == "-c":
+        keys.append(("ENTRYPOINT", tuple(command.flags), value[-1:], ()))
+    return keys
+
+
 def missing_instructions(parser: Any, source: str, output: str) -> list[str]:
     """Input instructions that do not appear, in order, among BuildKit's parse of ``output``.
 
@@ -80,8 +115,10 @@ def missing_instructions(parser: Any, source: str, output: str) -> list[str]:
         key = instruction_key(command, drop_chown=False)
         for at in range(position, len(after)):
             theirs = after[at]
-            if key == instruction_key(theirs, drop_chown=True) or key == instruction_key(
-                theirs, drop_chown=False
+            if (
+                key == instruction_key(theirs, drop_chown=True)
+                or key == instruction_key(theirs, drop_chown=False)
+                or key in unwrapped_keys(theirs)
             ):
                 position = at + 1
                 break

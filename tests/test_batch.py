@@ -144,6 +144,7 @@ def test_fleet_push_records_every_outcome(tmp_path: Path, fleet: dict[str, Path]
         "url",
         "base_sha",
         "commit_sha",
+        "overrides",
     }
 
 

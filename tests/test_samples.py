@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import posixpath
 import subprocess
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -33,12 +35,17 @@ class Sample:
     description: str
     # settings.toml beside the sample: the fix flags the case is about (target = "base")
     settings: Settings = SETTINGS
+    # expected.<name> beside expected: a file the fix adds to the build context (the wrapper
+    # of --strategy entrypoint, expected.fixuser-entrypoint.sh), by <name>
+    extras: Mapping[str, bytes] = dataclasses.field(default_factory=dict)
 
-    def context(self) -> ContextReader:
-        """The sample folder is the build context."""
+    def context(self, *, fixed: bool = False) -> ContextReader:
+        """The sample folder is the build context; ``fixed``: with the files the fix adds."""
         root = self.folder.resolve()
 
         def read(relative: str) -> bytes | None:
+            if fixed and posixpath.normpath(relative.lstrip("/")) in self.extras:
+                return self.extras[posixpath.normpath(relative.lstrip("/"))]
             path = (root / relative.lstrip("/")).resolve()
             if root not in path.parents or not path.is_file():
                 return None
@@ -52,6 +59,7 @@ def load(folder: Path) -> Sample:
     verdict, _, description = readme.partition(": ")
     options = folder / "settings.toml"
     settings = Settings(**tomllib.loads(options.read_text())) if options.is_file() else SETTINGS
+    extras = {p.name.removeprefix("expected."): p.read_bytes() for p in folder.glob("expected.*")}
     return Sample(
         folder.name,
         folder,
@@ -60,6 +68,7 @@ def load(folder: Path) -> Sample:
         Verdict(verdict),
         description,
         settings,
+        extras,
     )
 
 
@@ -87,20 +96,27 @@ def test_fix_gives_the_expected_bytes(sample: Sample) -> None:
     result = fix(sample.source, sample.settings, path=str(sample.folder), context=sample.context())
     assert result.output == sample.expected
     assert result.changed == (sample.expected != sample.source)
+    assert {e.path: e.data for e in result.extra_files} == sample.extras
 
 
 @pytest.mark.parametrize("sample", SAMPLE_LIST, ids=ids)
 def test_fixing_the_expected_output_changes_nothing(sample: Sample) -> None:
-    result = fix(sample.expected, sample.settings, context=sample.context())
-    assert result.output == sample.expected
-    assert not result.changed
+    for context in (sample.context(fixed=True), sample.context()):  # the wrapper, or not
+        result = fix(sample.expected, sample.settings, context=context)
+        assert result.output == sample.expected
+        assert not result.changed
+        assert result.extra_files == ()
 
 
 @pytest.mark.parametrize("sample", SAMPLE_LIST, ids=ids)
 def test_check_of_the_expected_output_is_not_root(sample: Sample) -> None:
-    analysis = check(sample.expected, sample.settings, context=sample.context())
+    analysis = check(sample.expected, sample.settings, context=sample.context(fixed=True))
     assert analysis.verdict is not Verdict.ROOT
-    if sample.verdict is Verdict.ROOT:
+    if sample.settings.strategy == "entrypoint" and sample.expected != sample.source:
+        # PID 1 ends as the user, by the wrapper: the verdict of gosu and su-exec
+        assert analysis.verdict is Verdict.DROPS_PRIVILEGES, analysis
+        assert "fixuser's wrapper" in analysis.reason
+    elif sample.verdict is Verdict.ROOT:
         assert analysis.verdict is Verdict.COMPLIANT, analysis
 
 
@@ -112,7 +128,9 @@ def test_check_of_the_input_gives_the_readme_verdict(sample: Sample) -> None:
 
 @pytest.mark.parametrize("sample", SAMPLE_LIST, ids=ids)
 def test_only_root_samples_change(sample: Sample) -> None:
-    assert (sample.expected != sample.source) == (sample.verdict is Verdict.ROOT)
+    # --strategy entrypoint also fixes a stage that needs root only to prepare at start
+    prepares = sample.settings.strategy == "entrypoint" and sample.verdict is Verdict.NEEDS_ROOT
+    assert (sample.expected != sample.source) == (sample.verdict is Verdict.ROOT or prepares)
 
 
 @pytest.mark.parametrize("sample", SAMPLE_LIST, ids=ids)

@@ -94,6 +94,7 @@ def test_enter_at_every_prompt_ends_in_the_fix_branch(repo: Path, spawn: pexpect
         "User name",
         "UID",
         "GID",
+        "Become that user with",
         "Write USER as",
         "owned by",
         "Apply this change to Dockerfile?",
@@ -116,6 +117,7 @@ def test_arrow_keys_and_space_drive_it_to_a_commit(repo: Path, spawn: pexpect.sp
     answer(spawn, "User name", "\b" * 3, "web", ENTER)
     answer(spawn, "UID", "\b" * 5, "20000", ENTER)
     answer(spawn, "GID", ENTER)
+    answer(spawn, "Become that user with", ENTER)
     answer(spawn, "Write USER as", DOWN, ENTER)  # the user name
     answer(spawn, "owned by", ENTER)
     answer(spawn, "Apply this change to Dockerfile?", ENTER)
@@ -136,6 +138,7 @@ def test_commit_message_gives_the_chosen_uid_and_survives_amend(
     answer(spawn, "User name", "\b" * 3, "web", ENTER)
     answer(spawn, "UID", "\b" * 5, "20000", ENTER)
     answer(spawn, "GID", ENTER)
+    answer(spawn, "Become that user with", ENTER)
     answer(spawn, "Write USER as", DOWN, ENTER)  # USER web: a name, whose number is known
     answer(spawn, "owned by", ENTER)
     answer(spawn, "Apply this change to Dockerfile?", ENTER)
@@ -156,8 +159,47 @@ def test_commit_message_gives_the_chosen_uid_and_survives_amend(
     assert "10001" not in before
 
 
+def test_the_entrypoint_strategy_commits_its_wrapper_beside_each_dockerfile(
+    repo: Path, spawn: pexpect.spawn
+) -> None:
+    for prompt in ("Which Dockerfiles", "User name", "UID", "GID"):
+        answer(spawn, prompt, ENTER)
+    answer(spawn, "Become that user with", DOWN, ENTER)  # the entrypoint wrapper
+    answer(spawn, "owned by", ENTER)  # "Write USER as" is not asked: there is no USER
+    answer(spawn, "+++ b/fixuser-entrypoint.sh", "")  # the wrapper's diff is shown too
+    for prompt in ("Apply this change to Dockerfile?", "Apply this change to svc/Containerfile?"):
+        answer(spawn, prompt, ENTER)
+    answer(spawn, "Branch:", ENTER)
+    answer(spawn, "Commit subject:", ENTER)
+    assert finish(spawn) == 0
+
+    changed = git(repo, "diff", "--name-only", "HEAD", DEFAULT_BRANCH).split()
+    assert changed == [
+        "Dockerfile",
+        "fixuser-entrypoint.sh",
+        "svc/Containerfile",
+        "svc/fixuser-entrypoint.sh",
+    ]
+    fixed = blob(repo, DEFAULT_BRANCH, "Dockerfile")
+    assert b"\nUSER " not in fixed
+    assert b'ENTRYPOINT ["/usr/local/bin/fixuser-entrypoint"]\n' in fixed
+    tree = git(repo, "ls-tree", DEFAULT_BRANCH, "fixuser-entrypoint.sh").split()
+    assert tree[0] == "100755"
+    assert b"exec setpriv" in blob(repo, DEFAULT_BRANCH, "fixuser-entrypoint.sh")
+    message = git(repo, "log", "-1", "--format=%B", DEFAULT_BRANCH)
+    assert "Why an entrypoint and not USER" in message
+
+
 def test_skip_and_edit_per_file(repo: Path, spawn: pexpect.spawn) -> None:
-    for prompt in ("Which Dockerfiles", "User name", "UID", "GID", "Write USER as", "owned by"):
+    for prompt in (
+        "Which Dockerfiles",
+        "User name",
+        "UID",
+        "GID",
+        "Become that user with",
+        "Write USER as",
+        "owned by",
+    ):
         answer(spawn, prompt, ENTER)
     answer(spawn, "Apply this change to Dockerfile?", DOWN, ENTER)  # skip
     answer(spawn, "Apply this change to svc/Containerfile?", DOWN, DOWN, ENTER)  # edit
@@ -183,6 +225,7 @@ def test_ctrl_c_leaves_the_repository_as_it_was(repo: Path, spawn: pexpect.spawn
         "User name",
         "UID",
         "GID",
+        "Become that user with",
         "Write USER as",
         "owned by",
         "Apply this change",
@@ -210,6 +253,7 @@ def test_push_offered_when_a_remote_exists(
         "User name",
         "UID",
         "GID",
+        "Become that user with",
         "Write USER as",
         "owned by",
         "Apply this change",
@@ -226,7 +270,15 @@ def test_push_offered_when_a_remote_exists(
 
 def test_quit_commits_nothing(repo: Path, spawn: pexpect.spawn) -> None:
     before = snapshot(repo)
-    for prompt in ("Which Dockerfiles", "User name", "UID", "GID", "Write USER as", "owned by"):
+    for prompt in (
+        "Which Dockerfiles",
+        "User name",
+        "UID",
+        "GID",
+        "Become that user with",
+        "Write USER as",
+        "owned by",
+    ):
         answer(spawn, prompt, ENTER)
     answer(spawn, "Apply this change to Dockerfile?", DOWN, DOWN, DOWN, ENTER)
     assert finish(spawn) == 0
@@ -310,3 +362,31 @@ def test_coloured_diff_keeps_text_and_drops_carriage_returns() -> None:
     assert diff.splitlines()[-1] == "+USER 1"
     assert "\r" not in diff
     assert "\033[32m+B\033[0m" in coloured_diff("D", b"A\n", b"A\nB\n", colour=True)
+
+
+def test_shipped_stages_and_overrides_are_shown_before_the_diff(tmp_path: Path) -> None:
+    root = make_repo(
+        tmp_path / "ctx",
+        {
+            "Dockerfile": b'FROM debian:bookworm-slim AS prod\nCMD ["sleep", "1"]\n\n'
+            b"FROM prod AS dev\nRUN true\n",
+            "compose.yaml": "services:\n  web:\n    build: {context: ., target: prod}\n"
+            "  worker:\n    image: x\n    user: root\n",
+        },
+    )
+    child = spawn_fixuser(root)
+    try:
+        child.expect_exact("compose.yaml:6: service worker runs as root (user: root)")
+        answer(child, "Which Dockerfiles", ENTER)
+        # every question up to the review (each answered once, however often it is redrawn)
+        questions = ["User name", "UID", "GID", "Become that user", "Write USER as", "owned by"]
+        answered: set[int] = set()
+        while (seen := child.expect_exact(["ships: prod (compose.yaml:3)", *questions])) > 0:
+            if seen not in answered:
+                answered.add(seen)
+                child.send(ENTER)
+        child.expect_exact("+USER 10001:10001")  # the diff comes after the targets
+        answer(child, "Apply this change to Dockerfile?", "\x03")
+        child.expect(pexpect.EOF)
+    finally:
+        child.close(force=True)

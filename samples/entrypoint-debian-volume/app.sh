@@ -1,0 +1,2 @@
+#!/bin/sh
+id > /data/written-by-app

@@ -1,0 +1,3 @@
+#!/bin/sh
+echo "listen: ${PORT:-8080}" > /etc/app/app.yml
+exec "$@"
