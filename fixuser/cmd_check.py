@@ -11,7 +11,13 @@ from fixuser.report import Outcome, Report, write
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH", help="Dockerfiles or directories")
-    parser.add_argument("--format", choices=("text", "json", "sarif"), default="text")
+    parser.add_argument(
+        "--format",
+        choices=("text", "json", "sarif", "gitlab", "github"),
+        default="text",
+        help="text (default); json; sarif (GitHub code scanning); gitlab (a Code Quality "
+        "report); github (workflow commands: annotations in a GitHub Actions run)",
+    )
     add_settings_arguments(parser)
 
 

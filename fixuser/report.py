@@ -1,8 +1,11 @@
-"""Findings of a run: text, JSON and SARIF output, and the exit code they add up to."""
+"""Findings of a run: text, JSON, SARIF, GitLab Code Quality and GitHub workflow-command
+output, and the exit code they add up to."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
 import sys
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TextIO
@@ -208,18 +211,23 @@ def write_text(report: Report, out: TextIO, err: TextIO) -> None:
         if finding:
             problems.append(problem_line(outcome.path, finding))
         problems += [problem_line(outcome.path, f"warning: {w}") for w in analysis.warnings]
+    problems += [f"{o.path}:{o.line}: {o.message}\n" for o in report.overrides]
+    problems += [problem_line(path, f"warning: {problem}") for path, problem in report.notes]
+    lines.append(summary_line(report))
+    err.write("".join(problems))
+    err.flush()
+    out.write("".join(lines))
+
+
+def summary_line(report: Report) -> str:
+    """``2 files: 1 compliant, 1 root``: the count of each verdict (and of errors)."""
     counts: dict[str, int] = {}
     for outcome in report.outcomes:
         key = "error" if outcome.error else str(outcome.analysis.verdict)  # type: ignore[union-attr]
         counts[key] = counts.get(key, 0) + 1
-    problems += [f"{o.path}:{o.line}: {o.message}\n" for o in report.overrides]
-    problems += [problem_line(path, f"warning: {problem}") for path, problem in report.notes]
     summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
     n = len(report.outcomes)
-    lines.append(f"{n} file{'' if n == 1 else 's'}: {summary or 'none found'}\n")
-    err.write("".join(problems))
-    err.flush()
-    out.write("".join(lines))
+    return f"{n} file{'' if n == 1 else 's'}: {summary or 'none found'}\n"
 
 
 def as_json(report: Report) -> dict[str, Any]:
@@ -250,7 +258,8 @@ def as_json(report: Report) -> dict[str, Any]:
 def sarif_location(path: str, line: int) -> dict[str, Any]:
     return {
         "physicalLocation": {
-            "artifactLocation": {"uri": path.lstrip("./") if path.startswith("./") else path},
+            # Relative to the checkout, as code scanning wants it (ci_path, below).
+            "artifactLocation": {"uri": ci_path(path)},
             "region": {"startLine": max(line, 1)},
         }
     }
@@ -370,11 +379,164 @@ def as_sarif(report: Report) -> dict[str, Any]:
     }
 
 
+# --- CI views: GitLab Code Quality and GitHub workflow commands ---------------------------
+
+# GitLab's severities (info, minor, major, critical, blocker) by what the finding is: a stage
+# fixuser fixes, or an override, is critical; what it leaves alone on purpose (a root master,
+# what needs root) is major, as is a file it could not read; warnings are minor.
+VERDICT_SEVERITY = {
+    Verdict.ROOT: "critical",
+    Verdict.INVALID_USER: "critical",
+    Verdict.ROOT_BY_DESIGN: "major",
+    Verdict.NEEDS_ROOT: "major",
+}
+OVERRIDE_SEVERITY = {"FIXUSER-K8S-ESCALATION": "major"}  # the others: critical
+ERROR_RULE, CONTEXT_RULE = "FIXUSER-ERROR", "FIXUSER-CONTEXT"
+LINE_PREFIX = re.compile(r"line (\d+): ")
+LINE_NUMBER = re.compile(r"\bline \d+\b")  # "user root (line 2)": not part of what it is
+
+
+class Issue(NamedTuple):
+    """A finding, warning or error as a CI system shows it: a file, a line, a rule."""
+
+    path: str  # relative to the current directory where it is below it, posix
+    line: int  # 1-based
+    rule: str  # RULE_ID, a FIXUSER-* warning rule, an override rule, ERROR_RULE, CONTEXT_RULE
+    level: str  # "error" or "warning" (GitHub's annotation levels)
+    severity: str  # GitLab's
+    message: str
+    identity: str  # what stays the same while the issue does (its line numbers are masked)
+
+
+def ci_path(path: str) -> str:
+    """``path`` as both CI systems want it: relative to the current directory (the checkout's
+    root in CI) when it is below it, without ``./``, with ``/``."""
+    if os.path.isabs(path):
+        relative = os.path.relpath(path)
+        if relative != ".." and not relative.startswith(".." + os.sep):
+            path = relative
+    return os.path.normpath(path).replace(os.sep, "/")
+
+
+def split_line(text: str, default: int) -> tuple[int, str]:
+    """``line 7: EXPOSE 80 ...`` -> (7, ``EXPOSE 80 ...``); text without the prefix keeps
+    ``default``."""
+    match = LINE_PREFIX.match(text)
+    if match is None:
+        return max(default, 1), text
+    return max(int(match.group(1)), 1), text[match.end() :]
+
+
+def issues(report: Report) -> list[Issue]:
+    """Every finding of the run, passing files left out, in the order of the text report."""
+    found: list[Issue] = []
+    for outcome in report.outcomes:
+        path = ci_path(outcome.path)
+        if outcome.error or outcome.analysis is None:
+            line, text = split_line(outcome.error, 1)
+            message = f"fixuser could not read it: {text}"
+            found.append(Issue(path, line, ERROR_RULE, "error", "major", message, text))
+            continue
+        analysis = outcome.analysis
+        finding = finding_line(analysis)
+        if finding:
+            message = finding
+            if analysis.targets:
+                message += "; ships " + ", ".join(
+                    f"{t.stage} ({t.source}) {t.verdict}" for t in analysis.targets
+                )
+            severity = VERDICT_SEVERITY.get(analysis.verdict, "critical")
+            identity = f"stage {analysis.stage}: {finding}"
+            found.append(
+                Issue(
+                    path, max(analysis.stage_line, 1), RULE_ID, "error", severity, message, identity
+                )
+            )
+        for warning in analysis.warnings:
+            line, text = split_line(warning, analysis.stage_line)
+            found.append(Issue(path, line, warning_rule(warning), "warning", "minor", text, text))
+    for override in report.overrides:
+        severity = OVERRIDE_SEVERITY.get(override.rule, "critical")
+        found.append(
+            Issue(
+                ci_path(override.path),
+                max(override.line, 1),
+                override.rule,
+                "error",
+                severity,
+                override.message,
+                override.message,
+            )
+        )
+    for note_path, problem in report.notes:
+        line, text = split_line(problem, 1)
+        found.append(Issue(ci_path(note_path), line, CONTEXT_RULE, "warning", "info", text, text))
+    return found
+
+
+def fingerprints(found: list[Issue]) -> list[str]:
+    """A fingerprint per issue, the same from run to run while the issue stays: a hash of its
+    path, rule and identity (never a line number, so an edit above it does not make it a new
+    issue), and of how many identical issues came before it in the file."""
+    seen: dict[tuple[str, str, str], int] = {}
+    prints = []
+    for issue in found:
+        key = (issue.path, issue.rule, LINE_NUMBER.sub("line", issue.identity))
+        seen[key] = seen.get(key, 0) + 1
+        text = "\0".join((*key, str(seen[key])))
+        prints.append(hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest())
+    return prints
+
+
+def as_gitlab(report: Report) -> list[dict[str, Any]]:
+    """A GitLab Code Quality report (``artifacts: reports: codequality``)."""
+    found = issues(report)
+    return [
+        {
+            "description": issue.message,
+            "check_name": issue.rule,
+            "fingerprint": fingerprint,
+            "severity": issue.severity,
+            "location": {"path": issue.path, "lines": {"begin": issue.line}},
+        }
+        for issue, fingerprint in zip(found, fingerprints(found), strict=True)
+    ]
+
+
+def escape_data(text: str) -> str:
+    """A workflow command's message, escaped as GitHub's toolkit does (``escapeData``)."""
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    """A workflow command's property value (``escapeProperty``): ``:`` and ``,`` too."""
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def as_github(report: Report) -> str:
+    """GitHub Actions workflow commands, one a line (``::error file=...,line=...,title=...::``),
+    which the runner turns into annotations on the pull request, then the summary line."""
+    lines = [
+        f"::{issue.level} file={escape_property(issue.path)},line={issue.line},"
+        f"title={escape_property(issue.rule)}::{escape_data(issue.message)}\n"
+        for issue in issues(report)
+    ]
+    lines.append(summary_line(report))
+    return "".join(lines)
+
+
 def write(report: Report, fmt: str, out: TextIO | None = None, err: TextIO | None = None) -> None:
     out, err = out or sys.stdout, err or sys.stderr
     if fmt == "text":
         write_text(report, out, err)
         return
-    data = as_json(report) if fmt == "json" else as_sarif(report)
+    if fmt == "github":
+        out.write(as_github(report))
+        return
+    data: Any
+    if fmt == "gitlab":
+        data = as_gitlab(report)
+    else:
+        data = as_json(report) if fmt == "json" else as_sarif(report)
     # One write: json.dump writes each token on its own, a system call each when unbuffered.
     out.write(json.dumps(data, indent=2) + "\n")

@@ -3,13 +3,32 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import re
 import select
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
-from fixuser.report import Blocks
+import jsonschema
+import pytest
+
+from fixuser.context import Override
+from fixuser.model import Analysis, Shipped, Verdict
+from fixuser.report import (
+    Blocks,
+    Outcome,
+    Report,
+    as_github,
+    as_gitlab,
+    ci_path,
+    escape_data,
+    escape_property,
+    sarif_location,
+)
 
 ROOT_DOCKERFILE = b'FROM debian:bookworm-slim\nCMD ["/app/run"]\n'
 
@@ -87,3 +106,221 @@ def test_fix_over_pipes_writes_every_line_of_both_streams(tmp_path: Path) -> Non
     assert not any(
         (tmp_path / str(n) / "Dockerfile").read_bytes() != ROOT_DOCKERFILE for n in range(30)
     )
+
+
+# --- the CI formats: GitLab Code Quality and GitHub workflow commands -----------------------
+
+# GitLab's documented shape of a Code Quality issue (docs.gitlab.com/ci/testing/code_quality/):
+# these five fields, nothing else.
+GITLAB_ISSUE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["description", "check_name", "fingerprint", "severity", "location"],
+    "properties": {
+        "description": {"type": "string", "minLength": 1},
+        "check_name": {"type": "string", "minLength": 1},
+        "fingerprint": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+        "severity": {"enum": ["info", "minor", "major", "critical", "blocker"]},
+        "location": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["path", "lines"],
+            "properties": {
+                "path": {"type": "string", "pattern": "^(?![/.]/?)[^\\\\]+$"},
+                "lines": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["begin"],
+                    "properties": {"begin": {"type": "integer", "minimum": 1}},
+                },
+            },
+        },
+    },
+}
+GITLAB_REPORT = {"type": "array", "items": GITLAB_ISSUE}
+# ::error file=PATH,line=N,title=RULE::MESSAGE, properties escaped (no raw , or :).
+WORKFLOW_COMMAND = re.compile(r"::(error|warning) file=[^,:\r\n]+,line=[1-9]\d*,title=[^,:]+::.+")
+COMPOSE_ROOT = "services:\n  api:\n    build: ./svc\n    user: root\n"
+DEPLOYMENT = (
+    "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\nspec:\n  template:\n"
+    "    spec:\n      containers:\n        - name: api\n          image: api\n"
+    "          securityContext:\n            privileged: true\n"
+)
+
+
+@pytest.fixture
+def repository(tmp_path: Path) -> Path:
+    """Findings of every kind: a root stage with two identical warnings, a compliant file, a
+    file fixuser cannot read, a compose override and a Kubernetes one."""
+    repo = tmp_path / "repo"
+    (repo / "svc").mkdir(parents=True)
+    (repo / ".git").mkdir()
+    (repo / "svc" / "Dockerfile").write_bytes(
+        b'FROM debian:bookworm-slim\nEXPOSE 80\nEXPOSE 80\nCMD ["/app/run"]\n'
+    )
+    (repo / "ok.Dockerfile").write_bytes(b"FROM alpine:3.20\nUSER 1000:1000\n")
+    (repo / "Dockerfile.broken").write_bytes(b"RUN echo no from\n")
+    (repo / "compose.yaml").write_text(COMPOSE_ROOT)
+    (repo / "k8s").mkdir()
+    (repo / "k8s" / "deployment.yaml").write_text(DEPLOYMENT)
+    return repo
+
+
+def check(fmt: str, cwd: Path, *paths: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fixuser", "check", "--format", fmt, *paths],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_gitlab_report_has_the_documented_shape(repository: Path) -> None:
+    done = check("gitlab", repository)
+    assert done.returncode == 2 and done.stderr == ""  # 2: a file could not be read
+    report = json.loads(done.stdout)
+    jsonschema.Draft4Validator(GITLAB_REPORT).validate(report)
+    by_rule = {(i["check_name"], i["location"]["path"], i["severity"]) for i in report}
+    assert by_rule == {
+        ("CIS-DOCKER-4.1", "svc/Dockerfile", "critical"),
+        ("FIXUSER-LOW-PORT", "svc/Dockerfile", "minor"),
+        ("FIXUSER-ERROR", "Dockerfile.broken", "major"),
+        ("FIXUSER-COMPOSE-ROOT", "compose.yaml", "critical"),
+        ("FIXUSER-K8S-PRIVILEGED", "k8s/deployment.yaml", "critical"),
+        ("FIXUSER-K8S-ESCALATION", "k8s/deployment.yaml", "major"),
+    }
+    lines = {(i["check_name"], i["location"]["lines"]["begin"]) for i in report}
+    assert {("FIXUSER-LOW-PORT", 2), ("FIXUSER-LOW-PORT", 3), ("FIXUSER-COMPOSE-ROOT", 4)} <= lines
+    assert not any(i["location"]["path"] == "ok.Dockerfile" for i in report)  # passing
+    fingerprints = [i["fingerprint"] for i in report]
+    assert len(set(fingerprints)) == len(fingerprints)  # the two EXPOSE 80 too
+
+
+def test_gitlab_fingerprints_are_stable(repository: Path, tmp_path: Path) -> None:
+    first = json.loads(check("gitlab", repository).stdout)
+    assert json.loads(check("gitlab", repository).stdout) == first  # a second run
+    # Elsewhere on disk (another CI runner's directory), with every path given absolute.
+    moved = tmp_path / "elsewhere" / "checkout"
+    shutil.copytree(repository, moved)
+    assert json.loads(check("gitlab", moved, str(moved)).stdout) == first
+    # An edit above the findings moves their lines, not their fingerprints.
+    dockerfile = moved / "svc" / "Dockerfile"
+    dockerfile.write_bytes(b"# a comment\n" + dockerfile.read_bytes())
+    shifted = json.loads(check("gitlab", moved).stdout)
+    assert [i["fingerprint"] for i in shifted] == [i["fingerprint"] for i in first]
+    assert [i["location"]["lines"]["begin"] for i in shifted] != [
+        i["location"]["lines"]["begin"] for i in first
+    ]
+
+
+def test_gitlab_report_of_a_compliant_tree_is_an_empty_array(tmp_path: Path) -> None:
+    (tmp_path / "Dockerfile").write_bytes(b"FROM alpine:3.20\nUSER 1000:1000\n")
+    done = check("gitlab", tmp_path)
+    assert (done.returncode, json.loads(done.stdout)) == (0, [])
+
+
+def test_github_workflow_commands_annotate_each_finding(repository: Path) -> None:
+    done = check("github", repository)
+    assert done.returncode == 2 and done.stderr == ""
+    *commands, summary = done.stdout.splitlines()
+    assert summary == "3 files: 1 compliant, 1 error, 1 root"
+    assert all(WORKFLOW_COMMAND.fullmatch(line) for line in commands), commands
+    assert (
+        "::error file=svc/Dockerfile,line=1,title=CIS-DOCKER-4.1::"
+        "runs as root (CIS Docker 4.1): user root (the base image's default)"
+    ) in commands
+    assert (
+        "::warning file=svc/Dockerfile,line=3,title=FIXUSER-LOW-PORT::EXPOSE 80: a port below "
+        "1024 needs root or CAP_NET_BIND_SERVICE; move the server to a port >= 1024"
+    ) in commands
+    assert (
+        "::error file=compose.yaml,line=4,title=FIXUSER-COMPOSE-ROOT::"
+        "service api runs as root (user: root)"
+    ) in commands
+    assert any(c.startswith("::error file=k8s/deployment.yaml,line=") for c in commands)
+    assert any(
+        c.startswith("::error file=Dockerfile.broken,line=1,title=FIXUSER-ERROR::")
+        for c in commands
+    )
+    assert check("github", repository).stdout == done.stdout  # stable
+
+
+def test_github_escapes_messages_and_properties() -> None:
+    assert escape_data("100% done\r\nnext") == "100%25 done%0D%0Anext"
+    assert escape_property("a:b,c%\n") == "a%3Ab%2Cc%25%0A"
+    report = Report()
+    report.add(Outcome("odd,name:x/Dockerfile", error="line 3: two\nlines"))
+    (line, summary) = as_github(report).splitlines()
+    assert line == (
+        "::error file=odd%2Cname%3Ax/Dockerfile,line=3,title=FIXUSER-ERROR::"
+        "fixuser could not read it: two%0Alines"
+    )
+    assert summary == "1 file: 1 error"
+
+
+def analysis(verdict: Verdict, line: int = 1, **fields: Any) -> Analysis:
+    return Analysis(verdict, "0", line, "debian", "debian", "table", "root", **fields)
+
+
+def test_severities_follow_what_fixuser_does_with_the_finding() -> None:
+    report = Report()
+    for verdict in Verdict:  # the passing ones give no issue at all
+        report.add(Outcome(f"{verdict}/Dockerfile", analysis(verdict, reason="why")))
+    report.overrides = [
+        Override("compose.yaml", 4, "FIXUSER-COMPOSE-PRIVILEGED", "service api is privileged"),
+        Override("k8s/pod.yaml", 9, "FIXUSER-K8S-ESCALATION", "pod may escalate"),
+    ]
+    report.notes = [("k8s/broken.yaml", "line 2: not YAML, skipped")]
+    severities = {i["location"]["path"]: i["severity"] for i in as_gitlab(report)}
+    assert severities == {
+        "root/Dockerfile": "critical",
+        "invalid-user/Dockerfile": "critical",
+        "root-by-design/Dockerfile": "major",
+        "needs-root/Dockerfile": "major",
+        "compose.yaml": "critical",
+        "k8s/pod.yaml": "major",
+        "k8s/broken.yaml": "info",
+    }
+
+
+def test_a_finding_keeps_its_fingerprint_when_its_line_moves() -> None:
+    def fingerprint(line: int) -> str:
+        report = Report()
+        warnings = (
+            f"line {line + 1}: EXPOSE 80: a port below 1024 needs root",
+            f"line {line + 2}: builder stage build ends in USER root (line {line + 2})",
+        )
+        user = f"root (line {line + 3})"  # USER root, below the FROM
+        found = Analysis(Verdict.ROOT, "0", line, "debian", "debian", "", user, "", warnings)
+        report.add(Outcome("Dockerfile", found))
+        return " ".join(i["fingerprint"] for i in as_gitlab(report))
+
+    assert fingerprint(1) == fingerprint(7)
+    assert len(set(fingerprint(1).split())) == 3
+
+
+def test_shipped_stages_are_named_in_the_finding() -> None:
+    shipped = (Shipped("builder", "compose.yaml:5", Verdict.ROOT, "root"),)
+    report = Report()
+    report.add(Outcome("Dockerfile", analysis(Verdict.ROOT, targets=shipped)))
+    (issue,) = as_gitlab(report)
+    assert issue["description"].endswith("; ships builder (compose.yaml:5) root")
+
+
+def test_ci_paths_are_relative_to_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert ci_path(str(tmp_path / "svc" / "Dockerfile")) == "svc/Dockerfile"
+    assert ci_path("./svc/../Dockerfile") == "Dockerfile"
+    assert ci_path("/elsewhere/Dockerfile") == "/elsewhere/Dockerfile"  # not below: as given
+
+
+def test_sarif_uris_keep_a_leading_dot_directory() -> None:
+    # ./.docker/Dockerfile is .docker/Dockerfile, not docker/Dockerfile.
+    location = sarif_location("./.docker/Dockerfile", 3)["physicalLocation"]
+    assert location == {
+        "artifactLocation": {"uri": ".docker/Dockerfile"},
+        "region": {"startLine": 3},
+    }

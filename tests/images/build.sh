@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Build the local base images the engine tests need, without any image registry.
 #
-# Usage: tests/images/build.sh [debian|busybox|distroless ...]   (default: all three)
+# Usage: tests/images/build.sh [debian|busybox|distroless|python ...]   (default: all four)
 #
 # Each image's rootfs is made from Debian packages (debootstrap, Debian's busybox source, a
 # static C program), cached as a tarball under $FIXUSER_CI_CACHE keyed by a hash of its recipe,
@@ -107,6 +107,19 @@ EOF
     chmod 0700 "$root/home/nonroot"
 }
 
+rootfs_python() {
+    # The Debian rootfs with Debian's Python (3.11 on bookworm), venv and git: what fixuser's
+    # own image (the repository's Dockerfile) is built FROM here, where python:3.12-slim is
+    # the plain Debian image above.
+    debootstrap --variant=minbase --include=python3,python3-venv,git,ca-certificates \
+        "$SUITE" "$1" "$MIRROR" >"$1.log" 2>&1 || {
+        tail -n 30 "$1.log" >&2
+        return 1
+    }
+    rm -rf "$1"/var/cache/apt/archives/*.deb "$1"/var/lib/apt/lists/*
+    printf 'deb %s %s main\n' "$MIRROR" "$SUITE" >"$1/etc/apt/sources.list"
+}
+
 # --- the images: recipe, config and names ----------------------------------------------------
 
 names_debian=(
@@ -127,6 +140,10 @@ names_distroless=(
     gcr.io/distroless/base-debian12:latest
 )
 changes_distroless=("ENV $PATH_ENV" 'ENTRYPOINT ["/hello"]')
+
+# Not in IMAGES.txt: only tests/test_own_image.py needs it (its BASE_IMAGE).
+names_python=(localhost/fixuser-ci-python:3.11)
+changes_python=("ENV $PATH_ENV" 'CMD ["python3"]')
 
 recipe_hash() {
     # Everything that shapes the image: its recipe functions, its config, its inputs.
@@ -188,13 +205,13 @@ build_image() {
 
 main() {
     local images=("$@")
-    [ ${#images[@]} -gt 0 ] || images=(debian busybox distroless)
+    [ ${#images[@]} -gt 0 ] || images=(debian busybox distroless python)
     local image
     for image in "${images[@]}"; do
         case $image in
-        debian | busybox | distroless) build_image "$image" ;;
+        debian | busybox | distroless | python) build_image "$image" ;;
         *)
-            log "unknown image $image (debian, busybox, distroless)"
+            log "unknown image $image (debian, busybox, distroless, python)"
             return 2
             ;;
         esac
