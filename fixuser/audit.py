@@ -5,6 +5,11 @@ For each running container, the effective UID of PID 1 as the kernel reports it:
 ``/proc/<State.Pid>/status``. Never the image config: ``--user`` at run time and entrypoints that
 drop privileges (gosu, su-exec, setpriv) both make it lie. Talks the Docker Engine API through
 the ``docker`` SDK, which podman's service speaks too. It only reads: no container is changed.
+
+``--users`` also lists, per container, the accounts of its /etc/passwd it does not need (a
+login shell, a password, UID 0 besides root: ``fixuser.accounts``), read with ``cat`` inside
+it, else through the API's archive endpoint (which works without a shell and whoever the
+container runs as: /etc/shadow is root's to read).
 """
 
 from __future__ import annotations
@@ -12,13 +17,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import io
 import json
 import os
 import sys
+import tarfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from fixuser.accounts import Account, review
 from fixuser.engine import dockerfile_label, parse_status_uid
 
 EXIT_OK, EXIT_ROOT, EXIT_CANNOT_RUN = 0, 1, 2
@@ -40,9 +48,23 @@ class Finding:
     source: str  # how the UID was read
     config_user: str  # what the container's config claims (for contrast only)
     dockerfile: str | None
+    # --users: the accounts it does not need, the needed ones that keep a login shell (root,
+    # its own user), and how /etc/passwd and /etc/shadow were read. None without --users.
+    users: tuple[Account, ...] | None = None
+    kept_users: tuple[Account, ...] | None = None
+    users_source: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if self.users is None:
+            for key in ("users", "kept_users", "users_source"):
+                del data[key]
+        return data
+
+    @property
+    def root_equivalent(self) -> bool:
+        """An account of UID 0 under another name than root (``--users`` only)."""
+        return any(a.uid == 0 and a.name != "root" for a in self.users or ())
 
 
 def default_host() -> str | None:
@@ -104,10 +126,55 @@ def labels_of(container: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in labels.items()}
 
 
-def audit_container(container: Any) -> Finding:
+def read_file(container: Any, path: str) -> tuple[str | None, str]:
+    """A file of a running container, and how it was read: ``cat`` in it, else the archive
+    endpoint (no shell needed, nor the container's user's permission)."""
+    try:
+        code, output = container.exec_run(["cat", path], stdout=True, stderr=False)
+        if code == 0:
+            return output.decode(errors="replace"), f"exec cat {path}"
+    except Exception:  # no cat in the image, or exec refused
+        pass
+    from docker.errors import NotFound
+
+    try:
+        stream, _ = container.get_archive(path)
+        with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as tar:
+            for member in tar:
+                extracted = tar.extractfile(member) if member.isfile() else None
+                if extracted is not None:
+                    return extracted.read().decode(errors="replace"), f"archive {path}"
+    except NotFound:  # an image without it (distroless has no /etc/shadow): nothing to judge
+        return "", f"no {path}"
+    except Exception:  # the engine refused, or the SDK failed: it raises many kinds
+        pass
+    return None, f"{path} unreadable"
+
+
+def users_of(
+    container: Any, uid: int | None, config_user: str
+) -> tuple[tuple[Account, ...], tuple[Account, ...], str]:
+    """The accounts the container does not need, the needed ones with a login shell, and
+    how they were read. Its own user is PID 1's UID, else the config's User."""
+    passwd, passwd_source = read_file(container, "/etc/passwd")
+    if passwd is None:
+        return (), (), passwd_source
+    shadow, shadow_source = read_file(container, "/etc/shadow")
+    own_name = None if uid is not None else config_user.partition(":")[0] or "root"
+    if own_name is not None and own_name.isdigit():  # PID 1 unread: the config's number
+        uid, own_name = int(own_name), None
+    found = review(passwd, shadow, own_uid=uid, own_name=own_name)
+    if shadow is None:
+        shadow_source += ": the passwords it holds are not judged"
+    return found.flagged, found.kept, f"{passwd_source}; {shadow_source}"
+
+
+def audit_container(container: Any, users: bool = False) -> Finding:
     status, source = pid1_status(container)
     uid = parse_status_uid(status) if status else None
     verdict = "unknown" if uid is None else "root" if uid == 0 else "non-root"
+    config_user = str((container.attrs.get("Config") or {}).get("User") or "")
+    accounts = users_of(container, uid, config_user) if users else (None, None, None)
     return Finding(
         id=str(container.id)[:12],
         name=str(container.name),
@@ -115,16 +182,20 @@ def audit_container(container: Any) -> Finding:
         uid=uid,
         verdict=verdict,
         source=source,
-        config_user=str((container.attrs.get("Config") or {}).get("User") or ""),
+        config_user=config_user,
         dockerfile=dockerfile_label(labels_of(container)),
+        users=accounts[0],
+        kept_users=accounts[1],
+        users_source=accounts[2],
     )
 
 
-def audit(client: Any, labels: Iterable[str] = ()) -> list[Finding]:
-    """One finding per running container (with all ``labels``), in the engine's order."""
+def audit(client: Any, labels: Iterable[str] = (), users: bool = False) -> list[Finding]:
+    """One finding per running container (with all ``labels``), in the engine's order;
+    ``users``: with the accounts each does not need."""
     wanted = list(labels)
     filters = {"label": wanted} if wanted else None
-    return [audit_container(c) for c in client.containers.list(filters=filters)]
+    return [audit_container(c, users) for c in client.containers.list(filters=filters)]
 
 
 def print_text(findings: Iterable[Finding]) -> None:
@@ -137,8 +208,16 @@ def print_text(findings: Iterable[Finding]) -> None:
         extra = f"  (config User: {f.config_user or 'unset'})"
         where = f"  Dockerfile: {f.dockerfile}" if f.dockerfile else ""
         print(f"{f.verdict.upper():8} uid={uid:<6} {f.name} {f.id} {f.image}{extra}{where}")
+        for account in f.users or ():
+            print(f"         user {account.text()}")
+        if f.users_source and "unreadable" in f.users_source:
+            print(f"         users: {f.users_source}")
     roots = sum(f.verdict == "root" for f in rows)
     print(f"{len(rows)} running, {roots} as root (CIS Docker 4.1)")
+    if any(f.users is not None for f in rows):
+        flagged = sum(len(f.users or ()) for f in rows)
+        aliases = sum(a.uid == 0 and a.name != "root" for f in rows for a in f.users or ())
+        print(f"{flagged} accounts not needed, {aliases} of them root-equivalent (UID 0)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -153,6 +232,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY[=VALUE]",
         help="audit only containers with this label (repeatable)",
     )
+    parser.add_argument(
+        "--users",
+        action="store_true",
+        help="also list the accounts each container does not need: a login shell, a password, "
+        "UID 0 besides root (an account of UID 0 makes the exit status 1)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -161,12 +246,12 @@ def run(args: argparse.Namespace) -> int:
     except ConnectionError as e:
         print(f"fixuser audit: {e}", file=sys.stderr)
         return EXIT_CANNOT_RUN
-    findings = audit(client, args.label)
+    findings = audit(client, args.label, args.users)
     if args.format == "json":
         json.dump({"containers": [f.as_json() for f in findings]}, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print_text(findings)
-    if any(f.verdict == "root" for f in findings):
+    if any(f.verdict == "root" or f.root_equivalent for f in findings):
         return EXIT_ROOT
     return EXIT_CANNOT_RUN if any(f.verdict == "unknown" for f in findings) else EXIT_OK

@@ -13,6 +13,7 @@ DEFAULT_BRANCH = "fixuser/cis-4.1-non-root-user"
 SETTINGS_FLAGS = (
     *("user", "uid", "gid", "user_format", "target", "ownership", "openshift", "force"),
     *("strategy", "writable"),
+    "lock_users",
 )
 
 
@@ -63,6 +64,13 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="an absolute path the user must be able to write (repeatable): with --strategy "
         "entrypoint handed over at start, otherwise made its own at build time",
+    )
+    group.add_argument(
+        "--lock-users",
+        action="store_true",
+        default=None,
+        help="one RUN more: every account with a login shell but root and the container's "
+        "user gets nologin (CIS 4.1: no unneeded accounts; see fixuser audit --users)",
     )
 
 

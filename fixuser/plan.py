@@ -615,6 +615,19 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: str = "
             owner=choice.owner,
         )
         user_text = wrapped.text
+    lock = ""
+    if settings.lock_users:  # one RUN before the USER, after the stage's own RUN steps
+        from fixuser.accounts import lock_users
+
+        lock, said = lock_users(
+            facts.family if has_shell else None,
+            choice.name,
+            choice.uid,
+            lower_case=dockerfile.lower_case,
+            escape=dockerfile.escape,
+        )
+        (notes if lock else warnings).append(said)
+        user_text = lock + user_text
     if late:
         user_text = render_block("writable.sh.j2", dockerfile, choice, settings, late) + user_text
         chowned += late
@@ -634,7 +647,7 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: str = "
         if trailing is not None and trailing_root and not late
         else ""
     )
-    if trailing is not None and before:
+    if trailing is not None and before and not lock:
         # USER app ... USER root at the end: dropping the USER root brings app back, with
         # nothing between them that needs root. A second USER app would only say it twice.
         edits.append(Edit(trailing.start, trailing.end + 1, 2, ""))
@@ -642,6 +655,12 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: str = "
             f"removes USER {trailing.value.strip()} on line {trailing.lineno}: the stage "
             f"runs as {before} before it"
         )
+    elif trailing is not None and before:
+        # --lock-users: its RUN needs root, so that USER root stays and the RUN follows it
+        at, extra = insertion_after(dockerfile, trailing)
+        edits += [e for e in extra if e not in edits]
+        edits.append(Edit(at, at, 2, eol(user_text, dockerfile)))
+        notes.append(f"USER {choice.value} after line {trailing.end + 1} ({choice.why})")
     elif trailing is not None and trailing_root:
         edits.append(Edit(trailing.start, trailing.end + 1, 2, eol(user_text, dockerfile)))
         notes.append(

@@ -32,6 +32,7 @@ class SettingsFields(NamedTuple):
     # volumes and ``writable`` paths to the user, then execs the command as that user.
     strategy: Strategy = "user"
     writable: tuple[str, ...] = ()  # absolute paths the user must be able to write
+    lock_users: bool = False  # nologin for every other account with a login shell
 
 
 class Settings(SettingsFields):
@@ -51,6 +52,8 @@ class Settings(SettingsFields):
             raise SettingsError(f"ownership must be app or read-only, not {self.ownership!r}")
         if self.strategy not in ("user", "entrypoint"):
             raise SettingsError(f"strategy must be user or entrypoint, not {self.strategy!r}")
+        if not isinstance(self.lock_users, bool):
+            raise SettingsError(f"lock-users must be true or false, not {self.lock_users!r}")
         paths = validate_writable(self.writable)
         if paths != self.writable:  # a list (from [tool.fixuser] or argparse), or "/data/"
             return super().__new__(cls, **{**self._asdict(), "writable": paths})

@@ -3,9 +3,12 @@
 For each Dockerfile the original and the fixed text are built (the fixed one from a temporary
 file outside the build context), a container of each is run, and the proof compares: the UID of
 PID 1 (must be the user fixuser wrote, and not 0), that its name resolves, that WORKDIR and
-VOLUMEs are writable by it, that the image did not grow beyond the budget, and that an optional
-smoke command succeeds in both. ``prove()`` is the same proof for ``fix --verify`` and
-``batch --verify``, which call it before committing.
+VOLUMEs are writable by it, that the image did not grow beyond the budget, that an optional
+smoke command succeeds in both, and that the account database (/etc/passwd, /etc/shadow,
+/etc/group) changed only by the user fixuser adds and, with ``--lock-users``, the shells it
+locks; the report lists the accounts the fixed image does not need (as ``audit --users``).
+``prove()`` is the same proof for ``fix --verify`` and ``batch --verify``, which call it
+before committing.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ import hashlib
 import posixpath
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Literal, TextIO
 
+from fixuser import accounts
 from fixuser.engine import (
     Behaviour,
     BuildOptions,
@@ -74,6 +78,7 @@ class Side:
     smoke_ok: bool | None = None
     errors: tuple[str, ...] = ()
     behaviour: Behaviour | None = None  # its own ENTRYPOINT/CMD, run as a user would
+    accounts: dict[str, str] | None = None  # /etc/passwd, /etc/shadow, /etc/group: their text
 
 
 @dataclasses.dataclass(frozen=True)
@@ -147,9 +152,30 @@ def build_and_run(
             smoke_ok = done.returncode == 0
             if not smoke_ok:
                 errors = (f"smoke command exited {done.returncode}", *done.error_lines())
+        files = engine.read_files(tag, accounts.ACCOUNT_FILES)
+        texts = {p: v.decode(errors="replace") for p, v in files.items() if isinstance(v, bytes)}
     except EngineError as e:
         return Side(True, build.seconds, build.size, errors=(str(e), *e.lines), behaviour=behaviour)
-    return Side(True, build.seconds, build.size, user, config, smoke_ok, errors, behaviour)
+    return Side(True, build.seconds, build.size, user, config, smoke_ok, errors, behaviour, texts)
+
+
+def account_changes(before: Side, after: Side) -> accounts.Changes | None:
+    """How the fix changed the account database (None: not read on both sides)."""
+    if before.accounts is None or after.accounts is None or after.user is None:
+        return None
+    return accounts.changes(
+        before.accounts, after.accounts, own_uid=after.user.uid, own_name=after.user.name
+    )
+
+
+def unneeded(side: Side | None) -> accounts.Review | None:
+    """The accounts of an image it does not need, as ``audit --users`` lists them."""
+    if side is None or side.accounts is None or "/etc/passwd" not in side.accounts:
+        return None
+    uid = side.user.uid if side.user else None
+    return accounts.review(
+        side.accounts["/etc/passwd"], side.accounts.get("/etc/shadow", ""), own_uid=uid
+    )
 
 
 def written_paths(original: Side, fixed: ImageConfig | None = None) -> list[str]:
@@ -233,6 +259,8 @@ def judge(
     family: str | None,
     require_writable: bool,
     smoke: str | None,
+    *,
+    lock_users: bool = False,
 ) -> list[str]:
     """Every reason the fixed image fails its proof (empty: proven)."""
     if not after.built:
@@ -265,6 +293,13 @@ def judge(
     if smoke and before.smoke_ok and not after.smoke_ok:
         reasons += ["the smoke command fails in the fixed image", *after.errors]
     reasons += behaviour_reasons(before.behaviour, after.behaviour)
+    changed = account_changes(before, after)
+    if changed is not None:
+        reasons += [f"the account database changed: {p}" for p in changed.problems]
+    found = unneeded(after) if lock_users else None
+    for account in found.flagged if found else ():
+        if "shell" in account.why:
+            reasons.append(f"--lock-users left a login shell: {account.text()}")
     for path in written_paths(before, after.config):
         if (require_writable and path in own) or is_tmp(path):
             continue  # already judged above, or everybody's
@@ -291,6 +326,7 @@ def prove(
     require_writable: bool = True,
     keep_images: bool = False,
     run_seconds: float | None = None,
+    lock_users: bool = False,
 ) -> Proof:
     """Build and run ``original`` and ``fixed`` (Dockerfile texts) and judge the fix.
 
@@ -327,7 +363,9 @@ def prove(
             run_seconds,
             before,
         )
-        reasons = judge(before, after, expected_user, family, require_writable, smoke)
+        reasons = judge(
+            before, after, expected_user, family, require_writable, smoke, lock_users=lock_users
+        )
         if smoke and before.smoke_ok is False:
             reasons.append("the smoke command already fails in the original image")
             return Proof(path, "unprovable", before, after, expected_user, tuple(reasons))
@@ -380,6 +418,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--keep-images",
         action="store_true",
         help="keep the before/after images (tagged localhost/fixuser-verify)",
+    )
+    parser.add_argument(
+        "--lock-users",
+        action="store_true",
+        default=None,
+        help="fix with --lock-users, and prove no account but root and the user keeps a shell",
     )
 
 
@@ -441,10 +485,29 @@ def report(proof: Proof, out: TextIO | None = None) -> None:
                 write(f"  writable:   {path}: {'yes' if ok else 'no'}\n")
             for note in after.user.notes:
                 write(f"  note:       {note}\n")
+        report_accounts(before, after, write)
     elif before.built:
         write(f"  uid:        {uid_text(before)} (nothing to fix)\n")
     for reason in proof.reasons:
         write(f"  | {reason}\n")
+
+
+def report_accounts(before: Side, after: Side, write: Callable[[str], object]) -> None:
+    """The accounts the fixed image does not need, and what the fix changed of them."""
+    found = unneeded(after)
+    if found is not None:
+        for account in found.flagged:
+            write(f"  users:      {account.text()}\n")
+        if not found.flagged:
+            write("  users:      none it does not need\n")
+    changed = account_changes(before, after)
+    if changed is None:
+        return
+    for lock in changed.locked:
+        write(f"  locked:     {lock.name}: {lock.before or '(empty)'} -> {lock.after}\n")
+    added = f"added {', '.join(changed.added)}" if changed.added else "added none"
+    if not changed.problems:
+        write(f"  accounts:   {added}; nothing else changed\n")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -455,7 +518,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         settings = build_settings(
-            {"user": args.user, "uid": args.uid, "gid": args.gid}, project_dir=Path.cwd()
+            {"user": args.user, "uid": args.uid, "gid": args.gid, "lock_users": args.lock_users},
+            project_dir=Path.cwd(),
         )
         engine = find_engine(args.engine)
     except SettingsError as e:
@@ -494,6 +558,7 @@ def run(args: argparse.Namespace) -> int:
             require_writable=settings.ownership == "app",
             keep_images=args.keep_images,
             run_seconds=args.run_seconds,
+            lock_users=settings.lock_users,
         )
         report(proof)
         proofs.append(proof)

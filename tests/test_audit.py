@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import io
 import json
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import jsonschema
 import pytest
 from engine_support import RUN_ID, remove_labelled, start_container
 
+from fixuser import audit
+from fixuser.audit import audit_container
 from fixuser.core import fix
 from fixuser.engine import Engine
 from fixuser.main import main
@@ -181,3 +186,94 @@ def test_audit_without_an_engine_api_exits_2(
     code = main(["audit", "--host", f"unix://{tmp_path}/none.sock"])
     assert code == 2
     assert "podman system service" in capsys.readouterr().err
+
+
+# --- --users: the accounts a container does not need (fixuser.accounts) -----------------------
+
+
+class FakeContainer:
+    """What audit reads of a container through the SDK: exec_run and get_archive."""
+
+    def __init__(self, files: dict[str, bytes], *, cat: bool, uid: int = 0) -> None:
+        self.files, self.cat = files, cat
+        self.id, self.name = "0123456789abcdef", "fake"
+        self.attrs = {"Config": {"Image": "localhost/fake:1", "User": str(uid)}, "State": {}}
+        self.image = None
+        self.status = f"Name:\tx\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n".encode()
+
+    def exec_run(self, argv: list[str], **_: object) -> tuple[int, bytes]:
+        if not self.cat:
+            raise RuntimeError("no cat in the image")
+        if argv[1] == "/proc/1/status":
+            return 0, self.status
+        if argv[1] == "/etc/shadow":
+            return 1, b""  # not root: permission denied
+        return (0, self.files[argv[1]]) if argv[1] in self.files else (1, b"")
+
+    def get_archive(self, path: str) -> tuple[list[bytes], dict[str, object]]:
+        from docker.errors import NotFound
+
+        if path not in self.files:
+            raise NotFound("no such file")
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            info = tarfile.TarInfo(path.rpartition("/")[2])
+            info.size = len(self.files[path])
+            tar.addfile(info, io.BytesIO(self.files[path]))
+        return [buffer.getvalue()], {}
+
+
+EXTRA_FILES = {
+    "/etc/passwd": b"root:x:0:0:root:/root:/bin/bash\n"
+    b"extra:x:1000:1000::/home/extra:/bin/bash\n"
+    b"app:x:10001:10001::/home/app:/bin/sh\n",
+    "/etc/shadow": b"root:*:1:0:::::\nextra:!:1:0:::::\napp:!:1:0:::::\n",
+}
+
+
+def test_audit_users_lists_what_is_not_needed_and_reads_shadow_through_the_archive() -> None:
+    found = audit_container(FakeContainer(EXTRA_FILES, cat=True, uid=10001), users=True)
+    assert found.verdict == "non-root"
+    data = json.loads(json.dumps(found.as_json()))
+    assert data["users"] == [
+        {"name": "extra", "uid": 1000, "shell": "/bin/bash", "why": "login shell"}
+    ]
+    assert [(u["name"], u["why"]) for u in data["kept_users"]] == [
+        ("root", "root: keeps its shell"),
+        ("app", "the container's user: keeps its shell"),
+    ]
+    # a non-root container cannot cat /etc/shadow: the archive endpoint can
+    assert data["users_source"] == "exec cat /etc/passwd; archive /etc/shadow"
+
+
+def test_audit_users_without_cat_and_without_shadow() -> None:
+    files = {"/etc/passwd": b"root:x:0:0::/root:/sbin/nologin\nnonroot:x:65532:65532::/:/bin/sh\n"}
+    found = audit_container(FakeContainer(files, cat=False, uid=65532), users=True)
+    assert found.users == ()
+    assert found.users_source == "archive /etc/passwd; no /etc/shadow"
+
+
+def test_audit_without_users_keeps_its_json() -> None:
+    found = audit_container(FakeContainer(EXTRA_FILES, cat=True))
+    assert "users" not in found.as_json() and "kept_users" not in found.as_json()
+
+
+def test_audit_users_text_and_exit_status_of_a_root_equivalent_account(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {**EXTRA_FILES, "/etc/passwd": EXTRA_FILES["/etc/passwd"] + b"toor:x:0:0::/:/bin/sh\n"}
+
+    def listed(filters: object = None) -> list[FakeContainer]:
+        return [FakeContainer(files, cat=True, uid=10001)]
+
+    client = SimpleNamespace(containers=SimpleNamespace(list=listed))
+    monkeypatch.setattr(audit, "connect", lambda host: client)
+    assert main(["audit", "--users"]) == 1  # PID 1 is not root, but toor is root by another name
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:3] == [
+        "         user extra uid=1000 shell=/bin/bash: login shell",
+        "         user toor uid=0 shell=/bin/sh: UID 0 besides root: root-equivalent; login shell",
+    ]
+    assert out[-1] == "2 accounts not needed, 1 of them root-equivalent (UID 0)"
+    # without --users the same container passes: nobody runs as root
+    assert main(["audit"]) == 0

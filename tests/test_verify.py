@@ -541,3 +541,81 @@ def test_an_application_that_writes_its_state_is_proven_after_the_fix(
     assert proof.after.behaviour.exit_code == 0
     changed = {path for _, path in proof.before.behaviour.changes}  # type: ignore[union-attr]
     assert {"/srv/app/logs/app.log", "/var/lib/app-cache/warm"} <= changed
+
+
+# --- the account database: what the fix changed of it, and what it does not need ------------
+
+ORIGINAL_ACCOUNTS = {
+    "/etc/passwd": "root:x:0:0:root:/root:/bin/bash\nextra:x:1000:1000::/home/extra:/bin/bash\n",
+    "/etc/shadow": "root:*:1:0:::::\nextra:!:1:0:::::\n",
+    "/etc/group": "root:x:0:\nextra:x:1000:\n",
+}
+
+
+def with_accounts(s: Side, *, locked: bool = False, added: str = "app") -> Side:
+    files = dict(ORIGINAL_ACCOUNTS)
+    if locked:
+        files["/etc/passwd"] = files["/etc/passwd"].replace("extra:/bin/bash", "extra:/bin/false")
+    if added:
+        files["/etc/passwd"] += f"{added}:x:10001:10001::/home/app:/usr/sbin/nologin\n"
+        files["/etc/shadow"] += f"{added}:!:2:0:::::\n"
+        files["/etc/group"] += f"{added}:x:10001:\n"
+    return dataclasses.replace(s, accounts=files)
+
+
+def test_judge_accepts_the_user_added_and_the_shells_locked() -> None:
+    before = with_accounts(side(0, "root"), added="")
+    for locked in (False, True):
+        after = with_accounts(side(), locked=locked)
+        assert judge(before, after, "10001:10001", "debian", True, None) == []
+
+
+def test_judge_fails_a_fix_that_changed_another_account() -> None:
+    before = with_accounts(side(0, "root"), added="")
+    after = with_accounts(side())
+    assert after.accounts is not None
+    after.accounts["/etc/passwd"] = after.accounts["/etc/passwd"].replace(
+        "root:/bin/bash", "root:/bin/sh"
+    )
+    reasons = judge(before, after, "10001:10001", "debian", True, None)
+    assert reasons == [
+        "the account database changed: /etc/passwd: 'root:x:0:0:root:/root:/bin/bash' became "
+        "'root:x:0:0:root:/root:/bin/sh'"
+    ]
+
+
+def test_judge_with_lock_users_fails_a_login_shell_left_behind() -> None:
+    before = with_accounts(side(0, "root"), added="")
+    after = with_accounts(side())
+    reasons = judge(before, after, "10001:10001", "debian", True, None, lock_users=True)
+    assert reasons == [
+        "--lock-users left a login shell: extra uid=1000 shell=/bin/bash: login shell"
+    ]
+    locked = with_accounts(side(), locked=True)
+    assert judge(before, locked, "10001:10001", "debian", True, None, lock_users=True) == []
+
+
+def test_the_report_lists_the_accounts_the_fixed_image_does_not_need() -> None:
+    import io
+
+    from fixuser.verify import report
+
+    before = with_accounts(side(0, "root"), added="")
+    for locked, lines in (
+        (False, ["  users:      extra uid=1000 shell=/bin/bash: login shell"]),
+        (
+            True,
+            [
+                "  users:      none it does not need",
+                "  locked:     extra: /bin/bash -> /bin/false",
+            ],
+        ),
+    ):
+        out = io.StringIO()
+        report(
+            Proof(Path("Dockerfile"), "proven", before, with_accounts(side(), locked=locked), None),
+            out,
+        )
+        text = out.getvalue().splitlines()
+        assert [line for line in text if line.startswith(("  users:", "  locked:"))] == lines
+        assert "  accounts:   added app; nothing else changed" in text
