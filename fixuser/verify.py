@@ -21,7 +21,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Literal, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO
 
 from fixuser import accounts
 from fixuser.engine import (
@@ -36,6 +36,10 @@ from fixuser.engine import (
 )
 from fixuser.fileio import directory_reader
 from fixuser.paths import SYSTEM_DIRS, under
+
+if TYPE_CHECKING:
+    from fixuser.model import FixResult
+    from fixuser.settings import Settings
 
 EXIT_PROVEN, EXIT_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
 # Growth budget for the shell-based families: 1 % of the original or 100 KB, whichever is larger.
@@ -425,6 +429,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="fix with --lock-users, and prove no account but root and the user keeps a shell",
     )
+    parser.add_argument(
+        "--strategy",
+        choices=("user", "entrypoint"),
+        help="fix with this strategy (default: [tool.fixuser], else user); entrypoint's "
+        "wrapper is written beside the Dockerfile while it is proven, then removed",
+    )
+    parser.add_argument(
+        "--writable",
+        action="append",
+        metavar="PATH",
+        help="fix with this path writable by the user (repeatable)",
+    )
 
 
 def parse_build_args(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
@@ -510,7 +526,35 @@ def report_accounts(before: Side, after: Side, write: Callable[[str], object]) -
         write(f"  accounts:   {added}; nothing else changed\n")
 
 
+def prove_one(
+    found: Path,
+    original: bytes,
+    result: FixResult,
+    context: Path,
+    engine: Engine,
+    options: BuildOptions,
+    settings: Settings,
+    args: argparse.Namespace,
+) -> Proof:
+    return prove(
+        found,
+        original,
+        result.output,
+        context,
+        engine=engine,
+        expected_user=result.change.user if result.change else None,
+        family=result.analysis.family,
+        options=options,
+        smoke=args.smoke,
+        require_writable=settings.ownership == "app",
+        keep_images=args.keep_images,
+        run_seconds=args.run_seconds,
+        lock_users=settings.lock_users,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
+    from fixuser.cmd_fix import restore, write_extras
     from fixuser.core import fix
     from fixuser.discover import DiscoveryError, discover
     from fixuser.model import DockerfileError
@@ -518,7 +562,11 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         settings = build_settings(
-            {"user": args.user, "uid": args.uid, "gid": args.gid, "lock_users": args.lock_users},
+            {
+                **{"user": args.user, "uid": args.uid, "gid": args.gid},
+                **{"lock_users": args.lock_users, "strategy": args.strategy},
+                "writable": args.writable,
+            },
             project_dir=Path.cwd(),
         )
         engine = find_engine(args.engine)
@@ -545,21 +593,18 @@ def run(args: argparse.Namespace) -> int:
             print(f"{found}: cannot read: {e}", file=sys.stderr)
             errors += 1
             continue
-        proof = prove(
-            found,
-            original,
-            result.output,
-            context,
-            engine=engine,
-            expected_user=result.change.user if result.change else None,
-            family=result.analysis.family,
-            options=options,
-            smoke=args.smoke,
-            require_writable=settings.ownership == "app",
-            keep_images=args.keep_images,
-            run_seconds=args.run_seconds,
-            lock_users=settings.lock_users,
-        )
+        # The wrapper the fixed text COPYs (--strategy entrypoint) must be in the build context
+        # while it is built; whatever that path held before is put back afterwards.
+        try:
+            held = write_extras(str(found), result) if result.extra_files else {}
+        except OSError as e:
+            print(f"{found}: cannot write the wrapper: {e.strerror or e}", file=sys.stderr)
+            errors += 1
+            continue
+        try:
+            proof = prove_one(found, original, result, context, engine, options, settings, args)
+        finally:
+            restore(held)
         report(proof)
         proofs.append(proof)
     failed = sum(p.status == "failed" for p in proofs)

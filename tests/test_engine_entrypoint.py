@@ -20,6 +20,7 @@ from engine_support import RUN_ID, build_tagged, start_container
 from fixuser.core import fix
 from fixuser.engine import Engine, parse_status_uid
 from fixuser.fileio import directory_reader
+from fixuser.main import main
 from fixuser.settings import Settings
 
 pytest_plugins = ("engine_support",)
@@ -161,3 +162,21 @@ def test_started_as_the_user_already_the_wrapper_only_runs_the_command(
         assert other.stat().st_uid == 0
     finally:
         running_engine.remove_container(container)
+
+
+def test_verify_proves_the_entrypoint_fix_and_leaves_the_context_as_it_was(
+    running_engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``fixuser verify --strategy entrypoint``: the wrapper the fixed text COPYs is in the build
+    context while it is proven, and gone afterwards; the Dockerfile is not touched."""
+    (tmp_path / "app.sh").write_text(APP)
+    path = tmp_path / "Dockerfile"
+    path.write_bytes(dockerfile(DEBIAN))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    engine = ("--engine", running_engine.name)
+    code = main(["verify", "--strategy", "entrypoint", *engine, "--run-seconds", "3", str(path)])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "1 proven, 0 failed" in out and f"-> {UID}" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert path.read_bytes() == dockerfile(DEBIAN)
