@@ -1,6 +1,7 @@
 """Run ``fix`` and ``check`` over every Dockerfile of the shared corpus and judge the outputs.
 
     .venv/bin/python bench/corpus.py [CORPUS] [--json FILE] [--out DIR] [--no-oracles] [--peers]
+                                     [--strategy user|entrypoint] [--lock-users]
 
 CORPUS defaults to ``../shared/corpus`` beside the repository (its MANIFEST.tsv lists the files;
 without one every file under it counts). ``real/`` (files from public repositories) and ``edge/``
@@ -806,6 +807,10 @@ def main(argv: list[str] | None = None) -> int:
         help="compare with dockerfile-doctor and dockerfile-hardener",
     )
     parser.add_argument("--peers-venv", type=Path, default=Path("/tmp/peers"))
+    parser.add_argument(
+        "--strategy", choices=("user", "entrypoint"), default="user", help="fix with it"
+    )
+    parser.add_argument("--lock-users", action="store_true", help="fix with --lock-users")
     args = parser.parse_args(argv)
     corpus: Path = args.corpus.resolve()
     oracles = not args.no_oracles
@@ -817,7 +822,7 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(outputs_dir, ignore_errors=True)
     outputs_dir.mkdir()
 
-    settings = Settings()
+    settings = Settings(strategy=args.strategy, lock_users=args.lock_users)
     records: list[Record] = []
     crashes: list[str] = []
     outputs: dict[int, Path] = {}  # oracle set: outputs fixuser calls compliant
