@@ -44,7 +44,7 @@ import dockerfile as buildkit
 
 from fixuser import core
 from fixuser.images import lookup
-from fixuser.model import ContextReader, DockerfileError, Verdict
+from fixuser.model import ContextReader, DockerfileError, FixRefused, Verdict
 from fixuser.settings import Settings
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
@@ -92,6 +92,13 @@ def error_kind(message: str) -> str:
     kind = re.sub(r"'[^']*'|\"[^\"]*\"|`[^`]*`", "…", message)
     kind = re.sub(r"\d+", "N", kind)
     return kind[:90]
+
+
+def refusal_kind(message: str) -> str:
+    """A FixRefused message without the image it names (the word after "and", "is", "know")
+    and without parentheses, so that refusals can be counted by their reason."""
+    kind = re.sub(r"\b(and|is|know) \S+", r"\1 …", message)
+    return error_kind(re.sub(r" \([^)]*\)", "", kind))
 
 
 def buildkit_parse(path: Path) -> tuple[tuple[Any, ...] | None, str]:
@@ -269,6 +276,7 @@ class Record:
     group: str
     index: int
     parse_error: str = ""
+    refused: str = ""  # FixRefused: the settings ask for a fix this file cannot take
     crash: str = ""
     verdict: str = ""
     reason: str = ""
@@ -389,6 +397,12 @@ def run_engine(
         record.after = str(after.verdict)
         record.after_stage_line = after.stage_line
         return output
+    except FixRefused as error:
+        if step == "fix(input)":
+            record.refused = str(error)
+        else:
+            record.crash = f"{step}: FixRefused on fixuser's own output: {error}"
+            crashes.append(f"== {record.path} [{step}]\n{traceback.format_exc()}")
     except DockerfileError as error:
         if step == "fix(input)":
             record.parse_error = str(error)
@@ -672,6 +686,10 @@ def summary(records: list[Record], oracles: bool) -> dict[str, Any]:
         "parse_errors_buildkit_accepts": count(
             records, lambda r: bool(r.parse_error) and not r.input_buildkit
         ),
+        "refused": count(records, lambda r: bool(r.refused)),
+        "refused_by_kind": dict(
+            collections.Counter(refusal_kind(r.refused) for r in records if r.refused).most_common()
+        ),
         "crashes": count(records, lambda r: bool(r.crash)),
         "changed": count(records, lambda r: r.changed),
         "verdicts": {str(v): verdicts.get(str(v), 0) for v in Verdict},
@@ -713,6 +731,7 @@ def print_summary(name: str, figures: dict[str, Any], oracles: bool) -> None:
         ("files", figures["files"]),
         ("parse errors (DockerfileError, not crashes)", figures["parse_errors"]),
         ("  ... of which BuildKit parses the input", figures["parse_errors_buildkit_accepts"]),
+        ("refused (FixRefused: --strategy cannot apply)", figures["refused"]),
         ("crashes", figures["crashes"]),
         ("changed", figures["changed"]),
         ("verdict of the input: compliant", v["compliant"]),
@@ -749,6 +768,10 @@ def print_summary(name: str, figures: dict[str, Any], oracles: bool) -> None:
     if figures["parse_errors_by_kind"]:
         print("  parse errors by kind:")
         for kind, n in figures["parse_errors_by_kind"].items():
+            print(f"    {n:>5}  {kind}")
+    if figures["refused_by_kind"]:
+        print("  refused by kind:")
+        for kind, n in figures["refused_by_kind"].items():
             print(f"    {n:>5}  {kind}")
 
 
