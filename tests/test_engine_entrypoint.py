@@ -30,7 +30,11 @@ UID = 10001  # Settings().uid
 DEBIAN = "docker.io/library/debian:bookworm-slim"
 BUSYBOX = "docker.io/library/alpine:3.20"  # the local one: static BusyBox, no apk
 # The app: writes into its volume, then keeps running so PID 1 can be read.
-APP = "#!/bin/sh\nset -e\nid -u > /data/written-by-app\necho wrote\nexec sleep 60\n"
+# It writes a temporary file and renames it, so the test never reads a half-written file.
+APP = (
+    "#!/bin/sh\nset -e\nid -u > /data/.written\nmv /data/.written /data/written-by-app\n"
+    "echo wrote\nexec sleep 60\n"
+)
 
 
 def dockerfile(base: str) -> bytes:
