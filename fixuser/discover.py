@@ -118,20 +118,34 @@ def git_ignored(root: Path, candidates: list[str]) -> set[str]:
     return {absolute[p] for p in echoed if p in absolute}
 
 
-def walk(root: str) -> list[tuple[str, bool]]:
+# What fixuser.context.walk finds below a root: the candidate context files (relative,
+# ``/``-separated, unsorted) and the symlinks among them.
+ContextWalk = tuple[list[str], list[str]]
+
+
+def walk(root: str, context: ContextWalk | None = None) -> list[tuple[str, bool]]:
     """Each Dockerfile below the directory ``root``, in os.walk's order with names sorted, and
     whether it is a symlink. Symlinked directories are not entered, as os.walk does not enter
     them; scandir answers is-it-a-directory and is-it-a-symlink without a stat per file.
 
     Paths are strings (a Path per file cost ~3 ms over a 1,465-file tree), written as
     ``str(Path(...))`` writes them when ``root`` is: below ``.`` without the ``./``.
+
+    With ``context``, the same walk also fills it with what ``fixuser.context.walk(root)``
+    finds, which then need not walk the tree a second time (half of the walking a check
+    does over a tree of Dockerfiles): the candidates outside the tool caches it skips.
     """
+    if context is not None:
+        from fixuser.context import TOOL_CACHES, is_context_name
     found: list[tuple[str, bool]] = []
     strip = 2 if root == "." else 0  # os.scandir(".") names its entries "./name"
-    pending = [root]  # a stack: a directory's subdirectories are walked before its siblings
+    # a stack: a directory's subdirectories are walked before its siblings; each with its
+    # path relative to root ("" or ending in "/") and whether context files are collected
+    pending: list[tuple[str, str, bool]] = [(root, "", context is not None)]
     while pending:
+        directory, prefix, collect = pending.pop()
         try:
-            with os.scandir(pending.pop()) as listing:
+            with os.scandir(directory) as listing:
                 entries = sorted(listing, key=entry_name)
         except OSError:
             continue
@@ -141,11 +155,19 @@ def walk(root: str) -> list[tuple[str, bool]]:
                 is_dir = entry.is_dir()
             except OSError:
                 continue
+            name = entry.name
             if is_dir:
-                if entry.name not in SKIP_DIRS and not entry.is_symlink():
-                    subdirs.append(entry.path)
-            elif is_dockerfile_name(entry.name):
-                found.append((entry.path[strip:], entry.is_symlink()))
+                if name not in SKIP_DIRS and not entry.is_symlink():
+                    inner = collect and name not in TOOL_CACHES
+                    subdirs.append((entry.path, f"{prefix}{name}/" if inner else "", inner))
+            else:
+                if is_dockerfile_name(name):
+                    found.append((entry.path[strip:], entry.is_symlink()))
+                if collect and is_context_name(name):
+                    assert context is not None
+                    context[0].append(prefix + name)
+                    if entry.is_symlink():
+                        context[1].append(prefix + name)
         pending += reversed(subdirs)
     return found
 
@@ -162,13 +184,19 @@ def inside(path: str, root: Path) -> bool:
     return True
 
 
-def discover(paths: Sequence[str]) -> Iterator[str | DiscoveryError]:
+def discover(
+    paths: Sequence[str], context_walks: dict[str, ContextWalk] | None = None
+) -> Iterator[str | DiscoveryError]:
     """Each Dockerfile under ``paths`` (files named explicitly are taken as they are), its path
-    written as ``str(Path(...))`` writes it."""
+    written as ``str(Path(...))`` writes it. With ``context_walks``, each directory walked
+    (by its absolute path) -> what fixuser.context.walk would find below it."""
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            walked = walk(str(path))
+            context: ContextWalk | None = None
+            if context_walks is not None:
+                context = context_walks[os.path.abspath(path)] = ([], [])
+            walked = walk(str(path), context)
             ignored = git_ignored(path, [candidate for candidate, _ in walked])
             for candidate, is_link in walked:
                 if candidate in ignored:

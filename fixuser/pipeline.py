@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from fixuser import core
-from fixuser.discover import DiscoveryError, discover, git_root
+from fixuser.discover import ContextWalk, DiscoveryError, discover, git_root
 from fixuser.fileio import FileProblem, context_reader, read
 from fixuser.model import DockerfileError, FixResult, Target
 from fixuser.settings import Settings
@@ -31,6 +31,9 @@ class Contexts:
         # the deepest given path first: a Dockerfile belongs to the nearest one above it
         self.given = sorted({*given, os.getcwd()}, key=len, reverse=True)
         self.root_of_given: dict[str, str] = {}
+        # each directory discovery walked -> the context files it found there (see
+        # discover.walk): a root among them is not walked again
+        self.walked: dict[str, ContextWalk] = {}
 
     def root(self, directory: str) -> str:
         """The root for a Dockerfile in ``directory`` (absolute); looked up once per given
@@ -51,7 +54,7 @@ class Contexts:
 
         key = self.root(os.path.dirname(os.path.abspath(dockerfile)))
         if key not in self.by_root:
-            self.by_root[key] = discover_context(Path(key))
+            self.by_root[key] = discover_context(Path(key), self.walked.get(key))
         return key, self.by_root[key]
 
     def targets(self, dockerfile: str) -> tuple[Target, ...]:
@@ -94,7 +97,8 @@ def process(
     """Each Dockerfile under ``paths`` with its result, or the one-line problem it has. With
     ``contexts``, every stage the repository ships is checked (and fixed), not only the last
     (unless --target names one)."""
-    for found in discover(paths or ["."]):
+    walks = contexts.walked if contexts and settings.target is None else None
+    for found in discover(paths or ["."], walks):
         if isinstance(found, DiscoveryError):
             yield Processed(str(Path(found.path)), error=found.problem)
             continue

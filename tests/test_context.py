@@ -26,6 +26,9 @@ from fixuser.context import (
     repository_root,
     untemplate,
 )
+from fixuser.context import walk as context_walk
+from fixuser.discover import ContextWalk
+from fixuser.discover import walk as discovery_walk
 from tests.gitutil import git, isolate_git, write_files
 
 DOCKERFILE = "FROM debian:bookworm-slim AS base\nFROM base AS prod\nFROM base AS debug\n"
@@ -1039,6 +1042,40 @@ def test_a_symlinked_directory_is_not_entered(tmp_path: Path) -> None:
     root.mkdir()
     (root / "linked").symlink_to(outside, target_is_directory=True)
     assert discover_context(root) == RepoContext()
+
+
+def test_discovery_collects_what_the_context_walk_finds(tmp_path: Path) -> None:
+    """fixuser.discover.walk, given a place for them, gathers the context files of the tree it
+    walks for Dockerfiles, so a check does not walk the repository twice: the same files and
+    symlinks as fixuser.context.walk, tool caches and skipped directories left out."""
+    compose = "services:\n  app:\n    user: root\n"
+    write_files(
+        tmp_path,
+        {
+            "compose.yaml": compose,
+            "svc/api/Dockerfile": DOCKERFILE,
+            "svc/api/docker-compose.prod.yml": compose,
+            "deploy/k8s/deployment.yaml": "kind: Deployment\n",
+            ".github/workflows/build.yml": "on: push\n",
+            "Makefile": "all:\n",
+            ".mypy_cache/compose.yaml": compose,
+            ".cache/deep/compose.yaml": compose,
+            ".cache/deep/Dockerfile": DOCKERFILE,
+            "node_modules/x/compose.yaml": compose,
+            "vendor/Dockerfile": DOCKERFILE,
+        },
+    )
+    (tmp_path / "linked.yaml").symlink_to(tmp_path / "compose.yaml")
+    (tmp_path / "dir-link").symlink_to(tmp_path / "svc", target_is_directory=True)
+    gathered: ContextWalk = ([], [])
+    found = discovery_walk(str(tmp_path), gathered)
+    assert sorted(gathered[0]) == context_walk(str(tmp_path))[0]
+    assert sorted(gathered[1]) == sorted(context_walk(str(tmp_path))[1]) == ["linked.yaml"]
+    assert ".cache/deep/compose.yaml" not in gathered[0]
+    # and the Dockerfiles it finds are those it finds without gathering
+    assert found == discovery_walk(str(tmp_path))
+    assert any(path.endswith(".cache/deep/Dockerfile") for path, _ in found)
+    assert discover_context(tmp_path, gathered) == discover_context(tmp_path)
 
 
 def test_builders_of_missing_dockerfiles_are_noted(tmp_path: Path) -> None:
