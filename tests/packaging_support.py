@@ -18,6 +18,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
+from engine_support import unavailable  # skip, or in CI fail: CI must run these tests
 
 REPO = Path(__file__).resolve().parents[1]
 # What a checkout holds that a build must not see: tools' state and earlier builds.
@@ -34,17 +35,6 @@ NOT_SOURCE = (
     ".pytest_cache",
     ".hypothesis",
 )
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("true", "1", "yes")
-
-
-def unavailable(reason: str) -> None:
-    """Skip, or in CI fail: CI must run these tests."""
-    if in_ci():
-        pytest.fail(f"CI=true but {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 def copy_checkout(dest: Path) -> Path:
