@@ -32,6 +32,8 @@ from fixuser.model import Target
 if TYPE_CHECKING:
     from yaml.nodes import MappingNode, Node, ScalarNode
 
+    from fixuser.discover import ContextWalk
+
 # Rule ids of the overrides, beside report.py's FIXUSER-* warning rules.
 RULES = {
     "FIXUSER-COMPOSE-ROOT": "A compose service runs as root (user: root / 0)",
@@ -311,7 +313,7 @@ def context_of_files(
     return read_context(texts, exists, notes)
 
 
-def discover_context(root: Path, walked: tuple[list[str], list[str]] | None = None) -> RepoContext:
+def discover_context(root: Path, walked: ContextWalk | None = None) -> RepoContext:
     """Every context file under ``root`` (the repository root), read; ``walked``: what
     ``walk`` finds there, when fixuser.discover has collected it in its own walk of root."""
     from fixuser.discover import git_ignored, inside

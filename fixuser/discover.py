@@ -137,6 +137,7 @@ def walk(root: str, context: ContextWalk | None = None) -> list[tuple[str, bool]
     """
     if context is not None:
         from fixuser.context import TOOL_CACHES, is_context_name
+    names, links = context if context is not None else ([], [])
     found: list[tuple[str, bool]] = []
     strip = 2 if root == "." else 0  # os.scandir(".") names its entries "./name"
     # a stack: a directory's subdirectories are walked before its siblings; each with its
@@ -164,10 +165,9 @@ def walk(root: str, context: ContextWalk | None = None) -> list[tuple[str, bool]
                 if is_dockerfile_name(name):
                     found.append((entry.path[strip:], entry.is_symlink()))
                 if collect and is_context_name(name):
-                    assert context is not None
-                    context[0].append(prefix + name)
+                    names.append(prefix + name)
                     if entry.is_symlink():
-                        context[1].append(prefix + name)
+                        links.append(prefix + name)
         pending += reversed(subdirs)
     return found
 
