@@ -27,6 +27,19 @@ from typing import TYPE_CHECKING, NamedTuple, cast
 
 from fixuser import buildcmd
 from fixuser.buildcmd import ROOT, join
+from fixuser.context_names import (  # discovery reads them without loading the readers
+    BAKE_PREFIX,
+    CHART,
+    COMPOSE_NAMES,
+    COMPOSE_PREFIXES,
+    GITLAB_NAMES,
+    JUSTFILES,
+    MAKEFILES,
+    SKAFFOLD_NAMES,
+    TOOL_CACHES,
+    YAML_SUFFIXES,
+    is_context_name,
+)
 from fixuser.model import Target
 
 if TYPE_CHECKING:
@@ -44,23 +57,7 @@ RULES = {
     "(allowPrivilegeEscalation not false and runAsNonRoot not set)",
 }
 
-# Caches tools leave in a working tree: thousands of files, never a context file.
-TOOL_CACHES = frozenset(
-    {".mypy_cache", ".ruff_cache", ".pytest_cache", ".tox", ".nox", ".cache", "venv", ".eggs"}
-)
 MAX_BYTES = 4 << 20  # a context file larger than this is generated, not written: skipped
-
-YAML_SUFFIXES = (".yml", ".yaml")
-COMPOSE_NAMES = frozenset({"compose.yaml", "compose.yml"})
-COMPOSE_PREFIXES = ("docker-compose", "compose.")  # docker-compose.prod.yml, compose.override.yaml
-MAKEFILES = frozenset({"Makefile", "makefile", "GNUmakefile"})
-JUSTFILES = frozenset({"justfile", "Justfile", "JUSTFILE", ".justfile"})
-NAMED = MAKEFILES | JUSTFILES
-OTHER_SUFFIXES = (".mk", ".just")
-BAKE_PREFIX = "docker-bake"  # docker-bake.hcl, docker-bake.override.json
-GITLAB_NAMES = frozenset({".gitlab-ci.yml", ".gitlab-ci.yaml"})
-SKAFFOLD_NAMES = frozenset({"skaffold.yaml", "skaffold.yml"})
-CHART = "Chart.yaml"
 
 # Kubernetes workloads and where each keeps its pod spec.
 POD_SPECS: Mapping[str, tuple[str, ...]] = {
@@ -220,16 +217,6 @@ def repository_root(start: Path, default: Path | None = None) -> Path:
     if found is not None:
         return Path(found)
     return default if default is not None else directory
-
-
-def is_context_name(name: str) -> bool:
-    """Whether a file by this name may be a context file: name matching only."""
-    return (
-        name.endswith(YAML_SUFFIXES)
-        or name in NAMED
-        or name.endswith(OTHER_SUFFIXES)
-        or name.startswith(BAKE_PREFIX)
-    )
 
 
 def walk(root: str) -> tuple[list[str], list[str]]:

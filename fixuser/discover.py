@@ -136,7 +136,7 @@ def walk(root: str, context: ContextWalk | None = None) -> list[tuple[str, bool]
     does over a tree of Dockerfiles): the candidates outside the tool caches it skips.
     """
     if context is not None:
-        from fixuser.context import TOOL_CACHES, is_context_name
+        from fixuser.context_names import TOOL_CACHES, is_context_name
     names, links = context if context is not None else ([], [])
     found: list[tuple[str, bool]] = []
     strip = 2 if root == "." else 0  # os.scandir(".") names its entries "./name"

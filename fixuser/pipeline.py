@@ -49,17 +49,24 @@ class Contexts:
             found = self.by_dir[directory] = self.root_of_given[given]
         return found
 
-    def of(self, dockerfile: str) -> tuple[str, RepoContext]:
+    def of(self, dockerfile: str) -> tuple[str, RepoContext | None]:
+        """The root of ``dockerfile`` and its context; None when discovery walked that root and
+        found nothing named like a context file: nothing to read, and the readers
+        (fixuser.context, ~10 ms to load) stay unloaded."""
+        key = self.root(os.path.dirname(os.path.abspath(dockerfile)))
+        if key in self.by_root:
+            return key, self.by_root[key]
+        walked = self.walked.get(key)
+        if walked is not None and not walked[0]:
+            return key, None
         from fixuser.context import discover_context
 
-        key = self.root(os.path.dirname(os.path.abspath(dockerfile)))
-        if key not in self.by_root:
-            self.by_root[key] = discover_context(Path(key), self.walked.get(key))
-        return key, self.by_root[key]
+        found = self.by_root[key] = discover_context(Path(key), walked)
+        return key, found
 
     def targets(self, dockerfile: str) -> tuple[Target, ...]:
         root, context = self.of(dockerfile)
-        if not context.builders:
+        if context is None or not context.builders:
             return ()  # nothing in the repository builds anything: the last stage ships
         return tuple(context.targets(os.path.relpath(os.path.abspath(dockerfile), root)))
 

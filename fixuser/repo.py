@@ -160,7 +160,8 @@ def tree_context(tree: git.Tree) -> RepoContext:
     manifests, ... as committed, so what ships is judged on the tree being fixed."""
     import git
 
-    from fixuser.context import TOOL_CACHES, context_of_files, is_context_name
+    from fixuser.context import context_of_files
+    from fixuser.context_names import TOOL_CACHES, is_context_name
 
     skip = SKIP_DIRS | TOOL_CACHES
     blobs: dict[str, git.Blob] = {}

@@ -3,7 +3,6 @@ output, and the exit code they add up to."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -478,6 +477,8 @@ def fingerprints(found: list[Issue]) -> list[str]:
     """A fingerprint per issue, the same from run to run while the issue stays: a hash of its
     path, rule and identity (never a line number, so an edit above it does not make it a new
     issue), and of how many identical issues came before it in the file."""
+    import hashlib  # only the GitLab format hashes: a check need not load OpenSSL at start
+
     seen: dict[tuple[str, str, str], int] = {}
     prints = []
     for issue in found:

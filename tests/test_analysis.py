@@ -290,6 +290,16 @@ NEEDLES = sorted(
 )
 
 
+def test_every_program_rule_regex_compiles() -> None:
+    """The rules' regexes compile on first use (images.LazyPattern): a bad one in images.toml
+    must still fail here, not in a user's run the day a needle first matches."""
+    for kind in images.PROGRAM_TABLES:
+        for rule in images.program_rules(kind):
+            for pattern in (rule.pattern, rule.flag, rule.setting):
+                if pattern is not None:
+                    assert pattern.compiled.pattern == pattern.source
+
+
 # Needles, and needles cut short at either end: glued together they overlap in the text.
 PIECES = [*NEEDLES, *(n[:-1] for n in NEEDLES), *(n[1:] for n in NEEDLES), " ", "x", "-"]
 
