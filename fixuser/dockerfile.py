@@ -275,6 +275,9 @@ def build(
     parser = LineParser(masked)
     instructions: list[Instruction] = []
     lower = 0
+    # tuple.__new__ skips the NamedTuple's Python-level __new__: a third of the cost of making
+    # each of the ~30,000 instructions of a 1,465-file corpus.
+    make = tuple.__new__
     for item in parser.structure:
         keyword = item["instruction"]
         if keyword == "COMMENT":
@@ -299,7 +302,9 @@ def build(
         if end in spans:
             end, bodies = spans[end]
             heredocs = tuple(bodies)
-        instructions.append(Instruction(keyword, written, start, end, item["value"], heredocs))
+        instructions.append(
+            make(Instruction, (keyword, written, start, end, item["value"], heredocs))
+        )
     if not instructions:
         raise DockerfileError("no instructions (only comments or blank lines)")
     if not any(i.keyword == "FROM" for i in instructions):
