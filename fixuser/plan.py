@@ -32,6 +32,7 @@ from fixuser.stages import (
     json_or_words,
     last_user,
     misspelled_root,
+    parse_env,
     split_flags,
     substitute,
 )
@@ -437,6 +438,14 @@ def new_home(facts: Facts, choice: Choice) -> str:
     return home_of(choice)
 
 
+def last_home_setter(stage: Stage) -> Instruction | None:
+    """The stage's last ENV that sets HOME, or None."""
+    for instruction in reversed(stage.of("ENV")):
+        if "HOME" in instruction.value and "HOME" in parse_env(instruction.value):
+            return instruction
+    return None
+
+
 def user_before(facts: Facts, stage: Stage, instruction: Instruction) -> str:
     """The non-root user in effect just before ``instruction`` (a USER of ``stage``), or ""
     when that is root, unknown or unset."""
@@ -634,14 +643,28 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: str = "
         notes.append(f"makes {', '.join(late)} writable by {choice.owner}")
     if wrapped is None:
         user_text += f"{kw_user} {choice.value}\n"
-    if home:
-        kw_env = "env" if dockerfile.lower_case else "ENV"
-        user_text += f"{kw_env} HOME={home}\n"
-        notes.append(f"ENV HOME={home} after the USER: HOME was {facts.env['HOME']}, root's")
     trailing = users_after[-1] if users_after and wrapped is None else None
     trailing_root = trailing is not None and is_root_user(
         substitute(trailing.value.strip(), facts.env)
     )
+    if home:
+        kw_env = "env" if dockerfile.lower_case else "ENV"
+        home_text = f"{kw_env} HOME={home}\n"
+        # The USER goes after the last RUN (or in place of a trailing USER root); an ENV that
+        # sets HOME after that point would set root's home again: the new HOME follows it.
+        user_at = trailing.start if trailing is not None and trailing_root else anchor.end + 1
+        setter = last_home_setter(stage)
+        if setter is not None and setter.start >= user_at:
+            at, extra = insertion_after(dockerfile, setter)
+            edits += [e for e in extra if e not in edits]
+            edits.append(Edit(at, at, 3, eol(home_text, dockerfile)))
+            notes.append(
+                f"ENV HOME={home} after line {setter.end + 1}, which set HOME to "
+                f"{facts.env['HOME']}, root's"
+            )
+        else:
+            user_text += home_text
+            notes.append(f"ENV HOME={home} after the USER: HOME was {facts.env['HOME']}, root's")
     before = (
         user_before(facts, stage, trailing)
         if trailing is not None and trailing_root and not late

@@ -200,6 +200,34 @@ def test_home_under_root_is_moved_so_the_app_writes_its_cache_as_10001_in_home_a
     assert "Permission denied" in message, message
 
 
+@pytest.mark.engine
+def test_a_home_set_to_root_after_the_user_line_is_followed_by_the_users_home(
+    running_engine: Engine, images: list[str]
+) -> None:
+    sample, fixed = sample_and_fix("home-root-set-late")
+    assert fixed.index(b"ENV HOME=/home/app") > fixed.index(b"ENV HOME=/root")
+
+    after = build(running_engine, images, fixed, sample.folder, "home-late-fixed")
+    ran = own_cmd(running_engine, after)
+    assert ran.returncode == 0, ran
+    assert ran.stdout.startswith(f"uid={FIXED_UID}(app) gid={FIXED_UID}(app)"), ran
+    seen = shell(
+        running_engine, after, 'echo "$HOME"; run.sh >/dev/null; cat "$HOME/.cache/app/stamp"'
+    )
+    assert seen.returncode == 0, seen
+    assert seen.stdout.splitlines()[0] == "/home/app", seen
+    assert seen.stdout.splitlines()[1:], seen  # run.sh wrote its stamp under the new HOME
+
+    # Had the new HOME gone with the USER line, the ENV HOME=/root below it would win.
+    early = fixed.replace(b"ENV HOME=/home/app\n", b"").replace(
+        b"USER 10001:10001\n", b"USER 10001:10001\nENV HOME=/home/app\n"
+    )
+    stale = build(running_engine, images, early, sample.folder, "home-late-early")
+    ran = own_cmd(running_engine, stale)
+    assert ran.returncode != 0, ran
+    assert "Permission denied" in ran.stderr + ran.stdout, ran
+
+
 # --- the directories the app writes ------------------------------------------------------------
 
 
