@@ -262,6 +262,19 @@ def writable_dirs(
     return list(found.values()), app_dirs
 
 
+def inherited_volumes(facts: Facts, stage: Stage) -> list[tuple[str, Stage, Instruction]]:
+    """The absolute VOLUME paths the stage inherits from the stages of this file it is built
+    FROM, outside the system directories, each with its stage and VOLUME line."""
+    found: list[tuple[str, Stage, Instruction]] = []
+    for link in chain(facts.stages, stage)[1:]:
+        for instruction in link.of("VOLUME"):
+            for path in volume_paths(instruction.value, facts.env):
+                path = normalise(path)
+                if path.startswith("/") and not is_system(path):
+                    found.append((path, link, instruction))
+    return found
+
+
 INSTALL_TARGET_RE = re.compile(
     r"""(?:\s-C|\s-d|--directory[= ]|--prefix[= ]|--target[= ])\s*["']?(/[^\s"';&|]*)"""
 )
@@ -596,6 +609,14 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: str = "
                 + " stay owned by root (COPY --chown owns what is copied)"
             )
         late, early = [], []
+    if not entry:  # the wrapper hands VOLUMEs over at start, inherited ones included
+        warnings += [
+            f"line {at.lineno}: VOLUME {path} comes from stage {link.label}, which this stage "
+            "is built FROM: the directory is fixed at that line, so a chown here would be lost "
+            f"(buildah and podman discard it) and it stays root's; if the app writes there, "
+            f"chown it to {choice.owner} before that VOLUME line, or mount a volume it owns"
+            for path, link, at in inherited_volumes(facts, stage)
+        ]
     if early:
         first = min(t.deadline for t in early)
         volume = stage.instructions[first]

@@ -242,6 +242,27 @@ def test_fact_chown_after_volume_is_lost_and_before_it_is_kept(
     assert runtime_owner(running_engine, facts_image, "/owned") == "65532:65532"
 
 
+@pytest.mark.engine
+def test_fact_chown_of_a_volume_inherited_from_the_parent_stage_is_lost(
+    running_engine: Engine, tmp_path: Path
+) -> None:
+    """Why fix warns about a VOLUME a parent stage declares instead of chowning it."""
+    if running_engine.name == "docker":
+        pytest.skip("recorded for podman/buildah")
+    text = (
+        b"FROM docker.io/library/debian:bookworm-slim AS base\n"
+        b"VOLUME /inherited\n"
+        b"FROM base\n"
+        b"RUN mkdir -p /inherited && chown 65532:65532 /inherited\n"
+    )
+    tag = f"localhost/fixuser-test/inherited-volume:{RUN_ID}"
+    running_engine.build(text, tmp_path, tag)
+    try:
+        assert runtime_owner(running_engine, tag, "/inherited") == "0:0"
+    finally:
+        running_engine.remove_image(tag)
+
+
 def test_missing_engine_skips_locally_but_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     from engine_support import unavailable
 

@@ -191,3 +191,23 @@ def test_root_by_design_and_dropping_stages_are_left_unless_forced() -> None:
         assert b"USER 10001:10001" in forced.output
         assert forced.analysis.warnings[0].startswith("--force")
         assert check(forced.output, Settings()).verdict is Verdict.COMPLIANT
+
+
+def test_a_volume_the_parent_stage_declares_is_warned_about_not_chowned() -> None:
+    source = (
+        b"FROM ubuntu:22.04 AS base\nVOLUME /data\nFROM base\nWORKDIR /app\n"
+        b'CMD ["python3", "/app/main.py"]\n'
+    )
+    result = fix(source, Settings())
+    assert b"USER 10001:10001" in result.output
+    assert b"/data" not in result.output.replace(b"VOLUME /data", b"")  # no chown of it
+    (warning,) = [w for w in result.analysis.warnings if "VOLUME" in w]
+    assert warning.startswith("line 2: VOLUME /data comes from stage base")
+    assert "chown it to 10001:10001 before that VOLUME line" in warning
+    # A VOLUME of the stage itself is made writable before it, with no such warning.
+    own = fix(b'FROM ubuntu:22.04\nVOLUME /data\nCMD ["true"]\n', Settings())
+    assert b"chown 10001:10001 /home/app /data" in own.output
+    assert not [w for w in own.analysis.warnings if "comes from stage" in w]
+    # The entrypoint strategy's wrapper hands VOLUMEs over at start: nothing to warn about.
+    wrapped = fix(source, Settings(strategy="entrypoint"))
+    assert not [w for w in wrapped.analysis.warnings if "comes from stage" in w]
