@@ -116,6 +116,15 @@ def main(argv: list[str] | None = None) -> int:
             "parse floor (dockerfile-parse)": [python, str(floor_script), str(listing)],
             "fixuser check DIR": [str(fixuser), "check", str(tree)],
             "fixuser fix --diff DIR": [str(fixuser), "fix", "--diff", str(tree)],
+            "fixuser check --jobs 1 DIR": [str(fixuser), "check", "--jobs", "1", str(tree)],
+            "fixuser fix --diff --jobs 1 DIR": [
+                str(fixuser),
+                "fix",
+                "--diff",
+                "--jobs",
+                "1",
+                str(tree),
+            ],
             "hadolint FILE...": [hadolint, "--no-fail", *paths],
             "python -c pass": [python, "-c", "pass"],
             "fixuser --version": [str(fixuser), "--version"],
@@ -124,7 +133,13 @@ def main(argv: list[str] | None = None) -> int:
             if name != "hadolint FILE...":  # a compiled binary: nothing to warm but the files
                 timed(command)
         samples: dict[str, list[float]] = {name: [] for name in commands}
-        paired = ("parse floor (dockerfile-parse)", "fixuser check DIR", "fixuser fix --diff DIR")
+        paired = (
+            "parse floor (dockerfile-parse)",
+            "fixuser check DIR",
+            "fixuser fix --diff DIR",
+            "fixuser check --jobs 1 DIR",
+            "fixuser fix --diff --jobs 1 DIR",
+        )
         startup = ("python -c pass", "fixuser --version")
         for _ in range(args.repeat):
             for name in paired:  # each round's ratios compare runs seconds apart
@@ -153,6 +168,16 @@ def main(argv: list[str] | None = None) -> int:
         ),
         "fixuser fix --diff / parse floor": (
             ratios(samples["fixuser fix --diff DIR"], floor_runs),
+            "<= 3x",
+            lambda v: v <= 3,
+        ),
+        "... --jobs 1 (one process) / floor": (
+            ratios(samples["fixuser check --jobs 1 DIR"], floor_runs),
+            "<= 2x",
+            lambda v: v <= 2,
+        ),
+        "fix --diff --jobs 1 / parse floor": (
+            ratios(samples["fixuser fix --diff --jobs 1 DIR"], floor_runs),
             "<= 3x",
             lambda v: v <= 3,
         ),

@@ -74,6 +74,28 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def jobs_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (0: one per CPU)")
+    return value
+
+
+def add_jobs_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--jobs",
+        "-j",
+        type=jobs_count,
+        default=0,
+        metavar="N",
+        help="worker processes (default 0: one per CPU, up to 8, from 256 files on, where the "
+        "system can fork; 1: this process only). The output is the same either way",
+    )
+
+
 def given_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {name: getattr(args, name, None) for name in SETTINGS_FLAGS if name in FIELDS}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from fixuser.cli import add_settings_arguments, settings_from_args
+from fixuser.cli import add_jobs_argument, add_settings_arguments, settings_from_args
 from fixuser.pipeline import Contexts, process
 from fixuser.report import Outcome, Report, write
 
@@ -18,6 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="text (default); json; sarif (GitHub code scanning); gitlab (a Code Quality "
         "report); github (workflow commands: annotations in a GitHub Actions run)",
     )
+    add_jobs_argument(parser)
     add_settings_arguments(parser)
 
 
@@ -29,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     report = Report()
     contexts = Contexts(args.paths or ["."])
-    for item in process(args.paths, settings, fix=False, contexts=contexts):
+    for item in process(args.paths, settings, fix=False, contexts=contexts, jobs=args.jobs):
         if item.error:
             report.add(Outcome(item.path, error=item.error))
         else:

@@ -7,7 +7,12 @@ import sys
 from pathlib import Path
 
 from fixuser import core, diff
-from fixuser.cli import add_commit_arguments, add_settings_arguments, settings_from_args
+from fixuser.cli import (
+    add_commit_arguments,
+    add_jobs_argument,
+    add_settings_arguments,
+    settings_from_args,
+)
 from fixuser.fileio import write_atomic
 from fixuser.model import DockerfileError, ExtraFile, FixResult, Verdict
 from fixuser.pipeline import Contexts, Processed, process
@@ -34,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="prove each fix with a real build and run before writing it (see fixuser verify)",
     )
+    add_jobs_argument(parser)
     add_settings_arguments(parser)
     add_commit_arguments(parser)
 
@@ -142,7 +148,10 @@ def run(args: argparse.Namespace) -> int:
     # fsyncs) each file and --verify builds images, so each line should say so when it happens.
     blocks = Blocks(sys.stdout, sys.stderr, live=args.verify or not args.diff)
     try:
-        for item in process(args.paths, settings, fix=True, contexts=Contexts(args.paths or ["."])):
+        # --verify builds images one fix at a time: its fixes are computed in this process.
+        jobs = 1 if args.verify else args.jobs
+        contexts = Contexts(args.paths or ["."])
+        for item in process(args.paths, settings, fix=True, contexts=contexts, jobs=jobs):
             fix_one(item, report, blocks, as_diff=args.diff, verify=args.verify)
     finally:
         blocks.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -99,26 +100,64 @@ class Processed(NamedTuple):
 
 
 def process(
-    paths: Sequence[str], settings: Settings, *, fix: bool, contexts: Contexts | None = None
+    paths: Sequence[str],
+    settings: Settings,
+    *,
+    fix: bool,
+    contexts: Contexts | None = None,
+    jobs: int = 1,
 ) -> Iterator[Processed]:
     """Each Dockerfile under ``paths`` with its result, or the one-line problem it has. With
     ``contexts``, every stage the repository ships is checked (and fixed), not only the last
-    (unless --target names one)."""
+    (unless --target names one). ``jobs``: worker processes (0: one per CPU for a large run,
+    see fixuser.workers); the results come in the same order either way."""
     walks = contexts.walked if contexts and settings.target is None else None
-    for found in discover(paths or ["."], walks):
+    found_all = discover(paths or ["."], walks)
+    if jobs == 1:
+        for found in found_all:
+            if isinstance(found, DiscoveryError):
+                yield Processed(str(Path(found.path)), error=found.problem)
+            else:
+                yield run_one(found, settings, fix, targets_of(found, settings, contexts))
+        return
+    from fixuser import workers
+
+    listed = list(found_all)
+    tasks = [
+        (found, targets_of(found, settings, contexts))
+        for found in listed
+        if not isinstance(found, DiscoveryError)
+    ]
+    done = workers.ordered_map(
+        functools.partial(run_chunk, settings, fix), tasks, workers.job_count(jobs, len(tasks))
+    )
+    for found in listed:
         if isinstance(found, DiscoveryError):
             yield Processed(str(Path(found.path)), error=found.problem)
-            continue
-        try:
-            source = read(found)
-            reader = context_reader(found)
-            targets = contexts.targets(found) if contexts and settings.target is None else ()
-            if fix:
-                result = core.fix(source, settings, path=found, context=reader, targets=targets)
-            else:
-                analysis = core.check(source, settings, path=found, context=reader, targets=targets)
-                result = FixResult(source, analysis, None)
-        except (FileProblem, DockerfileError) as e:
-            yield Processed(found, error=str(e))
-            continue
-        yield Processed(found, source, result)
+        else:
+            yield next(done)
+
+
+def targets_of(found: str, settings: Settings, contexts: Contexts | None) -> tuple[Target, ...]:
+    return contexts.targets(found) if contexts and settings.target is None else ()
+
+
+def run_chunk(
+    settings: Settings, fix: bool, chunk: Sequence[tuple[str, tuple[Target, ...]]]
+) -> list[Processed]:
+    """run_one over a worker's share of the files (module-level: a pool pickles it)."""
+    return [run_one(found, settings, fix, targets) for found, targets in chunk]
+
+
+def run_one(found: str, settings: Settings, fix: bool, targets: tuple[Target, ...]) -> Processed:
+    try:
+        source = read(found)
+        reader = context_reader(found)
+        if fix:
+            result = core.fix(source, settings, path=found, context=reader, targets=targets)
+        else:
+            analysis = core.check(source, settings, path=found, context=reader, targets=targets)
+            result = FixResult(source, analysis, None)
+    except (FileProblem, DockerfileError) as e:
+        return Processed(found, error=str(e))
+    return Processed(found, source, result)
