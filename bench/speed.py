@@ -160,27 +160,15 @@ def main(argv: list[str] | None = None) -> int:
         return [a / b for a, b in zip(top, bottom, strict=True)]
 
     floor_runs = samples["parse floor (dockerfile-parse)"]
+
+    def over_floor(name: str, limit: int) -> tuple[list[float], str, Callable[[float], bool]]:
+        return ratios(samples[name], floor_runs), f"<= {limit}x", lambda v: v <= limit
+
     per_round: dict[str, tuple[list[float], str, Callable[[float], bool]]] = {
-        "fixuser check / parse floor": (
-            ratios(samples["fixuser check DIR"], floor_runs),
-            "<= 2x",
-            lambda v: v <= 2,
-        ),
-        "fixuser fix --diff / parse floor": (
-            ratios(samples["fixuser fix --diff DIR"], floor_runs),
-            "<= 3x",
-            lambda v: v <= 3,
-        ),
-        "... --jobs 1 (one process) / floor": (
-            ratios(samples["fixuser check --jobs 1 DIR"], floor_runs),
-            "<= 2x",
-            lambda v: v <= 2,
-        ),
-        "fix --diff --jobs 1 / parse floor": (
-            ratios(samples["fixuser fix --diff --jobs 1 DIR"], floor_runs),
-            "<= 3x",
-            lambda v: v <= 3,
-        ),
+        "fixuser check / parse floor": over_floor("fixuser check DIR", 2),
+        "fixuser fix --diff / parse floor": over_floor("fixuser fix --diff DIR", 3),
+        "... --jobs 1 (one process) / floor": over_floor("fixuser check --jobs 1 DIR", 2),
+        "fix --diff --jobs 1 / parse floor": over_floor("fixuser fix --diff --jobs 1 DIR", 3),
         "hadolint / fixuser check": (
             ratios(samples.get("hadolint FILE...", []), hadolint_check),
             ">= 20x",
