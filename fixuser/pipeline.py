@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -112,30 +112,26 @@ def process(
     (unless --target names one). ``jobs``: worker processes (0: one per CPU for a large run,
     see fixuser.workers); the results come in the same order either way."""
     walks = contexts.walked if contexts and settings.target is None else None
-    found_all = discover(paths or ["."], walks)
-    if jobs == 1:
-        for found in found_all:
-            if isinstance(found, DiscoveryError):
-                yield Processed(str(Path(found.path)), error=found.problem)
-            else:
-                yield run_one(found, settings, fix, targets_of(found, settings, contexts))
-        return
-    from fixuser import workers
+    found_all: Iterable[str | DiscoveryError] = discover(paths or ["."], walks)
+    done: Iterator[Processed] | None = None  # the results of worker processes, in order
+    if jobs != 1:
+        from fixuser import workers
 
-    listed = list(found_all)
-    tasks = [
-        (found, targets_of(found, settings, contexts))
-        for found in listed
-        if not isinstance(found, DiscoveryError)
-    ]
-    done = workers.ordered_map(
-        functools.partial(run_chunk, settings, fix), tasks, workers.job_count(jobs, len(tasks))
-    )
-    for found in listed:
+        found_all = list(found_all)
+        files = [found for found in found_all if not isinstance(found, DiscoveryError)]
+        count = workers.job_count(jobs, len(files))
+        if count > 1:
+            tasks = [(found, targets_of(found, settings, contexts)) for found in files]
+            done = workers.ordered_map(functools.partial(run_chunk, settings, fix), tasks, count)
+    # In one process each file is read, checked (fixed) and handed on before the next is read:
+    # fix writes and says what it did file by file.
+    for found in found_all:
         if isinstance(found, DiscoveryError):
             yield Processed(str(Path(found.path)), error=found.problem)
-        else:
+        elif done is not None:
             yield next(done)
+        else:
+            yield run_one(found, settings, fix, targets_of(found, settings, contexts))
 
 
 def targets_of(found: str, settings: Settings, contexts: Contexts | None) -> tuple[Target, ...]:

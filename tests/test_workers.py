@@ -127,3 +127,18 @@ def test_jobs_must_be_a_count(tmp_path: Path) -> None:
     done = run(["check", "--jobs", "-1", "."], tmp_path)
     assert done.returncode == 2
     assert b"'-1' is not a number of processes" in done.stderr
+
+
+def test_a_small_check_loads_no_multiprocessing_context_readers_or_hashlib(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "svc").mkdir()
+    (tmp_path / "svc" / "Dockerfile").write_bytes(b'FROM debian:12\nCMD ["true"]\n')
+    code = (
+        "import sys; from fixuser.main import main\n"
+        f"main(['check', {str(tmp_path)!r}])\n"
+        "print(sorted(m for m in ('multiprocessing', 'fixuser.context', 'hashlib')"
+        " if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=tmp_path)
+    assert out.stdout.strip().splitlines()[-1] == b"[]", out
