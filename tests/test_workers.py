@@ -46,7 +46,13 @@ def sigint_handler(chunk: Sequence[int]) -> list[bool]:
 
 @needs_fork
 def test_workers_leave_ctrl_c_to_the_parent() -> None:
-    done = list(workers.ordered_map(sigint_handler, list(range(100)), 2))
+    # Python's own handler, whatever this process inherited (a run started in the background
+    # of a non-interactive shell inherits SIGINT ignored, which would hide the difference).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        done = list(workers.ordered_map(sigint_handler, list(range(100)), 2))
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert done[: workers.WARM_UP] == [False] * workers.WARM_UP  # this process keeps Ctrl-C
     assert all(done[workers.WARM_UP :])
 
