@@ -30,6 +30,7 @@ from fixuser.stages import (
     json_or_words,
     last_user,
     misspelled_root,
+    process_word,
     shell_words,
     split_flags,
     stage_env,
@@ -168,6 +169,7 @@ class Facts:
         "analysis",
         "args",
         "env",
+        "escape",
         "family",
         "image",
         "prepares",
@@ -184,8 +186,10 @@ class Facts:
         env: Mapping[str, str],
         args: dict[str, str],
         family: str,
+        escape: str = "\\",
     ) -> None:
         self.analysis = analysis
+        self.escape = escape  # the file's escape character: WORKDIR and USER values use it
         self.stages = stages
         self.stage = stage
         self.image = image
@@ -205,7 +209,9 @@ class Facts:
         """The last non-root USER the chain set before switching back to root, or ""."""
         if self._earlier_user is None:
             assert self.stage is not None
-            self._earlier_user = earlier_non_root(list(self.stages), self.stage, self.env)
+            self._earlier_user = earlier_non_root(
+                list(self.stages), self.stage, self.env, self.escape
+            )
         return self._earlier_user
 
     @property
@@ -461,12 +467,14 @@ def effective(stages: list[Stage], stage: Stage, keyword: str) -> Instruction | 
     return None
 
 
-def runtime_workdir(stages: list[Stage], stage: Stage, env: Mapping[str, str]) -> str:
+def runtime_workdir(
+    stages: list[Stage], stage: Stage, env: Mapping[str, str], escape: str = "\\"
+) -> str:
     """The WORKDIR the stage's ENTRYPOINT/CMD start in (WORKDIR is inherited through FROM)."""
     workdir = "/"
     for link in reversed(chain(stages, stage)):
         for instruction in link.of("WORKDIR"):
-            workdir = posixpath.join(workdir, substitute(instruction.value.strip(), env))
+            workdir = posixpath.join(workdir, process_word(instruction.value.strip(), env, escape))
     return posixpath.normpath(workdir)
 
 
@@ -986,6 +994,7 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
             env,
             args,
             family,
+            dockerfile.escape,
         )
 
     if file_pragma(dockerfile):
@@ -1077,11 +1086,13 @@ def reference_name(from_value: str) -> str:
     return ref[:colon] if colon > slash else ref
 
 
-def earlier_non_root(stages: list[Stage], stage: Stage, env: Mapping[str, str]) -> str:
+def earlier_non_root(
+    stages: list[Stage], stage: Stage, env: Mapping[str, str], escape: str = "\\"
+) -> str:
     for link in chain(stages, stage):
         for instruction in reversed(link.of("USER")):
             try:
-                value = substitute(instruction.value.strip(), env, strict=True)
+                value = process_word(instruction.value.strip(), env, escape, strict=True)
             except Unresolved:
                 continue
             if value and not is_root_user(value):

@@ -15,17 +15,16 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-import shlex
 from collections.abc import Mapping
 from typing import NamedTuple
 
 from fixuser.analysis import WRAPPER_PATH, Facts, effective
-from fixuser.dockerfile import Dockerfile, Instruction, strip_eol
+from fixuser.dockerfile import Dockerfile, Instruction, encode, strip_eol
 from fixuser.edits import Edit
 from fixuser.model import ExtraFile, FixRefused
 from fixuser.paths import normalise
 from fixuser.settings import Settings
-from fixuser.stages import Stage, chain, json_or_words, substitute
+from fixuser.stages import Stage, chain, process_word, volume_words
 
 COMMENT = "# CIS Docker Benchmark 4.1: the entrypoint runs the container as a non-root user"
 # The tools the wrapper drops privileges with, in the order it tries them; the last is run
@@ -151,12 +150,10 @@ def chain_volumes(facts: Facts, stage: Stage) -> list[str]:
         workdir = "/"
         for instruction in link.instructions:
             if instruction.keyword == "WORKDIR":
-                workdir = normalise(
-                    posixpath.join(workdir, substitute(instruction.value.strip(), facts.env))
-                )
+                value = process_word(instruction.value.strip(), facts.env, facts.escape)
+                workdir = normalise(posixpath.join(workdir, value))
             elif instruction.keyword == "VOLUME":
-                for word in json_or_words(instruction.value):
-                    path = substitute(word, facts.env)
+                for path in volume_words(instruction.value, facts.env, facts.escape):
                     if path and ":" not in path and "\\" not in path and "$" not in path:
                         path = normalise(posixpath.join(workdir, path))
                         if path != "/" and path not in found:
@@ -255,14 +252,14 @@ def render_wrapper(
 
     text = render(
         "entrypoint-wrapper.j2",
-        user=shlex.quote(user) if user else "",
+        user=user,
         uid=uid,
         gid=gid,
         owner=owner,
-        paths=[shlex.quote(p) for p in paths],
+        paths=paths,
         tools=list(tools),
     )
-    return (text.strip("\n") + "\n").encode()
+    return encode(text.strip("\n") + "\n")  # a path's Latin-1 bytes come back as they were
 
 
 def render_tool(dockerfile: Dockerfile, family: str) -> str:

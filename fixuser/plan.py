@@ -21,20 +21,23 @@ from fixuser.analysis import (
 from fixuser.dockerfile import Dockerfile, Instruction, continues, strip_eol
 from fixuser.edits import Edit
 from fixuser.images import KnownUser
-from fixuser.model import Change, ExtraFile
+from fixuser.model import Change, ExtraFile, FixRefused
 from fixuser.paths import is_app_location, is_state_dir, is_system, normalise, under
+from fixuser.quoting import Unwritable, dockerfile_word, flag_word
 from fixuser.settings import Settings
 from fixuser.stages import (
     Stage,
     Unresolved,
     chain,
     is_root_user,
-    json_or_words,
     last_user,
     misspelled_root,
     parse_env,
+    process_word,
     split_flags,
     substitute,
+    user_part,
+    volume_words,
 )
 
 COMMENT = "# CIS Docker Benchmark 4.1: run as a non-root user"
@@ -54,7 +57,7 @@ TEMPLATES = {
 MKDIR_RE = re.compile(command("mkdir") + r"\s+([^;&|\n]*)")
 RM_RE = re.compile(command("rm") + r"\s+(?=[^;&|\n]*-\w*[rR])([^;&|\n]*)")
 COMMAND_RE = {"mkdir": MKDIR_RE, "rm": RM_RE}
-NUMERIC_RE = re.compile(r"^(\d+)(?::(\d+))?$")
+NUMERIC_RE = re.compile(r"([0-9]+)(?::([0-9]+))?\Z")  # ASCII digits: what runc reads as a UID
 
 
 class Choice(NamedTuple):
@@ -92,7 +95,8 @@ def choose_user(facts: Facts, settings: Settings, warnings: list[str]) -> Choice
         value = owner_of(uid, gid, name) if numeric or not name else name
         return Choice(value, owner_of(uid, gid, name), False, name, uid, gid, why)
 
-    if facts.earlier_user:
+    root = root_names(facts)
+    if facts.earlier_user and user_part(facts.earlier_user) not in root:
         match = NUMERIC_RE.match(facts.earlier_user)
         if match:
             uid, gid = int(match.group(1)), match.group(2)
@@ -103,6 +107,7 @@ def choose_user(facts: Facts, settings: Settings, warnings: list[str]) -> Choice
                 f"the stage already switched to {facts.earlier_user} before",
             )
         name = facts.earlier_user.split(":")[0]
+        refuse_unwritable_user(facts.earlier_user)
         known: list[CreatedUser | KnownUser] = [*facts.created, *image.users]
         for user in known:
             if user.name == name:
@@ -116,13 +121,15 @@ def choose_user(facts: Facts, settings: Settings, warnings: list[str]) -> Choice
             None,
             f"the stage already used {name} before",
         )
-    if facts.created:
-        user = facts.created[-1]
+    created = [u for u in facts.created if u.uid != 0]  # an account of UID 0 is root
+    if created:
+        user = created[-1]
         return reuse(
             user.name, user.uid, user.gid, f"line {user.instruction.lineno} creates {user.name}"
         )
-    if image.users and family != "windows":
-        user = image.users[0]
+    users = [u for u in image.users if u.uid != 0]
+    if users and family != "windows":
+        user = users[0]
         return reuse(user.name, user.uid, user.gid, f"the base image ships {user.name}")
     if family == "windows":
         return Choice(
@@ -160,6 +167,23 @@ def choose_user(facts: Facts, settings: Settings, warnings: list[str]) -> Choice
     if settings.openshift and numeric:
         value = str(uid)
     return Choice(value, f"{uid}:{gid}", True, settings.user, uid, gid, "created by fixuser")
+
+
+def root_names(facts: Facts) -> frozenset[str]:
+    """Names the stage's chain or its base image gives UID 0 (``useradd -o -u 0 toor``): the
+    container would run as root under them, so fixuser never switches to one."""
+    users: list[CreatedUser | KnownUser] = [*facts.created, *facts.image.users]
+    return frozenset(u.name for u in users if u.uid == 0)
+
+
+def refuse_unwritable_user(value: str) -> None:
+    """An earlier USER fixuser would reuse must stay one word in a USER line and in ``chown``:
+    a blank, a line break or a leading '-' (an option to chown) cannot."""
+    if value.startswith("-") or any(c.isspace() for c in value):
+        raise FixRefused(
+            f"the stage's earlier USER {value!r} cannot be written as one word of a USER "
+            "line or a chown"
+        )
 
 
 def after_header(stage: Stage) -> Instruction:
@@ -232,7 +256,7 @@ def writable_dirs(
         for index, instruction in enumerate(link.instructions):
             position += 1
             if instruction.keyword == "WORKDIR":
-                value = substitute(instruction.value.strip(), env)
+                value = process_word(instruction.value.strip(), env, facts.escape)
                 if ":" in value or "\\" in value:  # a Windows path
                     continue
                 workdir = normalise(posixpath.join(workdir, value))
@@ -243,7 +267,7 @@ def writable_dirs(
             elif instruction.keyword == "RUN":
                 runs.append((position, run_text(instruction), workdir))
             elif instruction.keyword == "VOLUME":
-                for path in volume_paths(instruction.value, env):
+                for path in volume_paths(instruction.value, env, facts.escape):
                     path = normalise(posixpath.join(workdir, path))
                     app_dirs.append(path)
                     if link is stage:
@@ -268,7 +292,7 @@ def inherited_volumes(facts: Facts, stage: Stage) -> list[tuple[str, Stage, Inst
     found: list[tuple[str, Stage, Instruction]] = []
     for link in chain(facts.stages, stage)[1:]:
         for instruction in link.of("VOLUME"):
-            for path in volume_paths(instruction.value, facts.env):
+            for path in volume_paths(instruction.value, facts.env, facts.escape):
                 path = normalise(path)
                 if path.startswith("/") and not is_system(path):
                     found.append((path, link, instruction))
@@ -287,8 +311,8 @@ def installs_into(text: str, path: str, env: Mapping[str, str]) -> bool:
     return any(normalise(target.rstrip("/")) == path for target in INSTALL_TARGET_RE.findall(text))
 
 
-def volume_paths(value: str, env: Mapping[str, str]) -> list[str]:
-    paths = (substitute(w, env) for w in json_or_words(value) if w)
+def volume_paths(value: str, env: Mapping[str, str], escape: str = "\\") -> list[str]:
+    paths = volume_words(value, env, escape)
     return [p for p in paths if p and ":" not in p and "\\" not in p and not p.startswith("~")]
 
 
@@ -302,10 +326,12 @@ def chown_edits(
     used_as_directory: Callable[[], frozenset[str]] = frozenset,
 ) -> tuple[list[Edit], list[str]]:
     edits, owned = [], []
+    owner = flag_word(choice.owner, dockerfile.escape)  # BuildKit expands --chown=
     workdir = start_workdir  # a WORKDIR the stage inherits from the stage it is built FROM
     for instruction in stage.instructions:
         if instruction.keyword == "WORKDIR":
-            workdir = normalise(posixpath.join(workdir, substitute(instruction.value.strip(), env)))
+            value = process_word(instruction.value.strip(), env, dockerfile.escape)
+            workdir = normalise(posixpath.join(workdir, value))
         if instruction.keyword not in ("COPY", "ADD"):
             continue
         flags, words = split_flags(instruction.value)
@@ -332,7 +358,7 @@ def chown_edits(
                 instruction.start,
                 instruction.start + 1,
                 0,
-                f"{line[:cut]} --chown={choice.owner}{line[cut:]}",
+                f"{line[:cut]} --chown={owner}{line[cut:]}",
             )
         )
         owned.append(
@@ -358,7 +384,7 @@ def directories_named(facts: Facts, stage: Stage) -> frozenset[str]:
     for link in chain(facts.stages, stage):
         for instruction in link.instructions:
             if instruction.keyword == "WORKDIR":
-                paths.append(substitute(instruction.value.strip(), facts.env))
+                paths.append(process_word(instruction.value.strip(), facts.env, facts.escape))
             elif instruction.keyword in ("COPY", "ADD"):
                 words = split_flags(instruction.value)[1]
                 if words:
@@ -465,7 +491,7 @@ def user_before(facts: Facts, stage: Stage, instruction: Instruction) -> str:
     earlier = [u for u in stage.of("USER") if u.start < instruction.start]
     if earlier:
         try:
-            value = substitute(earlier[-1].value.strip(), facts.env, strict=True)
+            value = process_word(earlier[-1].value.strip(), facts.env, facts.escape, strict=True)
         except Unresolved:
             return ""
     elif stage.parent is not None:
@@ -474,6 +500,8 @@ def user_before(facts: Facts, stage: Stage, instruction: Instruction) -> str:
     else:
         return ""  # the base image's default: USER root there is no repetition
     if not value or is_root_user(value) or misspelled_root(value):
+        return ""
+    if user_part(value) in root_names(facts):
         return ""
     return value
 
@@ -525,11 +553,25 @@ def onbuild_edits(dockerfile: Dockerfile, stage: Stage, choice: Choice) -> list[
     return [
         Edit(first.start, first.start, 3, eol(f"{keyword} root\n", dockerfile)),
         *extra,
-        Edit(at, at, 1, eol(f"{keyword} {choice.value}\n", dockerfile)),
+        Edit(
+            at,
+            at,
+            1,
+            eol(f"{keyword} {dockerfile_word(choice.value, dockerfile.escape)}\n", dockerfile),
+        ),
     ]
 
 
 def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: str = "-") -> Plan:
+    """The edits that fix the stage; FixRefused when a path or name from the file cannot be
+    written where the fix would write it (a line break in a VOLUME path)."""
+    try:
+        return plan_edits(dockerfile, facts, settings, path)
+    except Unwritable as e:
+        raise FixRefused(f"cannot write a value of this file into the fix: {e}") from e
+
+
+def plan_edits(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: str) -> Plan:
     stage = facts.stage
     assert stage is not None
     warnings: list[str] = []
@@ -597,7 +639,7 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: str = "
         # user (BuildKit and buildah alike: tests/test_engine.py proves it for buildah), and
         # COPY --chown creates its destination owned; anything else stays root's.
         after_user = {
-            normalise(posixpath.join("/", substitute(i.value.strip(), facts.env)))
+            normalise(posixpath.join("/", process_word(i.value.strip(), facts.env, facts.escape)))
             for i in stage.instructions[anchor_index + 1 :]
             if i.keyword == "WORKDIR"
         }
@@ -663,14 +705,14 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: str = "
         chowned += late
         notes.append(f"makes {', '.join(late)} writable by {choice.owner}")
     if wrapped is None:
-        user_text += f"{kw_user} {choice.value}\n"
+        user_text += f"{kw_user} {dockerfile_word(choice.value, dockerfile.escape)}\n"
     trailing = users_after[-1] if users_after and wrapped is None else None
     trailing_root = trailing is not None and is_root_user(
         substitute(trailing.value.strip(), facts.env)
     )
     if home:
         kw_env = "env" if dockerfile.lower_case else "ENV"
-        home_text = f"{kw_env} HOME={home}\n"
+        home_text = f"{kw_env} HOME={dockerfile_word(home, dockerfile.escape)}\n"
         # The USER goes after the last RUN (or in place of a trailing USER root); an ENV that
         # sets HOME after that point would set root's home again: the new HOME follows it.
         user_at = trailing.start if trailing is not None and trailing_root else anchor.end + 1
@@ -727,7 +769,9 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: str = "
     # Windows containers (ownership there is not /etc/passwd uids).
     if settings.ownership == "app" and facts.family != "windows":
         parent = facts.stages[stage.parent] if stage.parent is not None else None
-        inherited = runtime_workdir(list(facts.stages), parent, facts.env) if parent else "/"
+        inherited = (
+            runtime_workdir(list(facts.stages), parent, facts.env, facts.escape) if parent else "/"
+        )
         copy_edits, owned = chown_edits(
             stage,
             dockerfile,

@@ -11,6 +11,7 @@ from typing import Any
 import jinja2
 
 from fixuser import precompiled
+from fixuser.quoting import shell_word
 
 
 def template_dir() -> str:
@@ -47,7 +48,7 @@ class PrecompiledLoader(jinja2.FileSystemLoader):
 
 @functools.cache
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=PrecompiledLoader(template_dir()),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
@@ -56,6 +57,10 @@ def environment() -> jinja2.Environment:
         autoescape=False,
         auto_reload=False,  # a run does not outlive an edit of its own templates
     )
+    # Every value a template writes into a shell word goes through ``sh``: a path or name
+    # from the repository is data, never code (fixuser.quoting).
+    env.filters["sh"] = shell_word
+    return env
 
 
 def render(name: str, **values: Any) -> str:

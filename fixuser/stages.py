@@ -46,6 +46,60 @@ def substitute(text: str, env: Mapping[str, str], strict: bool = False) -> str:
     return VAR_RE.sub(repl, text)
 
 
+def process_word(
+    text: str, env: Mapping[str, str], escape: str = "\\", strict: bool = False
+) -> str:
+    """The value of a one-word instruction (WORKDIR, USER) as BuildKit's ProcessWord makes it:
+    quotes removed, the escape character escaping the next character, variables expanded
+    (not in single quotes). ``WORKDIR "/app data"`` is /app data, ``USER "app"`` is app. An
+    unclosed quote (BuildKit refuses the file) leaves the text to ``substitute`` alone."""
+    if "'" not in text and '"' not in text and escape not in text:
+        return substitute(text, env, strict)
+    out: list[str] = []
+    position, end = 0, len(text)
+
+    def dollar(at: int) -> int:
+        match = VAR_RE.match(text, at)
+        if match is None:
+            out.append("$")
+            return at + 1
+        out.append(substitute(match.group(), env, strict))
+        return match.end()
+
+    while position < end:
+        char = text[position]
+        if char == "'":
+            close = text.find("'", position + 1)
+            if close < 0:
+                return substitute(text, env, strict)
+            out.append(text[position + 1 : close])
+            position = close + 1
+        elif char == '"':
+            position += 1
+            while position < end and text[position] != '"':
+                char = text[position]
+                if char == "$":
+                    position = dollar(position)
+                    continue
+                escaped = text[position + 1 : position + 2]
+                if char == escape and escaped in ('"', "$", escape):
+                    position += 1
+                out.append(text[position])
+                position += 1
+            if position >= end:
+                return substitute(text, env, strict)
+            position += 1
+        elif char == "$":
+            position = dollar(position)
+        elif char == escape:
+            out.append(text[position + 1 : position + 2])
+            position += 2
+        else:
+            out.append(char)
+            position += 1
+    return "".join(out)
+
+
 QUOTING = frozenset("'\"\\")
 # One piece of a word: plain characters, a '...' or "..." string, or a backslash escape; or
 # the blanks between words. shlex's whitespace is these four, not all of \s.
@@ -120,6 +174,23 @@ def json_or_words(value: str) -> list[str]:
             if isinstance(parsed, list) and all(isinstance(p, str) for p in parsed):
                 return parsed
     return split_flags(value)[1]
+
+
+def volume_words(value: str, env: Mapping[str, str], escape: str = "\\") -> list[str]:
+    """VOLUME's paths as BuildKit reads them: the strings of its JSON array, or its words
+    split at blanks, each then processed as a word (quotes removed, variables expanded), so
+    ``VOLUME ["'/data'"]`` is /data."""
+    stripped = value.strip()
+    words: list[str] | None = None
+    if stripped.startswith("["):
+        try:
+            parsed = json.loads(stripped)
+        except ValueError:
+            pass
+        else:
+            if isinstance(parsed, list) and all(isinstance(p, str) for p in parsed):
+                words = parsed
+    return [process_word(w, env, escape) for w in (stripped.split() if words is None else words)]
 
 
 PAIR_RE = re.compile(r"""\s*([^\s=]+)=("[^"\\]*"|'[^']*'|[^\s"'\\]*)(?=\s|$)""")
