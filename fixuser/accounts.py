@@ -39,7 +39,7 @@ SPECIAL_SHELLS = (
 NOT_LOGIN_SHELLS = (*NOLOGIN_SHELLS, *SPECIAL_SHELLS)
 ACCOUNT_FILES = ("/etc/passwd", "/etc/shadow", "/etc/group")
 # Names the lock's RUN can keep (a case pattern without quoting): passwd names in practice.
-SAFE_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*$")
+SAFE_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]*\Z")
 HASH_RE = re.compile(r"^(?:\$[^$]+\$.+|[./0-9A-Za-z]{13})$")  # crypt(3): $id$..., or DES
 
 Password = Literal["empty", "locked", "hash", "unknown"]

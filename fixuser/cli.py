@@ -21,8 +21,9 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
     """Defaults are None so that a flag the user did not give never beats [tool.fixuser]."""
     group = parser.add_argument_group("settings (also read from [tool.fixuser] in pyproject.toml)")
     group.add_argument("--user", default=None, help="name of the user to create (default: app)")
-    group.add_argument("--uid", type=int, default=None, help="its UID (default: 10001)")
-    group.add_argument("--gid", type=int, default=None, help="its GID (default: the UID)")
+    # --uid and --gid are checked with the settings (one line, exit 2), not by argparse
+    group.add_argument("--uid", default=None, help="its UID (default: 10001)")
+    group.add_argument("--gid", default=None, help="its GID (default: the UID)")
     group.add_argument(
         "--user-format",
         choices=("numeric", "name"),

@@ -36,7 +36,14 @@ from fixuser.repo import (
     summary,
 )
 from fixuser.review import count
-from fixuser.settings import MAX_ID, Settings, SettingsError, build_settings, validate_user_name
+from fixuser.settings import (
+    MAX_ID,
+    Settings,
+    SettingsError,
+    build_settings,
+    parse_id,
+    validate_user_name,
+)
 
 EXIT_OK = 0
 EXIT_ERROR = 2
@@ -74,7 +81,9 @@ def uid_warnings(uid: int, base_images: Mapping[str, str]) -> list[str]:
 
 
 def validate_id_text(text: str) -> bool | str:
-    if not text.isdigit() or not 1 <= int(text) <= MAX_ID:
+    try:
+        parse_id(text, "id")
+    except SettingsError:
         return f"a whole number from 1 to {MAX_ID}"
     return True
 
@@ -154,10 +163,11 @@ class Session:
             q.text(f"User name {what}:", default=settings.user, validate=validate_name_text)
         )
         while True:
-            uid = int(
+            uid = parse_id(
                 self.prompt(
                     q.text(f"UID {what}:", default=str(settings.uid), validate=validate_id_text)
-                )
+                ),
+                "uid",
             )
             warnings = uid_warnings(uid, {f.path: f.result.analysis.base_image for f in findings})
             for warning in warnings:
@@ -165,8 +175,9 @@ class Session:
             if not warnings or self.prompt(q.confirm("Use this UID anyway?", default=False)):
                 break
         gid_default = str(settings.gid if settings.gid is not None else uid)
-        gid = int(
-            self.prompt(q.text(f"GID {what}:", default=gid_default, validate=validate_id_text))
+        gid = parse_id(
+            self.prompt(q.text(f"GID {what}:", default=gid_default, validate=validate_id_text)),
+            "gid",
         )
         return settings.replace(user=name, uid=uid, gid=None if gid == uid else gid)
 

@@ -11,7 +11,9 @@ UserFormat = Literal["numeric", "name"]
 Ownership = Literal["app", "read-only"]
 Strategy = Literal["user", "entrypoint"]
 
-USER_NAME_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+# \Z, not $: "$" also matches before a final newline, and "app\n" is no user name.
+USER_NAME_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}\Z")
+ID_RE = re.compile(r"[0-9]+\Z")  # ASCII only: int() also takes Arabic-Indic digits, " 10 ", "1_0"
 MAX_ID = 2**31 - 2
 
 
@@ -43,9 +45,8 @@ class Settings(SettingsFields):
     def __new__(cls, *args: Any, **kwargs: Any) -> Settings:
         self = super().__new__(cls, *args, **kwargs)
         validate_user_name(self.user)
-        validate_id(self.uid, "uid")
-        if self.gid is not None:
-            validate_id(self.gid, "gid")
+        uid = parse_id(self.uid, "uid")
+        gid = None if self.gid is None else parse_id(self.gid, "gid")
         if self.user_format not in ("numeric", "name"):
             raise SettingsError(f"user-format must be numeric or name, not {self.user_format!r}")
         if self.ownership not in ("app", "read-only"):
@@ -55,8 +56,11 @@ class Settings(SettingsFields):
         if not isinstance(self.lock_users, bool):
             raise SettingsError(f"lock-users must be true or false, not {self.lock_users!r}")
         paths = validate_writable(self.writable)
-        if paths != self.writable:  # a list (from [tool.fixuser] or argparse), or "/data/"
-            return super().__new__(cls, **{**self._asdict(), "writable": paths})
+        # A list (from [tool.fixuser] or argparse), "/data/", or an id given as text (a flag)
+        if paths != self.writable or uid is not self.uid or gid is not self.gid:
+            return super().__new__(
+                cls, **{**self._asdict(), "writable": paths, "uid": uid, "gid": gid}
+            )
         return self
 
     @property
@@ -71,12 +75,25 @@ class Settings(SettingsFields):
 FIELDS = frozenset(SettingsFields._fields)
 
 
-def validate_user_name(name: str) -> None:
-    if not USER_NAME_RE.match(name):
+def validate_user_name(name: object) -> None:
+    if not isinstance(name, str) or not USER_NAME_RE.match(name):
         raise SettingsError(
             f"user name {name!r} is not a portable POSIX user name "
             "(lower-case letters, digits, '_' and '-', starting with a letter or '_', at most 32)"
         )
+    from fixuser.stages import is_root_user
+
+    if is_root_user(name):
+        raise SettingsError(f"user name {name!r} is root's (UID 0): name a user that is not root")
+
+
+def parse_id(value: object, what: str) -> int:
+    """A UID or GID: a whole number, or its ASCII digits (as a flag gives it)."""
+    if isinstance(value, str) and ID_RE.match(value):
+        value = int(value)
+    validate_id(value, what)
+    assert isinstance(value, int)
+    return value
 
 
 def validate_id(value: object, what: str) -> None:
@@ -84,7 +101,7 @@ def validate_id(value: object, what: str) -> None:
         raise SettingsError(f"{what} must be a whole number from 1 to {MAX_ID}, not {value!r}")
 
 
-WRITABLE_RE = re.compile(r"^/[A-Za-z0-9._@+/-]*$")
+WRITABLE_RE = re.compile(r"/[A-Za-z0-9._@+/-]*\Z")
 
 
 def validate_writable(paths: object) -> tuple[str, ...]:

@@ -416,8 +416,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--target", help="build this stage")
     parser.add_argument("--platform", help="build for this platform")
     parser.add_argument("--user", help="name of the user fixuser creates")
-    parser.add_argument("--uid", type=int, help="its UID")
-    parser.add_argument("--gid", type=int, help="its GID (default: the UID)")
+    parser.add_argument("--uid", help="its UID")  # checked with the settings: one line
+    parser.add_argument("--gid", help="its GID (default: the UID)")
     parser.add_argument(
         "--keep-images",
         action="store_true",
