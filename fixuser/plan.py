@@ -728,12 +728,8 @@ def plan_edits(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: s
         else:
             user_text += home_text
             notes.append(f"ENV HOME={home} after the USER: HOME was {facts.env['HOME']}, root's")
-    before = (
-        user_before(facts, stage, trailing)
-        if trailing is not None and trailing_root and not late
-        else ""
-    )
-    if trailing is not None and before and not lock:
+    before = user_before(facts, stage, trailing) if trailing is not None and trailing_root else ""
+    if trailing is not None and before and not lock and not late:
         # USER app ... USER root at the end: dropping the USER root brings app back, with
         # nothing between them that needs root. A second USER app would only say it twice.
         edits.append(Edit(trailing.start, trailing.end + 1, 2, ""))
@@ -742,7 +738,8 @@ def plan_edits(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: s
             f"runs as {before} before it"
         )
     elif trailing is not None and before:
-        # --lock-users: its RUN needs root, so that USER root stays and the RUN follows it
+        # A RUN of the fix (--lock-users, directories made writable) needs root, and the
+        # stage runs as its earlier user up to that USER root: it stays, the RUN follows it
         at, extra = insertion_after(dockerfile, trailing)
         edits += [e for e in extra if e not in edits]
         edits.append(Edit(at, at, 2, eol(user_text, dockerfile)))

@@ -211,3 +211,16 @@ def test_a_volume_the_parent_stage_declares_is_warned_about_not_chowned() -> Non
     # The entrypoint strategy's wrapper hands VOLUMEs over at start: nothing to warn about.
     wrapped = fix(source, Settings(strategy="entrypoint"))
     assert not [w for w in wrapped.analysis.warnings if "comes from stage" in w]
+
+
+def test_a_writable_run_after_an_earlier_user_keeps_the_user_root_it_needs() -> None:
+    # USER app ... WORKDIR /data ... USER root: the RUN that makes /data the user's needs
+    # root, and in place of the USER root it would run as app (mkdir: Permission denied)
+    source = (
+        b"FROM debian:bookworm-slim\nRUN useradd --uid 1000 app\nUSER app\nRUN echo build\n"
+        b'WORKDIR /data\nUSER root\nCMD ["sh"]\n'
+    )
+    lines = fix(source, Settings()).output.decode().splitlines()
+    at = lines.index("USER root")
+    assert lines[at + 1].startswith("RUN mkdir -p /data")
+    assert lines[-2:] == ["USER 1000", 'CMD ["sh"]']

@@ -275,7 +275,8 @@ def test_a_reused_user_name_is_one_quoted_word_in_chown_and_keeps_its_meaning_in
     assert not marker.exists()
     # USER and --chown= as BuildKit reads them: the same name again
     commands = buildkit.parse_string(result.output.decode())
-    assert [process_word(c.value[0], {}) for c in commands if c.cmd == "USER"] == [name, name]
+    users = [process_word(c.value[0], {}) for c in commands if c.cmd == "USER"]
+    assert users == [name, "root", name]  # root again for the RUN, then the name
     copy = next(c for c in commands if c.cmd == "COPY")
     chown = next(f for f in copy.flags if f.startswith("--chown="))
     assert process_word(chown.removeprefix("--chown="), {}) == name
