@@ -86,7 +86,7 @@ class Review:
 
 
 def as_number(text: str) -> int | None:
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() else None  # "²": isdigit(), not int()
 
 
 def entries(passwd: str) -> list[Entry]:

@@ -413,7 +413,7 @@ def as_id(text: str | None, env: Mapping[str, str]) -> int | None:
         value = substitute(text, env, strict=True)
     except Unresolved:
         return None
-    return int(value) if value.isdigit() else None
+    return int(value) if value.isascii() and value.isdigit() else None  # "²": isdigit(), not int()
 
 
 def created_users(stages: list[Stage], stage: Stage, args: dict[str, str]) -> list[CreatedUser]:

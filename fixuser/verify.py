@@ -253,7 +253,7 @@ def expected_uid(expected_user: str | None) -> tuple[int | None, str | None]:
     if not expected_user:
         return None, None
     user = expected_user.partition(":")[0]
-    return (int(user), None) if user.isdigit() else (None, user)
+    return (int(user), None) if user.isascii() and user.isdigit() else (None, user)
 
 
 def judge(

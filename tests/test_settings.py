@@ -99,3 +99,10 @@ def test_an_earlier_user_of_uid_0_does_not_count_as_the_non_root_user_to_go_back
     out = fix(source, Settings()).output.decode()
     assert out.splitlines()[-2] == "USER 10001:10001"
     assert "USER 0" not in out
+
+
+def test_a_non_ascii_digit_in_a_useradd_uid_is_no_uid_and_no_crash() -> None:
+    # "²" is a digit to str.isdigit() but int() refuses it: a traceback, exit 3, before
+    source = 'FROM debian:bookworm-slim\nRUN useradd -u \u00b2 x\nCMD ["sh"]\n'.encode()
+    out = fix(source, Settings()).output.decode()
+    assert "USER x" in out or "USER 10001:10001" in out
