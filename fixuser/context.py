@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, cast
 
-from fixuser import buildcmd
+from fixuser import buildcmd, fileio
 from fixuser.buildcmd import ROOT, join
 from fixuser.context_names import (  # discovery reads them without loading the readers
     BAKE_PREFIX,
@@ -331,20 +331,21 @@ def discover_context(root: Path, walked: ContextWalk | None = None) -> RepoConte
             texts[rel] = text
 
     def exists(rel: str) -> bool:
-        return os.path.isfile(os.path.join(base, rel))
+        found = fileio.inside(base, rel)  # None: it leads out of the repository
+        return found is not None and os.path.isfile(found)
 
     return read_context(texts, exists, notes)
 
 
 def read_text(path: str, rel: str, notes: list[Note], maybe: bool = False) -> str | None:
     """A context file's text, or None with a note; ``maybe``: any YAML file, which may be a
-    manifest, and which is dropped without a word when it plainly is not one."""
+    manifest, and which is dropped without a word when it plainly is not one. What is not a
+    regular file (a FIFO would hang the run) is not opened."""
     try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    except OSError as error:
+        data = fileio.read(path, limit=MAX_BYTES + 1)
+    except fileio.FileProblem as problem:
         if not maybe:
-            notes.append(Note(rel, 0, f"cannot be read, skipped: {error.strerror or error}"))
+            notes.append(Note(rel, 0, f"cannot be read, skipped: {problem}"))
         return None
     return decode(data, rel, notes, maybe)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -190,6 +191,7 @@ def discover(
     """Each Dockerfile under ``paths`` (files named explicitly are taken as they are), its path
     written as ``str(Path(...))`` writes it. With ``context_walks``, each directory walked
     (by its absolute path) -> what fixuser.context.walk would find below it."""
+    roots: dict[str, str] = {}
     for given in paths:
         path = Path(given)
         if path.is_dir():
@@ -205,9 +207,40 @@ def discover(
                     yield DiscoveryError(candidate, "symlink leads outside the scanned root")
                     continue
                 yield candidate
-        elif path.is_file():
-            yield str(path)
-        elif path.is_symlink():
-            yield DiscoveryError(given, "broken symlink")
         else:
-            yield DiscoveryError(given, "no such file or directory")
+            problem = named_file_problem(given, roots)
+            yield DiscoveryError(given, problem) if problem else str(path)
+
+
+def named_file_problem(given: str, roots: dict[str, str]) -> str:
+    """Why the file ``given`` on the command line cannot be read ("" when it can): not there,
+    not a regular file (nothing else is opened), or a symlink leading out of its tree (see
+    tree_root). ``roots``: tree_root's answers so far, by directory."""
+    from fixuser.fileio import what_is, within
+
+    try:
+        info = os.stat(given)
+    except FileNotFoundError:
+        return "broken symlink" if os.path.islink(given) else "no such file or directory"
+    except OSError as e:
+        return e.strerror or str(e)
+    if not stat.S_ISREG(info.st_mode):
+        return what_is(info.st_mode)
+    directory = os.path.dirname(os.path.abspath(given))
+    if directory not in roots:
+        roots[directory] = tree_root(directory)
+    if not within(given, roots[directory]):
+        return "symlink leads outside the repository"
+    return ""
+
+
+def tree_root(directory: str) -> str:
+    """The tree a file in ``directory`` (absolute, its symlinks not resolved) belongs to, which
+    fixuser reads and writes nothing outside of: the git work tree it is in, else the current
+    directory when it is below it, else ``directory`` itself."""
+    found = git_root(directory)
+    if found is not None:
+        return found
+    cwd = os.getcwd()
+    below = directory == cwd or directory.startswith(cwd.rstrip(os.sep) + os.sep)
+    return cwd if below else directory

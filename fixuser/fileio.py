@@ -1,4 +1,9 @@
-"""Reading Dockerfiles and their build context, and writing them back atomically."""
+"""Reading the repository's files and writing them back atomically: every open fixuser makes
+of a file in a repository goes through here.
+
+Nothing that is not a regular file is opened (a FIFO would hang the run, and opening a device
+can act on it): it is stat'ed first, then opened without blocking and checked again.
+"""
 
 from __future__ import annotations
 
@@ -12,28 +17,81 @@ from fixuser.model import ContextReader
 MAX_SIZE = 10 * 1024 * 1024
 
 
-class FileProblem(Exception):
-    """A file that cannot be read or written; the message is one line, without the path."""
+class FileProblem(OSError):
+    """A file that cannot be read or written; the message is one line, without the path.
+    An OSError, so that what catches a failed write catches a refused one.
+
+    ``path``: the file, when it is not the one the caller is working on (the wrapper beside
+    the Dockerfile being fixed)."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
-def read(path: str | os.PathLike[str]) -> bytes:
+KINDS = (
+    (stat.S_ISDIR, "is a directory"),
+    (stat.S_ISFIFO, "is a FIFO (named pipe), not a regular file"),
+    (stat.S_ISSOCK, "is a socket, not a regular file"),
+    (stat.S_ISCHR, "is a character device, not a regular file"),
+    (stat.S_ISBLK, "is a block device, not a regular file"),
+)
+
+
+def what_is(mode: int) -> str:
+    """What a file that is not a regular file is, said as FileProblem says it."""
+    return next((said for test, said in KINDS if test(mode)), "not a regular file")
+
+
+def within(path: str, root: str) -> bool:
+    """Whether ``path``, every symlink in it followed, is ``root`` or below it."""
+    real, top = os.path.realpath(path), os.path.realpath(root)
+    return real == top or real.startswith(top.rstrip(os.sep) + os.sep)
+
+
+def regular(path: str | os.PathLike[str]) -> os.stat_result:
+    """The stat of ``path`` (followed through symlinks) when it is a regular file; FileProblem
+    otherwise. Nothing is opened."""
     try:
-        # O_NONBLOCK: a FIFO named like a Dockerfile is refused instead of hanging the run.
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise FileProblem("broken symlink" if os.path.islink(path) else "no such file") from None
+    except OSError as e:
+        raise FileProblem(e.strerror or str(e)) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise FileProblem(what_is(info.st_mode))
+    return info
+
+
+def read(path: str | os.PathLike[str], limit: int | None = None) -> bytes:
+    """The bytes of the regular file ``path``. Without ``limit``, a file larger than MAX_SIZE
+    is refused; with it, at most ``limit`` bytes are read."""
+    info = regular(path)
+    if limit is None and info.st_size > MAX_SIZE:
+        raise FileProblem(f"larger than {MAX_SIZE // (1024 * 1024)} MiB, not a Dockerfile")
+    try:
+        # O_NONBLOCK: what was swapped for a FIFO since the stat does not hang the run.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
         raise FileProblem("no such file") from None
     except OSError as e:
         raise FileProblem(e.strerror or str(e)) from None
     try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise FileProblem("is a directory")
-        if not stat.S_ISREG(info.st_mode):
-            raise FileProblem("not a regular file")
-        if info.st_size > MAX_SIZE:
-            raise FileProblem(f"larger than {MAX_SIZE // (1024 * 1024)} MiB, not a Dockerfile")
-        data = os.read(fd, info.st_size + 1)
-        if len(data) <= info.st_size:
+        return read_open(fd, limit)
+    finally:
+        os.close(fd)
+
+
+def read_open(fd: int, limit: int | None) -> bytes:
+    try:
+        opened = os.fstat(fd)
+    except OSError as e:
+        raise FileProblem(e.strerror or str(e)) from None
+    if not stat.S_ISREG(opened.st_mode):
+        raise FileProblem(what_is(opened.st_mode))
+    try:
+        data = os.read(fd, opened.st_size + 1 if limit is None else limit)
+        if limit is not None or len(data) <= opened.st_size:
             return data  # all of it, in one read
         chunks = [data]  # the file grew since fstat: read on to its end
         while chunks[-1]:
@@ -41,8 +99,6 @@ def read(path: str | os.PathLike[str]) -> bytes:
         return b"".join(chunks)
     except OSError as e:
         raise FileProblem(e.strerror or str(e)) from None
-    finally:
-        os.close(fd)
 
 
 def directory_reader(directory: str | os.PathLike[str]) -> ContextReader:
