@@ -51,6 +51,7 @@ from fixuser.batch_report import (
     write_report,
 )
 from fixuser.batch_report import to_json as report_json
+from fixuser.fileio import FileProblem, Write, write_together
 from fixuser.model import Verdict
 from fixuser.settings import Settings, SettingsError, build_settings, normalise_keys
 
@@ -686,9 +687,14 @@ def verifier(engine_name: str | None) -> Callable[[git.Repo, repo.RepoPlan], lis
                 directory = os.path.dirname(f.path)
                 extract(clone, f"{plan.head}:{directory}" if directory else plan.head, context)
                 original = (Path(context) / os.path.basename(f.path)).read_bytes()
-                for extra in f.result.extra_files:  # the wrapper the fixed file COPYs
-                    (Path(context) / extra.path).write_bytes(extra.data)
                 change = f.result.change
+                try:
+                    for extra in f.result.extra_files:  # the wrapper the fixed file COPYs
+                        wrapper = Path(context) / extra.path  # never through a committed link
+                        write_together([Write(wrapper, extra.data, extra.mode, False)], context)
+                except FileProblem as e:
+                    problems.append(f"{posixpath.join(directory, extra.path)}: {e}")
+                    continue
                 try:
                     proof = verify.prove(
                         Path(f.path), original, f.result.output, Path(context), engine=engine,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 from pathlib import Path
 
@@ -13,7 +15,8 @@ from fixuser.cli import (
     add_settings_arguments,
     settings_from_args,
 )
-from fixuser.fileio import write_atomic
+from fixuser.discover import tree_root
+from fixuser.fileio import FileProblem, Write, existing, write_together
 from fixuser.model import DockerfileError, ExtraFile, FixResult, Verdict
 from fixuser.pipeline import Contexts, Processed, process
 from fixuser.report import (
@@ -45,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def unified_diff(path: str, result: FixResult) -> str:
+    """The diff of the fix; FileProblem when a file it adds has something at its path that
+    fixuser does not read (a symlink, a FIFO...)."""
     text = diff.unified(path, result.lines, result.edits)
     for target, extra in extra_targets(path, result):
         text += diff.whole_file(str(target), existing(target), extra.data)
@@ -57,21 +62,31 @@ def extra_targets(path: str, result: FixResult) -> list[tuple[Path, ExtraFile]]:
     return [(Path(path).parent / extra.path, extra) for extra in result.extra_files]
 
 
-def existing(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except OSError:
-        return None
+def root_of(path: str) -> str:
+    """The tree nothing is written outside of (see discover.tree_root)."""
+    return tree_root(os.path.dirname(os.path.abspath(path)))
+
+
+def extra_writes(path: str, result: FixResult) -> list[Write]:
+    """The files the fix adds that do not hold their text yet; never written through a
+    symlink. FileProblem: something is at one's path that fixuser does not replace."""
+    return [
+        Write(target, extra.data, extra.mode, follow=False)
+        for target, extra in extra_targets(path, result)
+        if existing(target) != extra.data
+    ]
+
+
+def write_fix(path: str, result: FixResult) -> None:
+    """The files the fix adds and the Dockerfile, all written or none (the Dockerfile last)."""
+    write_together([*extra_writes(path, result), Write(Path(path), result.output)], root_of(path))
 
 
 def write_extras(path: str, result: FixResult) -> dict[Path, bytes | None]:
     """Write the files the fix adds (before the Dockerfile that COPYs them); what each path
     held before, for ``restore``."""
-    before: dict[Path, bytes | None] = {}
-    for target, extra in extra_targets(path, result):
-        before[target] = existing(target)
-        if before[target] != extra.data:
-            write_atomic(target, extra.data, new_mode=extra.mode)
+    before = {target: existing(target) for target, _ in extra_targets(path, result)}
+    write_together(extra_writes(path, result), root_of(path))
     return before
 
 
@@ -80,7 +95,13 @@ def restore(before: dict[Path, bytes | None]) -> None:
         if data is None:
             target.unlink(missing_ok=True)
         else:
-            write_atomic(target, data)
+            write_together([Write(target, data, follow=False)], root_of(str(target)))
+
+
+def not_written(path: str, problem: FileProblem) -> str:
+    """The line for a fix that a file it writes stops: it names that file."""
+    where = f"{problem.path}: " if problem.path and problem.path != path else ""
+    return f"not fixed: {where}{problem}"
 
 
 def explain(
@@ -168,30 +189,50 @@ def fix_one(
         return
     result = item.result
     assert result is not None
-    if result.changed and verify:
-        # The build context must hold the wrapper the fixed Dockerfile COPYs while it is
-        # proven; it stays only when the fix is then written.
-        before = write_extras(path, result) if result.extra_files else {}
-        problem = prove(Path(path), item.source, result)
-        if problem or as_diff:
-            restore(before)
-        if problem:
-            error_line(path, f"not written: the fix failed its proof: {problem}", blocks.err)
-            report.add(Outcome(path, result.analysis, error=f"proof failed: {problem}"))
-            return
     if result.changed:
-        if as_diff:
-            blocks.out.write(unified_diff(path, result))
-        else:
-            try:
-                write_extras(path, result)
-                write_atomic(Path(path), result.output)
-            except OSError as e:
-                error_line(path, f"cannot write: {e.strerror or e}", blocks.err)
-                report.add(Outcome(path, result.analysis, error=str(e)))
-                return
+        line, error = write_or_show(path, item.source, result, blocks.out, as_diff, verify)
+        if line:
+            error_line(path, line, blocks.err)
+            report.add(Outcome(path, result.analysis, error=error))
+            return
     explain(path, result, written=not as_diff, err=blocks.err)
     report.add(Outcome(path, result.analysis, changed=result.changed))
+
+
+def write_or_show(
+    path: str, source: bytes, result: FixResult, out: Writer, as_diff: bool, verify: bool
+) -> tuple[str, str]:
+    """Prove the fix (--verify), then write it or show its diff. ("", "") when done, else the
+    line to say and the report's error: then nothing the fix writes is left changed."""
+    before: dict[Path, bytes | None] = {}
+    try:
+        if verify:
+            # The build context must hold the wrapper the fixed Dockerfile COPYs while it is
+            # proven; it stays only when the fix is then written.
+            before = write_extras(path, result)
+            problem = prove(Path(path), source, result)
+            if problem:
+                put_back(before)
+                said = f"not written: the fix failed its proof: {problem}"
+                return said, f"proof failed: {problem}"
+        if as_diff:
+            put_back(before)
+            out.write(unified_diff(path, result))
+        else:
+            write_fix(path, result)
+    except FileProblem as e:
+        put_back(before)
+        return not_written(path, e), not_written(path, e)
+    except OSError as e:
+        put_back(before)
+        return f"cannot write: {e.strerror or e}", f"cannot write: {e.strerror or e}"
+    return "", ""
+
+
+def put_back(before: dict[Path, bytes | None]) -> None:
+    """restore, when a failure is already being reported: that one is the error to say."""
+    with contextlib.suppress(OSError, FileProblem):
+        restore(before)
 
 
 def prove(path: Path, original: bytes, result: FixResult) -> str:

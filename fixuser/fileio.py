@@ -2,19 +2,30 @@
 of a file in a repository goes through here.
 
 Nothing that is not a regular file is opened (a FIFO would hang the run, and opening a device
-can act on it): it is stat'ed first, then opened without blocking and checked again.
+can act on it): it is stat'ed first, then opened without blocking and checked again. Nothing is
+read or written through a symlink that leaves the tree it is in. Writes go to a temporary file
+beside the target, named with the writer's PID, renamed over the target at the end: a run
+killed half-way leaves the old file, and the next run removes the temporary file it left.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import stat
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 from fixuser.model import ContextReader
 
 MAX_SIZE = 10 * 1024 * 1024
+# A temporary file: the target's name, the writer's PID, a random part. A run removes those
+# of a writer that is gone, and any a day old (a PID taken again, another PID namespace).
+TEMP_RE = re.compile(r"\A\..*\.(\d+)-[0-9a-f]{8}\.fixuser\Z", re.DOTALL)
+TEMP_MAX_AGE = 24 * 3600
 
 
 class FileProblem(OSError):
@@ -101,6 +112,23 @@ def read_open(fd: int, limit: int | None) -> bytes:
         raise FileProblem(e.strerror or str(e)) from None
 
 
+def existing(path: str | os.PathLike[str]) -> bytes | None:
+    """What a file fixuser adds (the wrapper) holds now: None when there is none. A symlink or
+    anything but a regular file at its path is a FileProblem: it is neither read nor replaced."""
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise FileProblem(e.strerror or str(e), os.fspath(path)) from None
+    if stat.S_ISLNK(info.st_mode):
+        raise FileProblem("is a symlink, which fixuser never writes through", os.fspath(path))
+    try:
+        return read(path)
+    except FileProblem as e:
+        raise FileProblem(str(e), os.fspath(path)) from None
+
+
 def directory_reader(directory: str | os.PathLike[str]) -> ContextReader:
     """Reads files of a build context directory, never outside it."""
     return lazy_reader(lambda: os.path.abspath(directory))
@@ -154,29 +182,208 @@ def context_reader(dockerfile: str | os.PathLike[str]) -> ContextReader:
     return lazy_reader(lambda: os.path.dirname(os.path.abspath(dockerfile)))
 
 
-def write_atomic(path: Path, data: bytes, new_mode: int | None = None) -> None:
-    """Write through a temporary file in the same directory, then rename over the target.
+# --- writing ------------------------------------------------------------------------------
 
-    A symlink is written through to its target, so the link stays a link; the mode is kept.
-    With ``new_mode``, a file that does not exist yet is made with that mode.
+
+class Write(NamedTuple):
+    """One file of a write: ``data`` to ``path``.
+
+    ``follow``: a symlink at ``path`` is written through to its target (which must be inside
+    the root), and stays a link; without it a symlink is refused. A file that exists keeps its
+    mode; a new one gets ``new_mode``, or the umask's default when None.
     """
-    target = path.resolve() if path.is_symlink() else path
-    try:
-        mode = stat.S_IMODE(target.stat().st_mode)
-    except FileNotFoundError:
-        if new_mode is None:
-            raise
-        mode = new_mode
-    import tempfile  # only fix writes, and check should start fast
 
-    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".fixuser")
+    path: Path
+    data: bytes
+    new_mode: int | None = None
+    follow: bool = True
+
+
+class Target(NamedTuple):
+    path: str  # what is renamed over: the file, or the file a symlink leads to
+    mode: int | None  # to set on the temporary file; None: leave the umask's
+    exists: bool
+
+
+def target_of(write: Write, root: str | None) -> Target:
+    """Where ``write`` goes, checked: FileProblem (naming the path) when it may not."""
+    path = os.fspath(write.path)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(temp, mode)
-        os.replace(temp, target)
+        info: os.stat_result | None = os.lstat(path)
+    except FileNotFoundError:
+        info = None
+    except OSError as e:
+        raise FileProblem(e.strerror or str(e), path) from None
+    real = path
+    if info is not None and stat.S_ISLNK(info.st_mode):
+        if not write.follow:
+            raise FileProblem("is a symlink, which fixuser never writes through", path)
+        real = os.path.realpath(path)
+        if root is not None and not within(real, root):
+            raise FileProblem("symlink leads outside the repository", path)
+        try:
+            info = os.stat(real)
+        except FileNotFoundError:
+            raise FileProblem("broken symlink", path) from None
+        except OSError as e:
+            raise FileProblem(e.strerror or str(e), path) from None
+    elif root is not None and not within(os.path.dirname(os.path.abspath(path)), root):
+        raise FileProblem("is in a directory outside the repository", path)
+    if info is None:
+        return Target(real, write.new_mode, False)
+    if not stat.S_ISREG(info.st_mode):
+        raise FileProblem(what_is(info.st_mode), path)
+    return Target(real, stat.S_IMODE(info.st_mode), True)
+
+
+def write_together(writes: Sequence[Write], root: str | None = None, durable: bool = True) -> None:
+    """Write every file of ``writes``, or none: each goes to a temporary file first (a full
+    disk fails there, before any file is replaced), then each is renamed over its target, in
+    the order given (the Dockerfile last: it never names a wrapper that is not there yet).
+    Should a rename fail, those done are undone.
+
+    ``root``: no file is written through a symlink, or into a directory, outside it. Raises
+    FileProblem for a target that may not be written (nothing is then written), OSError for a
+    write that failed. ``durable``: fsync'ed, so a power cut leaves the old file or the new.
+    """
+    targets = [target_of(write, root) for write in writes]
+    for directory in {os.path.dirname(os.path.abspath(t.path)) for t in targets}:
+        remove_leftovers(directory)
+    temps: list[str] = []
+    try:
+        for write, target in zip(writes, targets, strict=True):
+            temps.append(write_temp(target, write.data, durable))
+        replace_all(temps, targets)
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        for temp in temps:
+            remove(temp)  # each one renamed is gone already
         raise
+
+
+def temp_name(target: str) -> str:
+    directory, name = os.path.split(target)
+    return os.path.join(directory, f".{name[:100]}.{os.getpid()}-{os.urandom(4).hex()}.fixuser")
+
+
+def create_temp(target: str, mode: int) -> tuple[int, str]:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    while True:
+        temp = temp_name(target)
+        try:
+            return os.open(temp, flags, mode), temp
+        except FileExistsError:
+            continue
+
+
+def write_temp(target: Target, data: bytes, durable: bool) -> str:
+    """A temporary file beside ``target`` holding ``data``, with the target's mode."""
+    # A new file without a mode of its own gets what the umask leaves of 0666, as open() gives.
+    fd, temp = create_temp(target.path, 0o600 if target.mode is not None else 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if target.mode is not None:
+            os.fchmod(fd, target.mode)
+        if durable:
+            os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        remove(temp)
+        raise
+    os.close(fd)
+    return temp
+
+
+def replace_all(temps: list[str], targets: list[Target]) -> None:
+    """Rename each temporary file over its target; on a failure, put back what was there."""
+    if len(targets) == 1:
+        os.replace(temps[0], targets[0].path)
+        return
+    # Hard links to the files being replaced: a failed rename puts each one back.
+    saved: list[str | None] = []
+    try:
+        for target in targets:
+            saved.append(keep(target) if target.exists else None)
+        done: list[int] = []
+        try:
+            for index, target in enumerate(targets):
+                os.replace(temps[index], target.path)
+                done.append(index)
+        except BaseException:
+            for index in reversed(done):
+                undo(targets[index], saved[index])
+            raise
+    finally:
+        for kept in saved:
+            if kept is not None:
+                remove(kept)
+
+
+def keep(target: Target) -> str | None:
+    """A hard link to ``target``'s file (None where links cannot be made)."""
+    for _ in range(100):
+        name = temp_name(target.path)
+        try:
+            os.link(target.path, name, follow_symlinks=False)
+            return name
+        except FileExistsError:
+            continue
+        except OSError:
+            return None
+    return None
+
+
+def undo(target: Target, kept: str | None) -> None:
+    try:
+        if kept is not None:
+            os.replace(kept, target.path)
+        elif not target.exists:
+            os.unlink(target.path)
+    except OSError:
+        pass  # the error being raised says what went wrong
+
+
+def remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
+CLEANED: set[str] = set()  # the directories this process has cleaned
+
+
+def remove_leftovers(directory: str) -> None:
+    """Remove the temporary files in ``directory`` that a writer killed before it could
+    (kill -9, a power cut) left: those of a process that is gone, and any a day old."""
+    if directory in CLEANED:
+        return
+    CLEANED.add(directory)
+    try:
+        with os.scandir(directory) as listing:
+            leftovers = [entry for entry in listing if TEMP_RE.match(entry.name)]
+    except OSError:
+        return
+    now = time.time()
+    for entry in leftovers:
+        match = TEMP_RE.match(entry.name)
+        assert match is not None
+        try:
+            if not entry.is_file(follow_symlinks=False):
+                continue
+            old = now - entry.stat(follow_symlinks=False).st_mtime > TEMP_MAX_AGE
+            if old or not alive(int(match.group(1))):
+                os.unlink(entry.path)
+        except OSError:
+            continue
+
+
+def alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # gone, or no PID there can be
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True

@@ -34,7 +34,7 @@ from fixuser.engine import (
     RuntimeUser,
     find_engine,
 )
-from fixuser.fileio import directory_reader
+from fixuser.fileio import FileProblem, directory_reader, read
 from fixuser.paths import SYSTEM_DIRS, under
 
 if TYPE_CHECKING:
@@ -554,7 +554,7 @@ def prove_one(
 
 
 def run(args: argparse.Namespace) -> int:
-    from fixuser.cmd_fix import restore, write_extras
+    from fixuser.cmd_fix import not_written, restore, write_extras
     from fixuser.core import fix
     from fixuser.discover import DiscoveryError, discover
     from fixuser.model import DockerfileError
@@ -586,10 +586,10 @@ def run(args: argparse.Namespace) -> int:
             continue
         found = Path(discovered)
         context = (args.context or found.parent).resolve()
-        original = found.read_bytes()
         try:
+            original = read(found)
             result = fix(original, settings, path=str(found), context=directory_reader(context))
-        except DockerfileError as e:
+        except (FileProblem, DockerfileError) as e:
             print(f"{found}: cannot read: {e}", file=sys.stderr)
             errors += 1
             continue
@@ -597,6 +597,10 @@ def run(args: argparse.Namespace) -> int:
         # while it is built; whatever that path held before is put back afterwards.
         try:
             held = write_extras(str(found), result) if result.extra_files else {}
+        except FileProblem as e:
+            print(f"{found}: {not_written(str(found), e)}", file=sys.stderr)
+            errors += 1
+            continue
         except OSError as e:
             print(f"{found}: cannot write the wrapper: {e.strerror or e}", file=sys.stderr)
             errors += 1

@@ -4,16 +4,19 @@ symlink, nothing that is not a regular file, nothing half-written or left behind
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from small_disk import fill, small_disk
 
-from fixuser.fileio import MAX_SIZE, FileProblem, directory_reader, read
+from fixuser.fileio import MAX_SIZE, FileProblem, Write, directory_reader, read, write_together
 
 
 @pytest.fixture
@@ -76,9 +79,10 @@ def test_reading_a_dockerfile_that_is_not_a_file(
         read(tmp_path / "Dockerfile")
 
 
-# --- nothing is read through a symlink out of the tree ----------------------------------------
+# --- nothing is read, printed or written through a symlink out of the tree ------------------
 
 ROOT_DOCKERFILE = b'FROM debian:bookworm-slim\nCMD ["/app/run"]\n'
+WRAPPER = "fixuser-entrypoint.sh"
 FIFO = "is a FIFO (named pipe), not a regular file"
 
 
@@ -101,6 +105,37 @@ def repo(tmp_path: Path) -> Path:
     (root / ".git").mkdir(parents=True)  # what fixuser takes for a work tree's root
     (root / "Dockerfile").write_bytes(ROOT_DOCKERFILE)
     return root
+
+
+def error_lines(proc: subprocess.CompletedProcess[bytes]) -> list[str]:
+    return [line for line in proc.stderr.decode().splitlines() if "not fixed" in line]
+
+
+@pytest.mark.parametrize(
+    "link",
+    [
+        pytest.param("../secret", id="to-a-file-outside"),
+        pytest.param("../nothing-yet", id="dangling-outside"),
+        pytest.param("Dockerfile", id="to-a-file-inside"),
+    ],
+)
+@pytest.mark.parametrize("diff", [False, True], ids=["fix", "diff"])
+def test_a_wrapper_path_that_is_a_symlink_is_never_written_read_or_shown(
+    repo: Path, link: str, diff: bool
+) -> None:
+    (repo / WRAPPER).symlink_to(link)
+    outside = repo.parent / "secret"
+    proc = fixuser("fix", "--strategy", "entrypoint", *(["--diff"] if diff else []), cwd=repo)
+    assert proc.returncode == 2
+    assert error_lines(proc) == [
+        f"Dockerfile: not fixed: {WRAPPER}: is a symlink, which fixuser never writes through"
+    ]
+    assert b"hunter2" not in proc.stdout + proc.stderr
+    assert outside.read_bytes() == b"password=hunter2\n"
+    assert not (repo.parent / "nothing-yet").exists()
+    assert (repo / WRAPPER).is_symlink() and os.readlink(repo / WRAPPER) == link
+    assert (repo / "Dockerfile").read_bytes() == ROOT_DOCKERFILE
+    assert proc.stdout == b""
 
 
 @pytest.mark.parametrize("command", ["check", "fix"])
@@ -137,6 +172,29 @@ def test_outside_git_the_tree_is_the_current_directory(tmp_path: Path) -> None:
     assert (tmp_path / "secret").read_bytes() == ROOT_DOCKERFILE
 
 
+def test_the_writer_refuses_each_way_out_before_writing_anything(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (tmp_path / "outside").write_bytes(b"kept")
+    (root / "out").symlink_to(tmp_path / "outside")
+    (root / "dir").symlink_to(tmp_path)
+    (root / "in").write_bytes(b"old")
+    fine = Write(root / "in", b"new")
+    for write, problem in [
+        (Write(root / "out", b"x"), "symlink leads outside the repository"),
+        (Write(root / "dir" / "new", b"x", 0o644), "is in a directory outside the repository"),
+        (Write(root / "in", b"x", follow=False), None),  # a regular file: fine either way
+    ]:
+        if problem is None:
+            write_together([write], str(root))
+            continue
+        with pytest.raises(FileProblem, match=problem):
+            write_together([fine, write], str(root))
+    assert (root / "in").read_bytes() == b"x"
+    assert (tmp_path / "outside").read_bytes() == b"kept"
+    assert not (tmp_path / "new").exists()
+
+
 # --- nothing that is not a regular file is opened ----------------------------------------
 
 
@@ -153,6 +211,18 @@ def test_a_fifo_named_like_a_context_file_never_hangs_check(repo: Path, name: st
     if name != "deploy.yaml":  # any YAML may be a manifest: said only when it plainly is one
         said = proc.stderr.decode().splitlines()
         assert f"{name}: warning: cannot be read, skipped: {FIFO}" in said
+
+
+@pytest.mark.parametrize("diff", [False, True], ids=["fix", "diff"])
+def test_a_fifo_at_the_wrapper_path_never_hangs_fix(repo: Path, diff: bool) -> None:
+    os.mkfifo(repo / WRAPPER)
+    proc = fixuser(
+        "fix", "--strategy", "entrypoint", *(["--diff"] if diff else []), cwd=repo, timeout=30
+    )
+    assert proc.returncode == 2
+    assert error_lines(proc) == [f"Dockerfile: not fixed: {WRAPPER}: {FIFO}"]
+    assert stat.S_ISFIFO(os.lstat(repo / WRAPPER).st_mode)
+    assert (repo / "Dockerfile").read_bytes() == ROOT_DOCKERFILE
 
 
 def test_sockets_fifos_and_devices_are_named_for_what_they_are(tmp_path: Path) -> None:
@@ -193,3 +263,93 @@ def test_a_device_in_the_tree_is_never_opened(tmp_path: Path) -> None:
     assert proc.stderr.decode().splitlines() == [
         "Dockerfile: is a character device, not a regular file"
     ]
+
+
+# --- nothing half-written, nothing left behind --------------------------------------------
+
+
+def leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".fixuser"))
+
+
+def run_with_hook(hook: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    """The CLI in a process whose audit hook (``hook``: a function ``audit(event, args)``)
+    sees each of its system calls and may stop one: the fault is the real kernel's (a kill)
+    or raised where the call would have been made."""
+    script = f"import os, signal, sys\n{hook}\nsys.addaudithook(audit)\n"
+    script += "from fixuser.main import entry\nsys.argv[0] = 'fixuser'\nentry()\n"
+    return subprocess.run(
+        [sys.executable, "-c", script, *args], cwd=cwd, capture_output=True, timeout=60
+    )
+
+
+def test_a_fix_killed_with_sigkill_leaves_a_temp_file_the_next_run_removes(repo: Path) -> None:
+    kill_at_rename = (
+        "def audit(event, args):\n"
+        "    if event == 'os.rename' and str(args[1]).endswith('Dockerfile'):\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    killed = run_with_hook(kill_at_rename, "fix", cwd=repo)
+    assert killed.returncode == -signal.SIGKILL
+    assert (repo / "Dockerfile").read_bytes() == ROOT_DOCKERFILE  # the old file, whole
+    (left,) = leftovers(repo)
+    assert b"USER" in (repo / left).read_bytes()  # the new text, never renamed into place
+    again = fixuser("fix", cwd=repo)
+    assert again.returncode == 1
+    assert leftovers(repo) == []
+    assert b"USER" in (repo / "Dockerfile").read_bytes()
+
+
+def test_the_temp_file_of_a_writer_still_running_is_kept(repo: Path) -> None:
+    # This test's own process is alive: a file named as its writer's is not a leftover yet,
+    # unless it is a day old (its PID has been taken again since, or is another namespace's).
+    running = repo / f".Dockerfile.{os.getpid()}-0123abcd.fixuser"
+    stale = repo / f".Dockerfile.{os.getpid()}-4567cdef.fixuser"
+    unrelated = repo / "notes.fixuser"
+    for path in (running, stale, unrelated):
+        path.write_bytes(b"half")
+    os.utime(stale, (time.time() - 2 * 24 * 3600,) * 2)
+    assert fixuser("fix", cwd=repo).returncode == 1
+    assert leftovers(repo) == sorted([running.name, unrelated.name])
+
+
+@pytest.mark.parametrize("free_pages", [0, 1], ids=["nothing-fits", "the-wrapper-fits"])
+def test_a_full_disk_changes_neither_the_wrapper_nor_the_dockerfile(
+    tmp_path: Path, free_pages: int
+) -> None:
+    with small_disk(tmp_path / "disk") as disk:
+        repo = disk / "repo"
+        (repo / ".git").mkdir(parents=True)
+        (repo / "Dockerfile").write_bytes(ROOT_DOCKERFILE)
+        fill(disk, free_pages)  # one page: the wrapper's temporary file, not the Dockerfile's
+        proc = fixuser("fix", "--strategy", "entrypoint", cwd=repo)
+        assert proc.returncode == 2
+        assert proc.stderr.decode().splitlines() == [
+            "Dockerfile: cannot write: No space left on device"
+        ]
+        assert sorted(p.name for p in repo.iterdir()) == [".git", "Dockerfile"]
+        assert (repo / "Dockerfile").read_bytes() == ROOT_DOCKERFILE
+
+
+@pytest.mark.parametrize("old_wrapper", [None, b'#!/bin/sh\nexec "$@"\n'], ids=["new", "old"])
+def test_a_failed_rename_puts_back_what_the_fix_had_replaced(
+    repo: Path, old_wrapper: bytes | None
+) -> None:
+    if old_wrapper is not None:
+        (repo / WRAPPER).write_bytes(old_wrapper)
+    # EIO where the Dockerfile would be renamed into place, after its wrapper was.
+    fail_at_rename = (
+        "import errno\n"
+        "def audit(event, args):\n"
+        "    if event == 'os.rename' and str(args[1]).endswith('Dockerfile'):\n"
+        "        raise OSError(errno.EIO, os.strerror(errno.EIO))\n"
+    )
+    proc = run_with_hook(fail_at_rename, "fix", "--strategy", "entrypoint", cwd=repo)
+    assert proc.returncode == 2
+    assert proc.stderr.decode().splitlines() == ["Dockerfile: cannot write: Input/output error"]
+    assert (repo / "Dockerfile").read_bytes() == ROOT_DOCKERFILE
+    if old_wrapper is None:
+        assert not (repo / WRAPPER).exists()
+    else:
+        assert (repo / WRAPPER).read_bytes() == old_wrapper
+    assert leftovers(repo) == []
