@@ -45,13 +45,14 @@ from fixuser.batch_report import (
     Record,
     counts,
     exit_code,
+    markdown_path,
     read_report,
     summary_line,
     write_atomically,
     write_report,
 )
 from fixuser.batch_report import to_json as report_json
-from fixuser.fileio import FileProblem, Write, write_together
+from fixuser.fileio import FileProblem, Write, probe, write_together
 from fixuser.model import Verdict
 from fixuser.settings import Settings, SettingsError, build_settings, normalise_keys
 
@@ -765,6 +766,9 @@ class State:
         self.persist = persist
         self.descriptions = path.with_name(path.name + ".d")
         self._lock = threading.Lock()
+        # why the state file holds less than the records, when it does (see unsaved)
+        self.behind = self.lost = ""
+        self.said = False
 
     @classmethod
     def load(cls, path: Path, *, persist: bool = True) -> State:
@@ -792,13 +796,29 @@ class State:
             write_atomically(self.path, records, durable=False)
 
     def record(self, record: Record) -> None:
+        """Keep ``record`` and save the state. A state that cannot be written (a full disk)
+        does not stop the run: the records stay here for the report, and the run says so."""
         with self._lock:
             if record.description and self.persist:
-                write_atomically(
-                    self.description_path(record.repo), record.description, durable=False
-                )
+                path = self.description_path(record.repo)
+                try:
+                    write_atomically(path, record.description, durable=False)
+                except OSError as e:  # lost for good: a later save does not write it
+                    self.lost = self.lost or f"cannot write {path}: {e.strerror or e}"
             self.records[record.repo] = record
-            self.save()
+            try:
+                self.save()
+                self.behind = ""  # all of it is in the file again
+            except OSError as e:
+                self.behind = f"cannot write the state {self.path}: {e.strerror or e}"
+            if self.unsaved and not self.said:  # once: a disk full now stays full a while
+                print(f"fixuser batch: {self.unsaved}; the run goes on", file=sys.stderr)
+                self.said = True
+
+    @property
+    def unsaved(self) -> str:
+        """Why the state file holds less than the records ("" when it holds them all)."""
+        return self.behind or self.lost
 
 
 class Progress:
@@ -1023,6 +1043,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         options = build_options(args)
         specs = select(args)
+        refuse_unwritable(args.report)
         state_path = (
             args.state or options.workdir / f"state-{sha(repr((specs, args.shard)))[:12]}.json"
         )
@@ -1046,9 +1067,12 @@ def run(args: argparse.Namespace) -> int:
     finished = run_all(todo, options, state, args.jobs, progress.update)
     progress.close()
     records = [state.records[s] for s in specs if s in state.records]
-    if args.report is not None:
-        write_report(args.report, records)
+    problems = write_report(args.report, records) if args.report is not None else []
+    if state.unsaved:
+        problems.append(f"{state.unsaved}: a --resume would miss what it does not hold")
     print_summary(records)
+    for problem in problems:
+        print(f"fixuser batch: {problem}", file=sys.stderr)
     if not finished:
         again = (
             "a dry run records no state: run it again"
@@ -1057,7 +1081,16 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"fixuser batch: interrupted; {again}", file=sys.stderr)
         return 130
-    return exit_code(records)
+    return EXIT_ERROR if problems else exit_code(records)
+
+
+def refuse_unwritable(report: Path | None) -> None:
+    """A --report that cannot be written stops the run before any repository is touched."""
+    for path in (report, markdown_path(report)) if report is not None else ():
+        try:
+            probe(path)
+        except OSError as e:
+            raise StartError(f"--report {path}: cannot write it: {e.strerror or e}") from None
 
 
 def print_summary(records: Sequence[Record]) -> None:

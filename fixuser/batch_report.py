@@ -8,13 +8,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import sys
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
+from fixuser.fileio import Write, write_together
 
 # In the order the summary lists them: what needs a reviewer first, failures last.
 OUTCOMES = (
@@ -143,19 +143,11 @@ def write_atomically(path: Path, text: str, *, durable: bool = True) -> None:
     ``durable`` also survives a power cut (fsync). The batch state file goes without it: it is
     rewritten after every repository, an fsync each time costs more than fixing a repository,
     and a lost update only means a resumed run redoes (and reuses) that repository's branch.
+    Raises FileProblem for a path that is not a regular file (a FIFO, a device: never
+    replaced), OSError when the write fails (the old file is then still there).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_together([Write(path, text.encode())], durable=durable)
 
 
 def to_json(records: Iterable[Record], *, compact: bool = False) -> str:
@@ -282,9 +274,16 @@ def to_markdown(records: Sequence[Record]) -> str:
     return "\n".join(lines)
 
 
-def write_report(path: Path, records: Sequence[Record]) -> None:
-    write_atomically(path, to_json(records))
-    write_atomically(markdown_path(path), to_markdown(records))
+def write_report(path: Path, records: Sequence[Record]) -> list[str]:
+    """The JSON report and its Markdown; each one that cannot be written (a full disk) is a
+    line of what is returned, and the other is written all the same."""
+    problems = []
+    for where, text in ((path, to_json(records)), (markdown_path(path), to_markdown(records))):
+        try:
+            write_atomically(where, text)
+        except OSError as e:
+            problems.append(f"cannot write the report {where}: {e.strerror or e}")
+    return problems
 
 
 def exit_code(records: Iterable[Record]) -> int:
@@ -322,9 +321,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"fixuser batch-report: {name}: {e}", file=sys.stderr)
             return EXIT_ERROR
     records = merge(loaded)
-    if args.report is not None:
-        write_report(args.report, records)
-    else:
+    problems = write_report(args.report, records) if args.report is not None else []
+    if args.report is None:
         sys.stdout.write(to_markdown(records))
+    for problem in problems:
+        print(f"fixuser batch-report: {problem}", file=sys.stderr)
     print(summary_line(records), file=sys.stderr)
-    return exit_code(records)
+    return EXIT_ERROR if problems else exit_code(records)

@@ -260,6 +260,17 @@ def write_together(writes: Sequence[Write], root: str | None = None, durable: bo
         raise
 
 
+def probe(path: Path) -> None:
+    """Raise what writing ``path`` (its directories made) would raise, before anything is
+    written: what write_together refuses, or the OSError of making a file beside it (made and
+    removed at once). A full disk is only found when the file is written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    target = target_of(Write(path, b""), None)
+    fd, temp = create_temp(target.path, 0o600)
+    os.close(fd)
+    os.unlink(temp)
+
+
 def temp_name(target: str) -> str:
     directory, name = os.path.split(target)
     return os.path.join(directory, f".{name[:100]}.{os.getpid()}-{os.urandom(4).hex()}.fixuser")

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 from batch_fleet import COMPLIANT, GOSU, ROOT, add_hook, git, make_remote, remote_branches
 from gitutil import amend_round_trip, comment_lines, isolate_git, snapshot
+from small_disk import fill, small_disk
 
 from fixuser import batch, core
 from fixuser.engine import Engine
@@ -867,3 +869,68 @@ def test_summary_and_resume_lines_say_one_repository_in_the_singular(
     assert "\n1 repository: 1 compliant\n" in capsys.readouterr().out
     run_batch(tmp_path, "--resume", str(remote))
     assert "fixuser batch: 1 repository already done in" in capsys.readouterr().err
+
+
+# -- a report or state that cannot be written ---------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["under-a-file", "a-fifo", "a-directory", "a-dangling-link"])
+def test_an_unwritable_report_is_refused_before_any_repository_is_touched(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    remote = make_remote(tmp_path / "remotes", "root", {"Dockerfile": ROOT})
+    report = tmp_path / "report.json"
+    if how == "under-a-file":
+        (tmp_path / "file").write_text("a file, not a directory\n")
+        report = tmp_path / "file" / "report.json"
+    elif how == "a-fifo":
+        os.mkfifo(report)  # never replaced, never opened
+    elif how == "a-directory":
+        report.mkdir()
+    else:
+        report.symlink_to(tmp_path / "nowhere" / "report.json")
+    code = main(["batch", "--push", "--report", str(report), str(remote)])
+    assert code == 2
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"fixuser batch: --report {report}: cannot write it: ")
+    assert set(remote_branches(remote)) == {"main"}
+    assert not (tmp_path / "cache" / "fixuser" / "batch" / "repos").exists()  # nothing cloned
+    if how == "a-fifo":
+        assert stat.S_ISFIFO(os.lstat(report).st_mode)
+
+
+def test_a_full_disk_for_the_state_keeps_the_run_going_and_the_report_whole(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    remotes = [make_remote(tmp_path / "remotes", f"r{i}", {"Dockerfile": ROOT}) for i in range(2)]
+    with small_disk(tmp_path / "disk") as disk:
+        state = disk / "state.json"
+        fill(disk, 1)  # the page the run's first, empty, state takes: then no more
+        code, report = run_batch(tmp_path, "--state", str(state), *map(str, remotes))
+        err = capsys.readouterr().err
+        assert json.loads(state.read_text()) == {"repositories": []}
+    assert code == 2
+    assert [r["outcome"] for r in report.values()] == ["committed", "committed"]
+    said = f"cannot write the state {state}: No space left on device"
+    assert err.count(f"fixuser batch: {said}; the run goes on\n") == 1
+    assert f"fixuser batch: {said}: a --resume would miss what it does not hold\n" in err
+    assert "Traceback" not in err
+
+
+def test_a_full_disk_for_the_report_writes_what_fits_and_says_what_did_not(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    remote = make_remote(tmp_path / "remotes", "root", {"Dockerfile": ROOT})
+    with small_disk(tmp_path / "disk") as disk:
+        report = disk / "report.json"
+        fill(disk, 1)  # room for the JSON, none left for the Markdown
+        code = main(["batch", "--report", str(report), str(remote)])
+        err = capsys.readouterr().err
+        records = json.loads(report.read_text())["repositories"]
+        assert not report.with_suffix(".md").exists()
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", "report.json"]  # no temp
+    assert code == 2
+    assert [r["outcome"] for r in records] == ["committed"]
+    said = f"cannot write the report {report.with_suffix('.md')}: No space left on device"
+    assert f"fixuser batch: {said}\n" in err
+    assert "Traceback" not in err
