@@ -163,7 +163,7 @@ def in_shard(spec: str, shard: tuple[int, int]) -> bool:
     on its shard when the list is edited or reordered, so each shard's state file stays valid
     for ``--resume``. SHA-256 rather than ``hash()``, which is salted per process."""
     k, n = shard
-    return int.from_bytes(hashlib.sha256(spec.encode()).digest()[:8], "big") % n == k - 1
+    return int.from_bytes(hashlib.sha256(os.fsencode(spec)).digest()[:8], "big") % n == k - 1
 
 
 # -- one repository -----------------------------------------------------------------------------
@@ -179,7 +179,7 @@ def cache_dir(workdir: Path, source: str) -> Path:
 
 
 def sha(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(os.fsencode(text)).hexdigest()
 
 
 def run_git(*args: str, cwd: Path | None = None) -> str:
@@ -421,10 +421,14 @@ def rewrite_tree(
         for path, mode in (new_modes or {}).items()
         if path.startswith(prefix) and "/" not in path[len(prefix) :] and path not in present
     ]
+    # A name that is not UTF-8 (read with surrogateescape) goes back as its bytes, in git's
+    # order of bytes.
+    named = [(sha, mode, name.encode("utf-8", "surrogateescape")) for sha, mode, name in entries]
     if added:
-        entries = sorted(entries + added, key=lambda e: e[2] + ("/" if e[1] == 0o040000 else ""))
+        added_named = [(s, m, n.encode("utf-8", "surrogateescape")) for s, m, n in added]
+        named = sorted(named + added_named, key=lambda e: e[2] + (b"/" if e[1] == 0o40000 else b""))
     out = io.BytesIO()
-    tree_to_stream(entries, out.write)
+    tree_to_stream(named, out.write)  # type: ignore[arg-type]  # it takes bytes names too
     return store(clone, b"tree", out.getvalue())
 
 
@@ -457,7 +461,7 @@ def commit_in_clone(
         f"tree {tree.hex()}\nparent {plan.head}\n"
         f"author {an} <{ae}> {stamp}\ncommitter {cn} <{ce}> {stamp}\n\n{message}"
     )
-    sha = store(clone, b"commit", body.encode()).hex()
+    sha = store(clone, b"commit", body.encode("utf-8", "surrogateescape")).hex()
     expected = old or repo.ZERO_SHA
     try:
         run_git(

@@ -143,11 +143,13 @@ def write_atomically(path: Path, text: str, *, durable: bool = True) -> None:
     ``durable`` also survives a power cut (fsync). The batch state file goes without it: it is
     rewritten after every repository, an fsync each time costs more than fixing a repository,
     and a lost update only means a resumed run redoes (and reuses) that repository's branch.
-    Raises FileProblem for a path that is not a regular file (a FIFO, a device: never
-    replaced), OSError when the write fails (the old file is then still there).
+    A path of a repository that is not UTF-8 is written as its bytes. Raises FileProblem for a
+    path that is not a regular file (a FIFO, a device: never replaced), OSError when the write
+    fails (the old file is then still there).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_together([Write(path, text.encode())], durable=durable)
+    data = text.encode("utf-8", "surrogateescape")
+    write_together([Write(path, data)], durable=durable)
 
 
 def to_json(records: Iterable[Record], *, compact: bool = False) -> str:

@@ -74,9 +74,10 @@ def whole_file(path: str, old: bytes | None, new: bytes) -> str:
 
     if old == new:
         return ""
-    new_lines = split_lines(new.decode("utf-8", "replace"))
+    # Bytes that are not UTF-8 (a path of the Dockerfile's) come out as they are.
+    new_lines = split_lines(new.decode("utf-8", "surrogateescape"))
     if old is None:
         hunk = f"@@ -0,0 +{span(0, len(new_lines))} @@\n"
         return "".join(["--- /dev/null\n", f"+++ b/{path}\n", hunk, *body("+", new_lines)])
-    old_lines = split_lines(old.decode("utf-8", "replace"))
+    old_lines = split_lines(old.decode("utf-8", "surrogateescape"))
     return "".join(difflib.unified_diff(old_lines, new_lines, f"a/{path}", f"b/{path}"))

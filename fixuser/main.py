@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import codecs
 import importlib
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -70,6 +72,7 @@ def entry() -> NoReturn:
     and --verify, batch, verify, the interactive session) exit the usual way, and so does a
     run under a profiler or tracer (python -m cProfile, trace), which reports at the end.
     """
+    escape_paths(sys.stdout)
     code, quick = dispatch(None)
     if quick and sys.gettrace() is None and sys.getprofile() is None:
         atexit._run_exitfuncs()  # what registered itself still runs (coverage saves its data)
@@ -80,6 +83,26 @@ def entry() -> NoReturn:
             code = code or EXIT_ERROR
         os._exit(code)
     raise SystemExit(code)
+
+
+def escape_paths(stream: object) -> None:
+    """A file name that is not UTF-8 (decoded with surrogateescape) goes out as its bytes,
+    where stdout would otherwise raise UnicodeEncodeError (PYTHONIOENCODING=utf-8, a UTF-8
+    locale); what the stream's encoding cannot hold at all is written as a backslash escape."""
+    if isinstance(stream, io.TextIOWrapper):
+        stream.reconfigure(errors=ESCAPE)
+
+
+def escape_error(error: UnicodeError) -> tuple[str | bytes, int]:
+    try:
+        return SURROGATEESCAPE(error)
+    except UnicodeError:
+        return codecs.backslashreplace_errors(error)
+
+
+SURROGATEESCAPE = codecs.lookup_error("surrogateescape")
+ESCAPE = "fixuser-escape"
+codecs.register_error(ESCAPE, escape_error)
 
 
 def dispatch(argv: Sequence[str] | None) -> tuple[int, bool]:

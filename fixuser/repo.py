@@ -428,7 +428,7 @@ def build_commit(repo: git.Repo, plan: RepoPlan, message: str, env: dict[str, st
                 repo.git.update_index("--add", "--cacheinfo", cacheinfo, env=env)
         tree: str = repo.git.write_tree(env=env)
         with tempfile.TemporaryFile() as msg:
-            msg.write(message.encode())
+            msg.write(message.encode("utf-8", "surrogateescape"))  # a path as its bytes
             msg.seek(0)
             commit: str = repo.git.commit_tree(
                 tree, "-p", plan.head, "-F", "-", istream=msg, env=env

@@ -130,15 +130,17 @@ def read_pyproject(directory: Path) -> dict[str, Any]:
     """The ``[tool.fixuser]`` table of ``directory/pyproject.toml`` (empty when there is none)."""
     import tomllib  # only when there is a pyproject.toml: check should start fast
 
+    from fixuser.fileio import read
+
     path = directory / "pyproject.toml"
-    try:
-        with path.open("rb") as f:
-            data = tomllib.load(f)
-    except FileNotFoundError:
+    if not path.exists():
         return {}
-    except (OSError, tomllib.TOMLDecodeError) as e:
+    try:  # a regular file only, as every file of a repository (fixuser.fileio)
+        data = tomllib.loads(read(path).decode())
+    except (OSError, ValueError) as e:  # a TOMLDecodeError, or bytes that are not UTF-8
         raise SettingsError(f"{path}: cannot read [tool.fixuser]: {e}") from e
-    table = data.get("tool", {}).get("fixuser", {})
+    tool = data.get("tool", {})
+    table = tool.get("fixuser", {}) if isinstance(tool, dict) else None
     if not isinstance(table, dict):
         raise SettingsError(f"{path}: [tool.fixuser] must be a table")
     return table

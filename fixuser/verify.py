@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import hashlib
+import os
 import posixpath
 import re
 import sys
@@ -113,7 +114,7 @@ def growth_budget(before_size: int) -> int:
 
 
 def image_tag(path: Path, which: str, text: bytes) -> str:
-    digest = hashlib.sha256(str(path.resolve()).encode() + b"\0" + text).hexdigest()[:12]
+    digest = hashlib.sha256(os.fsencode(path.resolve()) + b"\0" + text).hexdigest()[:12]
     return f"{TAG_REPOSITORY}:{which}-{digest}"
 
 

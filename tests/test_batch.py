@@ -934,3 +934,22 @@ def test_a_full_disk_for_the_report_writes_what_fits_and_says_what_did_not(
     said = f"cannot write the report {report.with_suffix('.md')}: No space left on device"
     assert f"fixuser batch: {said}\n" in err
     assert "Traceback" not in err
+
+
+def test_paths_that_are_not_utf8_are_committed_as_their_bytes(tmp_path: Path) -> None:
+    name = os.fsdecode(b"svc\xff")  # a directory name that is not UTF-8, as git allows
+    remote = make_remote(tmp_path / "remotes", "latin", {f"{name}/Dockerfile": ROOT})
+    code, report = run_batch(tmp_path, str(remote))
+    record = report[str(remote)]
+    assert (code, record["outcome"]) == (0, "committed"), record["reason"]
+    clone = Path(record["reason"].removeprefix("in "))
+    shown = subprocess.run(
+        ["git", "-C", str(clone), "show", f"{BRANCH}:{name}/Dockerfile"],
+        capture_output=True,
+        check=True,
+    )
+    assert shown.stdout == fixed(ROOT, f"{name}/Dockerfile")
+    message = subprocess.run(
+        ["git", "-C", str(clone), "cat-file", "commit", BRANCH], capture_output=True, check=True
+    ).stdout
+    assert b"svc\xff/Dockerfile" in message

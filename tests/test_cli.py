@@ -446,3 +446,77 @@ def test_fix_fixes_the_stage_compose_ships_and_leaves_the_last_stage_as_it_was(
     assert done.returncode == 1
     assert b"+USER 10001:10001" in done.stdout and b" USER 1000\n" in done.stdout
     assert fixuser("fix", "--diff", "--target", "1", cwd=root).returncode == 0  # --target wins
+
+
+# --- bytes that are not UTF-8: never a traceback -------------------------------------------
+
+NOT_UTF8 = b"\xff"
+
+
+def test_a_path_that_is_not_utf8_goes_into_the_wrapper_as_its_bytes(tmp_path: Path) -> None:
+    source = b"FROM debian:bookworm-slim\nVOLUME /data" + NOT_UTF8 + b'\nCMD ["/app/run"]\n'
+    (tmp_path / "Dockerfile").write_bytes(source)
+    shown = fixuser("fix", "--strategy", "entrypoint", "--diff", cwd=tmp_path)
+    assert shown.returncode == 1, shown.stderr
+    assert b"'/data" + NOT_UTF8 + b"'" in shown.stdout
+    done = fixuser("fix", "--strategy", "entrypoint", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    wrapper = (tmp_path / "fixuser-entrypoint.sh").read_bytes()
+    assert b"'/data" + NOT_UTF8 + b"'" in wrapper
+
+
+def utf8_strict(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    """fixuser with a UTF-8 stdout that refuses what is not UTF-8, as a UTF-8 locale gives."""
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "LC_ALL": "C.UTF-8"}
+    return subprocess.run(
+        [sys.executable, "-m", "fixuser", *args], cwd=cwd, capture_output=True, env=env
+    )
+
+
+def test_file_names_that_are_not_utf8_are_written_as_their_bytes(tmp_path: Path) -> None:
+    name = os.fsdecode(b"svc" + NOT_UTF8)
+    (tmp_path / name).mkdir()
+    (tmp_path / name / "Dockerfile").write_bytes(ROOT_DOCKERFILE)
+    checked = utf8_strict("check", cwd=tmp_path)
+    assert checked.returncode == 1, checked.stderr
+    assert checked.stdout.startswith(b"svc" + NOT_UTF8 + b"/Dockerfile: root: ")
+    as_json = utf8_strict("check", "--format", "json", cwd=tmp_path)
+    assert as_json.returncode == 1
+    assert json.loads(as_json.stdout)["files"][0]["path"] == f"{name}/Dockerfile"
+    shown = utf8_strict("fix", "--diff", cwd=tmp_path)
+    assert shown.returncode == 1, shown.stderr
+    assert b"+++ b/svc" + NOT_UTF8 + b"/Dockerfile\n" in shown.stdout
+    assert b"Traceback" not in checked.stderr + as_json.stderr + shown.stderr
+
+
+def test_a_path_that_is_not_utf8_is_committed(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    path = repo / os.fsdecode(b"svc" + NOT_UTF8) / "Dockerfile"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(ROOT_DOCKERFILE)
+    git_env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com"}
+    git_env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "base"]):
+        subprocess.run(["git", *args], cwd=repo, check=True, env=git_env, capture_output=True)
+    proc = fixuser("fix", "--commit", "--author", "t <t@example.com>", cwd=repo)
+    assert proc.returncode == 0, proc.stderr
+    committed = subprocess.run(
+        [
+            "git",
+            "show",
+            f"fixuser/cis-4.1-non-root-user:{os.fsdecode(b'svc' + NOT_UTF8)}/Dockerfile",
+        ],
+        cwd=repo,
+        capture_output=True,
+        check=True,
+    ).stdout
+    assert b"USER 10001:10001" in committed
+
+
+def test_a_pyproject_that_is_not_utf8_is_a_one_line_error(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_bytes(b'[tool.fixuser]\nuser = "' + NOT_UTF8 + b'"\n')
+    (tmp_path / "Dockerfile").write_bytes(ROOT_DOCKERFILE)
+    proc = fixuser("check", cwd=tmp_path)
+    assert proc.returncode == 2
+    (line,) = proc.stderr.decode().splitlines()
+    assert line.startswith(f"fixuser: {tmp_path / 'pyproject.toml'}: cannot read [tool.fixuser]: ")
