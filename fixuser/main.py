@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import atexit
 import codecs
+import errno
 import importlib
 import io
 import os
@@ -31,6 +32,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 EXIT_ERROR = 2
+# A bug: never 1, which a CI gate reads as "found root" (check) or "would change" (fix).
+EXIT_BUG = 3
+ISSUES = "https://github.com/fixuser/fixuser/issues"
+# The system's way of saying the run cannot go on here (a full disk, a quota, an I/O error):
+# one line, not a bug report.
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EROFS})
 
 
 def build_parser(chosen: str | None) -> argparse.ArgumentParser:
@@ -74,15 +81,33 @@ def entry() -> NoReturn:
     """
     escape_paths(sys.stdout)
     code, quick = dispatch(None)
+    code = flush(code)
     if quick and sys.gettrace() is None and sys.getprofile() is None:
         atexit._run_exitfuncs()  # what registered itself still runs (coverage saves its data)
-        try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except (BrokenPipeError, ValueError):  # the reader went away: nothing more to say
-            code = code or EXIT_ERROR
-        os._exit(code)
+        os._exit(flush(code))
     raise SystemExit(code)
+
+
+def flush(code: int) -> int:
+    """Flush the standard streams; the exit code, EXIT_ERROR when the output was lost."""
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):  # the reader went away: nothing more to say
+        return code or EXIT_ERROR
+    except OSError as e:  # a full disk under `> file`: the report is not all there
+        silence_stdout()
+        print(f"fixuser: cannot write the output: {e.strerror or e}", file=sys.stderr)
+        return EXIT_ERROR
+    return code
+
+
+def silence_stdout() -> None:
+    """What is still buffered for stdout goes nowhere (the interpreter's last flush would
+    fail the same way)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def escape_paths(stream: object) -> None:
@@ -139,9 +164,31 @@ def dispatch(argv: Sequence[str] | None) -> tuple[int, bool]:
         return 130, False
     except BrokenPipeError:
         # The reader went away (`fixuser check | head`): nothing more to say to it.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        silence_stdout()
         return EXIT_ERROR, False
+    except OSError as e:
+        if e.errno not in ENVIRONMENT_ERRNOS:
+            return bug(), False
+        if e.filename is None:  # the output, most likely: what is left of it goes nowhere
+            silence_stdout()
+        where = f"{e.filename}" if e.filename else "cannot write the output"
+        print(f"fixuser: {where}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_ERROR, False
+    except Exception:
+        return bug(), False
+
+
+def bug() -> int:
+    """An exception nothing expected: its traceback, and where to report it."""
+    import traceback
+
+    traceback.print_exc()
+    print(
+        f"fixuser {__version__}: this is a bug in fixuser: please report it, with the "
+        f"traceback above and the command you ran, at {ISSUES}",
+        file=sys.stderr,
+    )
+    return EXIT_BUG
 
 
 if __name__ == "__main__":

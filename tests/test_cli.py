@@ -520,3 +520,48 @@ def test_a_pyproject_that_is_not_utf8_is_a_one_line_error(tmp_path: Path) -> Non
     assert proc.returncode == 2
     (line,) = proc.stderr.decode().splitlines()
     assert line.startswith(f"fixuser: {tmp_path / 'pyproject.toml'}: cannot read [tool.fixuser]: ")
+
+
+# --- a bug, or output lost: never exit 1, which means "found root" --------------------------
+
+
+def test_an_unexpected_exception_exits_3_with_its_traceback_and_where_to_report_it(
+    tmp_path: Path,
+) -> None:
+    # A bug, planted: exit 1 would tell a CI gate "found root" when nothing was checked.
+    (tmp_path / "Dockerfile").write_bytes(ROOT_DOCKERFILE)
+    planted = (
+        "import sys, fixuser.core\n"
+        "def check(*args, **kwargs):\n"
+        "    raise RuntimeError('planted bug')\n"
+        "fixuser.core.check = check\n"
+        "sys.argv = ['fixuser', 'check', '.']\n"
+        "from fixuser.main import entry\n"
+        "entry()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", planted], cwd=tmp_path, capture_output=True)
+    assert proc.returncode == 3
+    said = proc.stderr.decode().splitlines()
+    assert said[0] == "Traceback (most recent call last):"
+    assert "RuntimeError: planted bug" in said
+    assert said[-1].endswith(
+        "please report it, with the traceback above and the command you "
+        "ran, at https://github.com/fixuser/fixuser/issues"
+    )
+    assert proc.stdout == b""
+
+
+@pytest.mark.parametrize("args", [["check"], ["fix", "--diff"], ["check", "--format", "json"]])
+def test_output_lost_to_a_full_disk_is_one_line_and_exit_2(tmp_path: Path, args: list[str]) -> None:
+    (tmp_path / "Dockerfile").write_bytes(ROOT_DOCKERFILE)
+    with open("/dev/full", "wb") as full:  # every write to it fails with ENOSPC
+        proc = subprocess.run(
+            [sys.executable, "-m", "fixuser", *args],
+            cwd=tmp_path,
+            stdout=full,
+            stderr=subprocess.PIPE,
+        )
+    assert proc.returncode == 2
+    lines = proc.stderr.decode().splitlines()
+    assert lines[-1] == "fixuser: cannot write the output: No space left on device"
+    assert "Traceback" not in proc.stderr.decode()
