@@ -133,3 +133,9 @@ def add_commit_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--push", action="store_true", help="push the branch to --remote")
     group.add_argument("--remote", default="origin", help="default: %(default)s")
+    group.add_argument(
+        "--no-verify",
+        action="store_true",
+        help="commit and push without the repository's hooks (pre-commit, prepare-commit-msg, "
+        "commit-msg, pre-push), which otherwise run as for git commit and git push",
+    )

@@ -163,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
             checkout=args.checkout,
             push=args.push,
             remote=args.remote,
+            no_verify=args.no_verify,
         )
     report = Report()
     # Only --diff is held in blocks: it writes nothing else, while a fix in place writes (and

@@ -5,6 +5,10 @@ Dockerfiles are read from the base commit's blobs, the fixed blobs are written i
 database, and the new commit is built from a temporary index file outside the repository
 (``GIT_INDEX_FILE``); only ``refs/heads/<branch>`` is written, with ``update-ref`` and the
 value it is expected to have, so a concurrent change of the branch is refused, not clobbered.
+The repository's commit hooks run in a temporary worktree of their own (``run_commit_hooks``)
+and the commit is signed by git when ``commit.gpgsign`` says so. A push carries a lease on the
+remote branch fixuser saw (never a plain force push), and a refused push takes the branch back.
+Every value from the user or the repository reaches git after ``--`` or as a literal pathspec.
 
 GitPython is imported inside the functions so ``fixuser check`` never pays for it.
 """
@@ -15,8 +19,11 @@ import dataclasses
 import os
 import posixpath
 import re
+import shutil
+import subprocess
 import sys
 import tempfile
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -298,15 +305,21 @@ def parse_identity(value: str) -> tuple[str, str]:
 
 
 def identity_env(repo: git.Repo, author: str | None) -> dict[str, str]:
+    """Who makes the commit, and when: one date for author and committer. A commit whose two
+    dates differ was amended, rebased or cherry-picked after fixuser made it (see
+    ``is_fixuser_commit``)."""
     committer = configured_identity(repo)
     fallback = (FALLBACK_NAME, FALLBACK_EMAIL)
     author_ident = parse_identity(author) if author else committer or fallback
     committer_ident = committer or author_ident
+    date = os.environ.get("GIT_COMMITTER_DATE") or f"@{int(time.time())} {time.strftime('%z')}"
     return {
         "GIT_AUTHOR_NAME": author_ident[0],
         "GIT_AUTHOR_EMAIL": author_ident[1],
+        "GIT_AUTHOR_DATE": date,
         "GIT_COMMITTER_NAME": committer_ident[0],
         "GIT_COMMITTER_EMAIL": committer_ident[1],
+        "GIT_COMMITTER_DATE": date,
     }
 
 
@@ -341,14 +354,25 @@ def branch_sha(repo: git.Repo, branch: str) -> str | None:
 
 
 def is_fixuser_branch(repo_path: Path | git.Repo, branch: str) -> bool:
-    """The branch's tip was made by fixuser: its message ends in the ``Fixed-by`` trailer."""
+    """The branch's tip was made by fixuser and nobody changed it since (``is_fixuser_commit``)."""
     repo = repo_path if not isinstance(repo_path, Path) else open_repo(repo_path)
     sha = branch_sha(repo, branch)
-    if sha is None:
-        return False
-    message = str(repo.commit(sha).message)
+    return sha is not None and is_fixuser_commit(repo.commit(sha))
+
+
+def is_fixuser_commit(commit: git.Commit) -> bool:
+    """fixuser made ``commit`` and nobody amended it: its message ends in the ``Fixed-by``
+    trailer, and its author and committer dates are the one date fixuser gives both. An amend,
+    a rebase or a cherry-pick keeps the trailer but takes a new committer date: that commit is
+    somebody's work, and fixuser never replaces it."""
+    message = str(commit.message)
     trailers = message.rstrip("\n").rsplit("\n\n", 1)[-1].splitlines()
-    return TRAILER in (t.strip() for t in trailers)
+    if TRAILER not in (t.strip() for t in trailers):
+        return False
+    return (commit.authored_date, commit.author_tz_offset) == (
+        commit.committed_date,
+        commit.committer_tz_offset,
+    )
 
 
 def checked_out_branches(repo: git.Repo) -> set[str]:
@@ -360,25 +384,48 @@ def checked_out_branches(repo: git.Repo) -> set[str]:
     }
 
 
-def refuse_branch(repo: git.Repo, branch: str, force: bool) -> str:
-    """The branch's current sha (ZERO_SHA when new), or RepoError when fixuser must not write."""
-    import git
+def check_branch_name(branch: str) -> None:
+    """RepoError unless ``branch`` is a branch name git reads as nothing else: not ``HEAD``,
+    ``@`` or ``-`` (which name other commits), nor anything that starts with ``-`` (an
+    option), nor what ``git check-ref-format`` refuses."""
+    if branch in ("HEAD", "@") or branch.startswith("-") or not valid_ref(f"refs/heads/{branch}"):
+        raise RepoError(f"{branch!r} is not a valid branch name")
 
-    try:
-        repo.git.check_ref_format("--branch", branch)
-    except git.GitCommandError:
-        raise RepoError(f"{branch!r} is not a valid branch name") from None
+
+def check_remote_name(remote: str) -> None:
+    """RepoError unless ``remote`` is a remote's name (as git decides it): never an option."""
+    if remote.startswith("-") or not valid_ref(f"refs/remotes/{remote}/x"):
+        raise RepoError(f"{remote!r} is not a valid remote name")
+
+
+def valid_ref(ref: str) -> bool:
+    proc = subprocess.run(
+        ["git", "check-ref-format", ref], capture_output=True, check=False, stdin=subprocess.DEVNULL
+    )
+    return proc.returncode == 0
+
+
+def refuse_branch(repo: git.Repo, branch: str, force: bool) -> str:
+    """The branch's current sha (ZERO_SHA when new), or RepoError when fixuser must not write.
+
+    The advice names --force only for a branch fixuser made and nobody changed since: the one
+    kind --force replaces (and a push then replaces only the remote tip fixuser saw)."""
+    check_branch_name(branch)
     old = branch_sha(repo, branch)
     if old is None:
         return ZERO_SHA
     if branch in checked_out_branches(repo):
         raise RepoError(f"branch {branch} exists and is checked out: pick another --branch")
-    if not force:
-        raise RepoError(f"branch {branch} exists: pick another --branch, or --force to replace it")
     if not is_fixuser_branch(repo, branch):
         raise RepoError(
-            f"branch {branch} exists and fixuser did not make it (no {TRAILER!r} trailer at its "
-            "tip): not replacing it, even with --force"
+            f"branch {branch} exists and fixuser did not make it (its tip has no {TRAILER!r} "
+            "trailer, or was changed since): pick another --branch"
+            + (" (not replacing it, even with --force)" if force else "")
+        )
+    if not force:
+        raise RepoError(
+            f"branch {branch} exists (fixuser made it): pick another --branch, or --force to "
+            "replace it"
         )
     return old
 
@@ -386,19 +433,46 @@ def refuse_branch(repo: git.Repo, branch: str, force: bool) -> str:
 def refuse_uncommitted(repo: git.Repo, paths: Sequence[str]) -> None:
     """A file to fix must match HEAD in the index and the working tree.
 
-    ``--no-optional-locks`` keeps ``git status`` from refreshing (rewriting) the user's index.
+    ``--no-optional-locks`` keeps ``git status`` from refreshing (rewriting) the user's index;
+    ``--literal-pathspecs`` makes each path the file of that name (``:(exclude)svc`` is a
+    directory, not an order to leave svc/ out). ``git status`` trusts the skip-worktree and
+    assume-unchanged bits; fixuser compares those files with the working tree itself.
     """
     if not paths or repo.bare:
         return
     out: str = repo.git.execute(
-        ["git", "--no-optional-locks", "status", "--porcelain=v1", "-z", "--", *paths]
-    )
-    dirty = sorted({entry[3:] for entry in out.split("\0") if len(entry) > 3})
+        ["git", "--literal-pathspecs", "--no-optional-locks", "status", "--porcelain=v1", "-z",
+         "--", *paths]
+    )  # fmt: skip
+    found = {entry[3:] for entry in out.split("\0") if len(entry) > 3}
+    dirty = sorted(found.union(hidden_edits(repo, paths)))
     if dirty:
         raise RepoError(
             f"{', '.join(dirty)}: uncommitted changes; commit or stash them first "
             "(the fix is made from the committed content)"
         )
+
+
+def hidden_edits(repo: git.Repo, paths: Sequence[str]) -> list[str]:
+    """The files of ``paths`` marked skip-worktree or assume-unchanged whose working-tree
+    content is not what the index holds. A marked file absent from the working tree (outside
+    a sparse checkout) holds no work, so it is no edit."""
+    listing: str = repo.git.execute(
+        ["git", "--literal-pathspecs", "ls-files", "-v", "-s", "-z", "--", *paths]
+    )
+    marked: dict[str, str] = {}
+    for entry in listing.split("\0"):
+        # "<tag> <mode> <sha> <stage>\t<path>": a lowercase tag is assume-unchanged, S skip.
+        head, _, path = entry.partition("\t")
+        fields = head.split()
+        hidden = len(fields) == 4 and (fields[0] == "S" or fields[0].islower())
+        if hidden and os.path.lexists(Path(repo.working_dir, path)):
+            marked[path] = fields[2]
+    if not marked:
+        return []
+    # The working tree's content as git would store it (clean filters, end-of-line rules).
+    hashed: str = repo.git.execute(["git", "--literal-pathspecs", "hash-object", "--", *marked])
+    return [path for path, sha in zip(marked, hashed.split(), strict=True) if sha != marked[path]]
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -413,27 +487,182 @@ def hash_blob(repo: git.Repo, data: bytes, env: dict[str, str]) -> str:
     return sha
 
 
-def build_commit(repo: git.Repo, plan: RepoPlan, message: str, env: dict[str, str]) -> str:
+def build_commit(
+    repo: git.Repo, plan: RepoPlan, message: str, env: dict[str, str], *, verify: bool = True
+) -> str:
+    """The commit of ``plan.fixes`` on ``plan.head``, written to the object database only.
+
+    As ``git commit`` would make it: signed when ``commit.gpgsign`` asks for it (by git
+    itself, so the user's gpg.format, gpg.program and user.signingkey are used; a commit that
+    cannot be signed is not made), and unless ``verify`` is False (``--no-verify``) after the
+    repository's commit hooks have passed (``run_commit_hooks``).
+    """
     base = repo.commit(plan.head)
     with tempfile.TemporaryDirectory(prefix="fixuser-index-") as tmp:
-        env = {**env, "GIT_INDEX_FILE": str(Path(tmp, "index"))}
-        repo.git.read_tree(plan.head, env=env)
+        index_env = {**env, "GIT_INDEX_FILE": str(Path(tmp, "index"))}
+        repo.git.read_tree(plan.head, env=index_env)
         for f in plan.fixes:
             mode = (base.tree / f.path).mode
-            sha = hash_blob(repo, f.result.output, env)
-            repo.git.update_index("--add", "--cacheinfo", f"{mode:o},{sha},{f.path}", env=env)
+            sha = hash_blob(repo, f.result.output, index_env)
+            cacheinfo = f"{mode:o},{sha},{f.path}"
+            repo.git.update_index("--add", "--cacheinfo", cacheinfo, env=index_env)
             for path, extra in extra_files(f):  # --strategy entrypoint: its wrapper
-                sha = hash_blob(repo, extra.data, env)
+                sha = hash_blob(repo, extra.data, index_env)
                 cacheinfo = f"{blob_mode(extra):o},{sha},{path}"
-                repo.git.update_index("--add", "--cacheinfo", cacheinfo, env=env)
-        tree: str = repo.git.write_tree(env=env)
-        with tempfile.TemporaryFile() as msg:
-            msg.write(message.encode("utf-8", "surrogateescape"))  # a path as its bytes
-            msg.seek(0)
-            commit: str = repo.git.commit_tree(
-                tree, "-p", plan.head, "-F", "-", istream=msg, env=env
-            )
-    return commit
+                repo.git.update_index("--add", "--cacheinfo", cacheinfo, env=index_env)
+        tree: str = repo.git.write_tree(env=index_env)
+    if verify:
+        tree, message = run_commit_hooks(repo, plan.head, tree, message, env)
+    sign = ["-S"] if config_bool(repo, "commit.gpgsign") else []
+    proc = subprocess.run(
+        ["git", "commit-tree", *sign, "-p", plan.head, "-F", "-", tree],
+        cwd=repo.git_dir,
+        input=message.encode("utf-8", "surrogateescape"),  # a path as its bytes
+        capture_output=True,
+        env={**os.environ, **env},
+        check=False,
+    )
+    if proc.returncode != 0:
+        why = git_problem(proc.stderr.decode(errors="replace"))
+        if sign:
+            raise RepoError(f"commit.gpgsign is set and git could not sign the commit: {why}")
+        raise RepoError(f"git commit-tree failed: {why}")
+    return proc.stdout.decode().strip()
+
+
+def config_bool(repo: git.Repo, key: str) -> bool:
+    import git
+
+    try:
+        value: str = repo.git.config("--bool", "--get", key)
+    except git.GitCommandError:
+        return False
+    return value.strip() == "true"
+
+
+def run_git_in(cwd: Path | str, *args: str, env: dict[str, str] | None = None) -> str:
+    proc = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )
+    if proc.returncode != 0:
+        raise RepoError(git_problem(proc.stderr) or f"git {args[0]} exited {proc.returncode}")
+    return proc.stdout
+
+
+def git_problem(stderr: str) -> str:
+    """The lines of git's stderr that say what went wrong, on one line.
+
+    The remote's own words (``remote: ...``, e.g. a hook's refusal) come first: they are the
+    reason a reviewer can act on; git's ``fatal:``/``error:`` lines follow.
+    """
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    remote = [line.removeprefix("remote:").strip() for line in lines if line.startswith("remote:")]
+    own = [line for line in lines if line.startswith(("fatal:", "error:", "! "))]
+    picked = [line for line in remote if line][:3] + own[:2]
+    return "; ".join(dict.fromkeys(picked)) or (lines[-1] if lines else "")
+
+
+# -- hooks --------------------------------------------------------------------------------------
+
+# The hooks git commit runs before it makes the commit, in its order; each with its arguments
+# (MSG: the message file). fixuser's --no-verify runs none of them (git commit's skips
+# pre-commit and commit-msg).
+COMMIT_HOOKS = (
+    ("pre-commit", ()),
+    ("prepare-commit-msg", ("MSG", "message")),
+    ("commit-msg", ("MSG",)),
+)
+
+
+def hooks_dir(repo: git.Repo) -> Path:
+    """Where git looks for the hooks (core.hooksPath honoured; a relative one is relative to
+    the user's working tree, as for ``git commit`` run there)."""
+    path = Path(repo.git.rev_parse("--git-path", "hooks"))
+    return path if path.is_absolute() else Path(repo.working_dir, path)
+
+
+def active_hooks(directory: Path) -> list[str]:
+    return [
+        name
+        for name, _ in COMMIT_HOOKS
+        if (directory / name).is_file() and os.access(directory / name, os.X_OK)
+    ]
+
+
+def run_commit_hooks(
+    repo: git.Repo, parent: str, tree: str, message: str, env: dict[str, str]
+) -> tuple[str, str]:
+    """Run the repository's commit hooks as ``git commit`` would; the tree and the message
+    they leave (what a hook stages or writes into the message is kept, as git keeps it).
+
+    A hook sees the change as in ``git commit``: it runs in a temporary worktree of its own
+    (``git worktree add --detach`` at the base commit, in the system's temp directory) whose
+    index holds the fixed tree and whose files are that tree: HEAD is the base, ``git diff
+    --cached`` is the fix, nothing is unstaged, and GIT_INDEX_FILE names that index. The
+    user's working tree, index, stash and HEAD are not touched; the worktree is removed
+    afterwards. A failing pre-commit or commit-msg hook refuses the commit with its output.
+    """
+    directory = hooks_dir(repo)
+    hooks = active_hooks(directory)
+    if not hooks:
+        return tree, message
+    tmp = Path(tempfile.mkdtemp(prefix="fixuser-hooks-"))
+    worktree = tmp / "worktree"
+    try:
+        # --no-checkout: no post-checkout hook runs; the files are written below.
+        run_git_in(str(repo.git_dir), "worktree", "add", "--quiet", "--no-checkout", "--detach",
+                   "--", str(worktree), parent)  # fmt: skip
+        run_git_in(worktree, "read-tree", tree)
+        # A hook needs the files, not the large ones a smudge filter would fetch (git-lfs).
+        run_git_in(worktree, "checkout-index", "--all", "--force", env={"GIT_LFS_SKIP_SMUDGE": "1"})
+        git_dir = Path(run_git_in(worktree, "rev-parse", "--absolute-git-dir").strip())
+        message_file = git_dir / "COMMIT_EDITMSG"
+        message_file.write_text(message, encoding="utf-8")
+        index = str(git_dir / "index")
+        hook_env = {**os.environ, **env, "GIT_INDEX_FILE": index, "GIT_EDITOR": ":"}
+        for name in ("GIT_DIR", "GIT_WORK_TREE", "GIT_PREFIX"):
+            hook_env.pop(name, None)
+        for hook, args in COMMIT_HOOKS:
+            if hook not in hooks:
+                continue
+            argv = [str(message_file) if a == "MSG" else a for a in args]
+            run_hook(directory, hook, argv, worktree, hook_env)
+            if hook == "pre-commit":  # as git commit does: the index as the hook left it
+                tree = run_git_in(worktree, "write-tree").strip()
+        message = message_file.read_text(encoding="utf-8")
+    finally:
+        quiet = {"capture_output": True, "check": False, "stdin": subprocess.DEVNULL}
+        subprocess.run(["git", "worktree", "remove", "--force", "--", str(worktree)],
+                       cwd=repo.git_dir, **quiet)  # type: ignore[call-overload]  # fmt: skip
+        shutil.rmtree(tmp, ignore_errors=True)
+        subprocess.run(["git", "worktree", "prune"], cwd=repo.git_dir, **quiet)  # type: ignore[call-overload]
+    return tree, message
+
+
+def run_hook(directory: Path, hook: str, args: list[str], cwd: Path, env: dict[str, str]) -> None:
+    """``git hook run`` (git's own hook runner) with ``directory`` as core.hooksPath; its
+    output (stdout and stderr, as git commit shows both) goes to stderr; RepoError when the
+    hook fails."""
+    proc = subprocess.run(
+        ["git", "-c", f"core.hooksPath={directory}", "hook", "run", "--ignore-missing", hook,
+         "--", *args],
+        cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL, check=False,
+    )  # fmt: skip
+    said = proc.stdout.decode(errors="replace").rstrip()
+    if proc.returncode != 0:
+        raise RepoError(
+            f"the {hook} hook refused the commit (exit {proc.returncode}); --no-verify skips it"
+            + (f":\n{said}" if said else "")
+        )
+    if said:
+        print(said, file=sys.stderr)
 
 
 def commit_fixes(
@@ -444,16 +673,24 @@ def commit_fixes(
     *,
     author: str | None = None,
     force: bool = False,
+    verify: bool = True,
+    expected: str | None = None,
 ) -> str:
-    """Commit ``plan.fixes`` on ``branch`` (based on ``plan.head``); return the new commit's sha."""
+    """Commit ``plan.fixes`` on ``branch`` (based on ``plan.head``); return the new commit's sha.
+
+    ``expected``: the branch's sha (ZERO_SHA: no branch) the caller decided on, e.g. after
+    comparing it with the remote's; the branch must still be at it.
+    """
     repo = open_repo(repo_path)
     if not plan.fixes:
         raise RepoError("nothing to commit: every Dockerfile is already compliant")
     refuse_in_progress(repo)
     old = refuse_branch(repo, branch, force)
+    if expected is not None and old != expected:
+        raise RepoError(f"branch {branch} changed while fixuser was working: not written")
     refuse_uncommitted(repo, [p for f in plan.fixes for p in (f.path, *dict(extra_files(f)))])
     env = identity_env(repo, author)
-    sha = build_commit(repo, plan, message, env)
+    sha = build_commit(repo, plan, message, env, verify=verify)
     import git
 
     try:
@@ -514,21 +751,122 @@ def review_url(remote_url: str, branch: str, base_branch: str | None = None) -> 
     return None
 
 
-def push_branch(repo_path: Path, remote: str, branch: str, *, force: bool = False) -> str | None:
+def push_url(repo: git.Repo, remote: str) -> str:
+    """The URL a push to ``remote`` goes to (pushurl and pushInsteadOf applied)."""
     import git
 
-    repo = open_repo(repo_path)
+    check_remote_name(remote)
     try:
-        url = repo.git.remote("get-url", remote)
+        url: str = repo.git.remote("get-url", "--push", "--", remote)
     except git.GitCommandError:
         raise RepoError(f"no remote named {remote!r}") from None
-    refspec = f"{'+' if force else ''}refs/heads/{branch}:refs/heads/{branch}"
+    return url.strip()
+
+
+def remote_tip(repo: git.Repo, url: str, branch: str) -> str | None:
+    """The sha of ``branch`` where a push goes (None: no such branch there), asked of the
+    remote itself: a remote-tracking ref may be old."""
+    ref = f"refs/heads/{branch}"
     try:
-        repo.git.push("--porcelain", remote, refspec)
-    except git.GitCommandError as e:
-        last = (e.stderr or "").strip().splitlines()
-        raise RepoError(f"push to {remote} failed: {last[-1] if last else e}") from None
-    return review_url(url, branch, default_branch(repo, remote))
+        out = run_git_in(str(repo.working_dir), "ls-remote", "--", url, ref)
+    except RepoError as e:
+        raise RepoError(f"cannot read {branch} from {url}: {e}") from None
+    for line in out.splitlines():
+        sha, _, name = line.partition("\t")
+        if name == ref:
+            return sha
+    return None
+
+
+def lease_push(
+    cwd: Path | str,
+    remote: str,
+    branch: str,
+    expect: str | None,
+    *,
+    verify: bool = True,
+    push_options: Sequence[str] = (),
+) -> subprocess.CompletedProcess[str]:
+    """Push ``branch`` only if the remote's branch is still ``expect`` (None: it must not
+    exist): ``--force-with-lease`` with the value fixuser saw, never a plain force push. A
+    branch somebody pushed to since is refused by git, not overwritten."""
+    lease = f"--force-with-lease=refs/heads/{branch}:{expect or ''}"
+    options = [arg for option in push_options for arg in ("-o", option)]
+    return subprocess.run(
+        ["git", "push", "--porcelain", *([] if verify else ["--no-verify"]), lease, *options,
+         "--", remote, f"refs/heads/{branch}:refs/heads/{branch}"],
+        cwd=cwd, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
+STALE = "(stale info)"  # git's words for a lease that did not hold
+
+
+def push_problem(proc: subprocess.CompletedProcess[str]) -> str:
+    """Why a push failed: the remote's or hook's own words, then git's verdict on the ref
+    (``[rejected] (stale info)``, ``[remote rejected] (pre-receive hook declined)``)."""
+    verdicts = [
+        line.split("\t")[-1].strip()
+        for line in proc.stdout.splitlines()
+        if line.startswith("!") and "\t" in line
+    ]
+    parts = [git_problem(proc.stderr), *verdicts]
+    return "; ".join(p for p in dict.fromkeys(parts) if p) or f"git push exited {proc.returncode}"
+
+
+def commit_and_push(
+    repo_path: Path,
+    plan: RepoPlan,
+    branch: str,
+    message: str,
+    *,
+    author: str | None = None,
+    force: bool = False,
+    verify: bool = True,
+    remote: str | None = None,
+) -> tuple[str, str | None]:
+    """Commit ``plan.fixes`` on ``branch`` and, with ``remote``, push it there: the new sha
+    and the page to open a review at (None when unknown or not pushed).
+
+    Before anything is written, the remote's own branch is read: it must be absent, or the
+    very commit this repository's branch is at (the one ``--force`` may replace). Anything
+    else there is somebody's work, and nothing is committed. The push carries a lease on
+    what was read, and a refused push puts the local branch back as it was.
+    """
+    if remote is None:
+        sha = commit_fixes(repo_path, plan, branch, message, author=author, force=force,
+                           verify=verify)  # fmt: skip
+        return sha, None
+    repo = open_repo(repo_path)
+    check_branch_name(branch)
+    url = push_url(repo, remote)
+    local = branch_sha(repo, branch) or ZERO_SHA
+    seen = remote_tip(repo, url, branch)
+    if seen is not None and seen != local:
+        here = "has no such branch" if local == ZERO_SHA else f"has it at {local[:12]}"
+        raise RepoError(
+            f"branch {branch} on {remote} is at {seen[:12]} and this repository {here}: "
+            "somebody's work, not replacing it, even with --force; fetch it to look, or pick "
+            "another --branch"
+        )
+    sha = commit_fixes(repo_path, plan, branch, message, author=author, force=force,
+                       verify=verify, expected=local)  # fmt: skip
+    proc = lease_push(str(repo.working_dir), remote, branch, seen, verify=verify)
+    if proc.returncode != 0:
+        why = push_problem(proc)
+        if local == ZERO_SHA:
+            repo.git.update_ref("-d", f"refs/heads/{branch}", sha)
+            kept = f"no branch {branch} kept"
+        else:
+            repo.git.update_ref(f"refs/heads/{branch}", local, sha)
+            kept = f"branch {branch} is back at {local[:12]}"
+        if STALE in why:
+            why = f"{branch} on {remote} changed while fixuser was working ({why})"
+        raise RepoError(f"push to {remote} failed: {why}; {kept}")
+    page = review_url(
+        str(repo.git.remote("get-url", "--", remote)), branch, default_branch(repo, remote)
+    )
+    return sha, page
 
 
 def default_branch(repo: git.Repo, remote: str) -> str | None:
@@ -581,7 +919,7 @@ def checkout_branch(repo: git.Repo, branch: str, plan: RepoPlan) -> str:
     if repo.head.commit.hexsha != plan.head:
         return f"not switching to {branch}: it is not based on HEAD (git switch {branch})"
     try:
-        repo.git.switch("--quiet", branch)
+        repo.git.switch("--quiet", "--", branch)
     except git.GitCommandError:
         return f"not switching to {branch}: git refused (git switch {branch})"
     return f"switched to {branch}"
@@ -599,6 +937,7 @@ def run_commit(
     checkout: bool = False,
     push: bool = False,
     remote: str = "origin",
+    no_verify: bool = False,
 ) -> int:
     try:
         return commit_command(
@@ -612,6 +951,7 @@ def run_commit(
             checkout=checkout,
             push=push,
             remote=remote,
+            verify=not no_verify,
         )
     except RepoError as e:
         print(f"fixuser: {e}", file=sys.stderr)
@@ -630,6 +970,7 @@ def commit_command(
     checkout: bool,
     push: bool,
     remote: str,
+    verify: bool = True,
 ) -> int:
     start = Path(paths[0])
     repo = open_repo(start if start.is_dir() else start.parent)
@@ -648,16 +989,18 @@ def commit_command(
     message = render_commit_message(
         plan, signoff=signoff_identity(repo, author) if signoff else None, branch=branch
     )
-    sha = commit_fixes(root, plan, branch, message, author=author, force=force)
+    sha, url = commit_and_push(
+        root, plan, branch, message, author=author, force=force, verify=verify,
+        remote=remote if push else None,
+    )  # fmt: skip
     print(f"fixuser: committed on branch {branch}, based on {base} ({plan.head[:12]})")
     print(summary(repo, sha))
+    if push:
+        print(f"fixuser: pushed {branch} to {remote}")
+        if url:
+            print(f"fixuser: open a review: {url}")
     if checkout:
         print(f"fixuser: {checkout_branch(repo, branch, plan)}")
     else:
         print(f"fixuser: your working tree is unchanged; review with: git show {branch}")
-    if push:
-        url = push_branch(root, remote, branch, force=force)
-        print(f"fixuser: pushed {branch} to {remote}")
-        if url:
-            print(f"fixuser: open a review: {url}")
     return EXIT_REFUSED if plan.errors else EXIT_OK

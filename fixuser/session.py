@@ -24,12 +24,11 @@ from fixuser.repo import (
     RepoPlan,
     base_blob,
     branch_sha,
-    commit_fixes,
+    commit_and_push,
     context_lines,
     extra_files,
     open_repo,
     plan_repository,
-    push_branch,
     refuse_in_progress,
     render_commit_message,
     shipped_line,
@@ -320,11 +319,12 @@ class Session:
         if remote:
             push = self.prompt(q.confirm(f"Push {branch} to {remote}?", default=False))
         # Every question is answered: from here on the session writes.
-        sha = commit_fixes(self.root, plan, branch, f"{subject}\n{rest}")
+        sha, url = commit_and_push(
+            self.root, plan, branch, f"{subject}\n{rest}", remote=remote if push else None
+        )
         print(f"fixuser: committed on branch {branch}")
         print(summary(repo, sha))
         if push:
-            url = push_branch(self.root, remote, branch)
             print(f"fixuser: pushed {branch} to {remote}")
             if url:
                 print(f"fixuser: open a review: {url}")

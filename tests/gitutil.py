@@ -168,3 +168,37 @@ def amend_round_trip(repo: Path, branch: str, worktree: Path) -> tuple[str, str]
 def comment_lines(message: str) -> list[str]:
     """The lines git's default cleanup would strip from a commit message."""
     return [line for line in message.splitlines() if line.startswith("#")]
+
+
+def ssh_signing_key(directory: Path, email: str = TEST_EMAIL) -> tuple[Path, Path]:
+    """A throwaway ed25519 key made by ssh-keygen, and an allowed-signers file naming it:
+    (the public key, for user.signingkey; the allowed signers, for git verify-commit).
+
+    Without ssh-keygen the test is skipped, except in CI (CI=true), where it fails: CI
+    installs openssh-client to run these."""
+    import shutil
+
+    if shutil.which("ssh-keygen") is None:
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail("CI=true but ssh-keygen is missing (apt-get install openssh-client)")
+        pytest.skip("ssh-keygen is missing (apt-get install openssh-client)")
+    directory.mkdir(parents=True, exist_ok=True)
+    key = directory / "signing"
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", email, "-f", str(key)],
+        check=True,
+        capture_output=True,
+    )
+    public = key.with_name("signing.pub")
+    allowed = directory / "allowed_signers"
+    allowed.write_text(f"{email} {public.read_text().strip()}\n")
+    return public, allowed
+
+
+def add_hook(hooks: Path, name: str, script: str) -> Path:
+    """An executable ``hooks/name`` shell script (a client-side hook of a repository)."""
+    hooks.mkdir(parents=True, exist_ok=True)
+    hook = hooks / name
+    hook.write_text("#!/bin/sh\n" + script)
+    hook.chmod(0o755)
+    return hook
