@@ -1,23 +1,29 @@
 """``fixuser batch``: fix many repositories, one remediation branch each, and say what happened.
 
-Per repository: a bare clone in fixuser's own cache (fetched again when present), the fixes
-planned from the base commit's blobs and committed by ``fixuser.repo`` (index-free, one
-``update-ref``), then optionally pushed and offered for review. A bare clone because nothing
-here needs a working tree: cloning is cheaper, and the remote's branches are the clone's
-branches, so "the branch is already there" is one ref lookup.
+Per repository: a bare clone in fixuser's own cache (fetched again when present, pruned),
+the fixes planned from the base commit's blobs and committed by ``fixuser.repo`` (index-free,
+one ``update-ref``), then optionally pushed and offered for review. A bare clone because
+nothing here needs a working tree: cloning is cheaper, and the remote's branches are the
+clone's branches, so "the branch is already there" is one ref lookup.
 
 Safety: the clone is made in a temporary directory and renamed into place, a commit appears
 only through ``update-ref`` and a push is atomic on the remote, so a repository interrupted
-at any point (Ctrl-C or kill -9) is untouched or has a complete branch. The state file is
-rewritten atomically after every repository; ``--resume`` continues from it. A rerun finds its
-own earlier branch (same parent, same fixed files) and reuses it instead of making another.
+at any point (Ctrl-C or kill -9) is untouched or has a complete branch. Each push carries a
+lease on the remote tip fixuser fetched (never a plain force push): a commit somebody pushed
+meanwhile makes the repository a ``skipped-conflict``. Nothing is pushed into a checkout.
+A clone is locked while a repository is worked on, so batch processes sharing a --workdir
+wait for each other; a corrupt clone is cloned again. The state file is rewritten atomically
+after every repository; ``--resume`` continues from it. A rerun that finds its own earlier
+branch (same parent, same fixed files) on the remote says ``unchanged`` and pushes nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import difflib
+import fcntl
 import functools
 import hashlib
 import os
@@ -31,6 +37,7 @@ import tempfile
 import threading
 import time
 import tomllib
+import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -102,6 +109,15 @@ def configured_identity() -> tuple[str, str] | None:
     return (name, email) if name and email else None
 
 
+def configured_signing() -> bool:
+    """commit.gpgsign from git's configuration; one lookup serves every cache clone, which
+    has no configuration of its own (as ``configured_identity``)."""
+    try:
+        return run_git("config", "--bool", "--get", "commit.gpgsign").strip() == "true"
+    except repo.RepoError:
+        return False
+
+
 @dataclasses.dataclass(frozen=True)
 class Options:
     """Everything a worker needs, built once from the command line."""
@@ -120,6 +136,7 @@ class Options:
     open_pr: str | None
     # --verify: the problems that keep a repository's fixes from being committed (none: go on).
     verify: Callable[[git.Repo, repo.RepoPlan], list[str]] | None = None
+    sign: bool = False  # commit.gpgsign: git signs each commit, as git commit would
 
 
 # -- the list of repositories -------------------------------------------------------------------
@@ -196,63 +213,160 @@ def run_git(*args: str, cwd: Path | None = None) -> str:
     return proc.stdout
 
 
-def git_problem(stderr: str) -> str:
-    """The lines of git's stderr that say what went wrong, on one line.
-
-    The remote's own words (``remote: ...``, e.g. a hook's refusal) come first: they are the
-    reason a reviewer can act on; git's ``fatal:``/``error:`` lines follow.
-    """
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    remote = [line.removeprefix("remote:").strip() for line in lines if line.startswith("remote:")]
-    own = [line for line in lines if line.startswith(("fatal:", "error:", "! "))]
-    picked = [line for line in remote if line][:3] + own[:2]
-    return "; ".join(dict.fromkeys(picked)) or (lines[-1] if lines else "")
+git_problem = repo.git_problem
 
 
-def source_of(spec: str) -> tuple[str, bool]:
-    """(what to clone, whether it is a user's checkout). A checkout is cloned and its own
-    remote receives the push, so the checkout itself is never written to."""
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Where a repository comes from and where its clone lives in the cache."""
+
+    spec: str  # as given
+    url: str  # what is cloned and fetched
+    checkout: bool  # a user's checkout: cloned, and its own remote receives the push
+    clone: Path  # the bare clone in the cache
+
+
+def source_of(spec: str, workdir: Path) -> Source:
+    """A checkout is cloned and its own remote receives the push, so the checkout itself is
+    never written to."""
     if is_url(spec):
-        return spec, False
+        return Source(spec, spec, False, cache_dir(workdir, spec))
     path = Path(spec).expanduser()
     if not path.is_dir():
         raise repo.RepoError(f"{spec}: no such repository")
     path = path.resolve()
     # Bare: HEAD and objects/ at the top. Told from the files, as git does, without a process.
     if (path / "HEAD").is_file() and (path / "objects").is_dir() and not (path / ".git").exists():
-        return str(path), False
-    return run_git("rev-parse", "--show-toplevel", cwd=path).strip(), True
+        return Source(spec, str(path), False, cache_dir(workdir, str(path)))
+    top = run_git("rev-parse", "--show-toplevel", cwd=path).strip()
+    return Source(spec, top, True, cache_dir(workdir, top))
 
 
-def prepare(spec: str, options: Options) -> Path:
-    """A bare clone of ``spec`` in the cache, up to date with its source."""
-    source, checkout = source_of(spec)
-    target = cache_dir(options.workdir, source)
-    remote = options.remote
+LOCK_WAIT = 600.0  # seconds another batch may hold a clone before this one gives up on it
+
+
+@contextlib.contextmanager
+def locked(clone: Path) -> Iterator[None]:
+    """Hold the clone for one repository's whole run (fetch, commit, push): another batch
+    process on the same --workdir (or another thread given the same repository twice) waits
+    for it, so nobody deletes or rewrites a clone somebody else is using. The kernel drops
+    the lock of a process that dies, so a leftover never blocks."""
+    locks = clone.parent.parent / "locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with open(locks / f"{clone.name}.lock", "a+b") as f:
+        deadline = time.monotonic() + LOCK_WAIT
+        while True:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise repo.RepoError(
+                        f"{clone} is in use by another fixuser batch (waited {LOCK_WAIT:.0f} s)"
+                    ) from None
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def prepare(source: Source, options: Options) -> Path:
+    """A bare clone of ``source`` in the cache, up to date with it (``locked`` held).
+
+    The fetch prunes: a branch deleted at the source is gone from the clone too, so "the
+    branch exists" is what the source says. For a checkout, the fix branch is then taken
+    from the checkout's remote, where it is pushed: that is the tip a push may replace.
+    """
+    target, remote = source.clone, options.remote
+    push_url = checkout_push_url(source, options)
     if target.exists():
-        run_git("fetch", "--quiet", "--force", remote, "+refs/heads/*:refs/heads/*", cwd=target)
-        return target
+        run_git("fetch", "--quiet", "--force", "--prune", "--", remote,
+                "+refs/heads/*:refs/heads/*", cwd=target)  # fmt: skip
+    else:
+        clone_into(source, target, remote)
+    if push_url is not None:
+        run_git("remote", "set-url", "--push", "--", remote, push_url, cwd=target)
+        branch_from_push_remote(target, push_url, options.branch)
+    return target
+
+
+def clone_into(source: Source, target: Path, remote: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in target.parent.glob(f".{target.name}.*"):  # a clone killed part-way
+    # A clone killed part-way: under the lock, no live batch is making one for this target.
+    for leftover in target.parent.glob(f".{target.name}.*"):
         shutil.rmtree(leftover, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}."))
     try:
-        run_git("clone", "--quiet", "--bare", "--origin", remote, "--", source, str(tmp))
-        push_url = local_remote_url(Path(source), remote) if checkout else None
-        if push_url:
-            run_git("remote", "set-url", "--push", remote, push_url, cwd=tmp)
+        run_git("clone", "--quiet", "--bare", "--origin", remote, "--", source.url, str(tmp))
         # A rename is atomic: an interrupted clone never looks like a finished one.
         tmp.rename(target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return target
+
+
+def checkout_push_url(source: Source, options: Options) -> str | None:
+    """Where the fix of a checkout is pushed: its own remote's URL. A checkout without that
+    remote is an error when pushing: fixuser never pushes into a checkout itself."""
+    if not source.checkout:
+        return None
+    url = local_remote_url(Path(source.url), options.remote)
+    if url is None and options.push:
+        raise repo.RepoError(
+            f"{source.spec} is a checkout without a remote named {options.remote}: fixuser "
+            "pushes to a checkout's remote, never into the checkout (give the remote's URL, or "
+            "--remote NAME)"
+        )
+    return url
 
 
 def local_remote_url(checkout: Path, remote: str) -> str | None:
     try:
-        return run_git("remote", "get-url", remote, cwd=checkout).strip() or None
+        return run_git("remote", "get-url", "--", remote, cwd=checkout).strip() or None
     except repo.RepoError:
         return None
+
+
+def branch_from_push_remote(clone: Path, url: str, branch: str) -> None:
+    """The clone's ``branch`` as the remote at ``url`` has it (deleted when it has none)."""
+    ref = f"refs/heads/{branch}"
+    listed = run_git("ls-remote", "--", url, ref, cwd=clone)
+    if any(line.split("\t")[-1] == ref for line in listed.splitlines()):
+        run_git("fetch", "--quiet", "--force", "--", url, f"+{ref}:{ref}", cwd=clone)
+    else:
+        run_git("update-ref", "-d", ref, cwd=clone)  # a no-op when there is none
+
+
+def is_checkout_url(url: str, cwd: Path) -> bool:
+    """``url`` (a push URL) is a local repository with a working tree: a user's checkout."""
+    if "://" in url:
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "file":
+            return False
+        path = Path(urllib.parse.unquote(parts.path))
+    elif re.match(r"^[^/]*:", url) and not url.startswith("/"):  # scp-like host:path
+        return False
+    else:
+        path = cwd / url
+    if (path / ".git").exists():
+        return True
+    config = path / "config"
+    if not config.is_file():
+        return False
+    try:
+        bare = run_git("config", "--file", str(config), "--bool", "--get", "core.bare")
+    except repo.RepoError:
+        return False
+    return bare.strip() == "false"
+
+
+def intact(clone: Path) -> bool:
+    """Every object the clone's refs reach is there (``git fsck --connectivity-only``)."""
+    proc = subprocess.run(
+        ["git", "fsck", "--connectivity-only", "--no-dangling", "--no-progress"],
+        cwd=clone, capture_output=True, check=False, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    return proc.returncode == 0
 
 
 def commit_at(clone: git.Repo, ref: str) -> git.Commit:
@@ -439,6 +553,8 @@ def commit_in_clone(
     message: str,
     identity: Identity,
     old: str | None,
+    *,
+    sign: bool = False,
 ) -> str:
     """Commit ``plan.fixes`` on ``branch`` of fixuser's own bare clone; the new commit's sha.
 
@@ -446,6 +562,7 @@ def commit_in_clone(
     changes, checked-out branches) and spends some twenty git processes doing it; none of
     that can apply to a bare clone only fixuser uses. Here the objects are written in Python
     and one ``update-ref``, with the value the branch must still have, publishes the commit.
+    With ``sign`` (commit.gpgsign) git makes the commit object, signed (``repo.commit_tree``).
     """
     blobs = {f.path: store(clone, b"blob", f.result.output) for f in plan.fixes}
     extras = [(path, e) for f in plan.fixes for path, e in repo.extra_files(f)]
@@ -457,11 +574,18 @@ def commit_in_clone(
     tree = rewrite_tree(clone, head_tree, "", blobs, new_modes)
     stamp = f"{int(time.time())} {time.strftime('%z')}"
     (an, ae), (cn, ce) = identity.author, identity.committer
-    body = (
-        f"tree {tree.hex()}\nparent {plan.head}\n"
-        f"author {an} <{ae}> {stamp}\ncommitter {cn} <{ce}> {stamp}\n\n{message}"
-    )
-    sha = store(clone, b"commit", body.encode("utf-8", "surrogateescape")).hex()
+    if sign:
+        env = {
+            "GIT_AUTHOR_NAME": an, "GIT_AUTHOR_EMAIL": ae, "GIT_AUTHOR_DATE": stamp,
+            "GIT_COMMITTER_NAME": cn, "GIT_COMMITTER_EMAIL": ce, "GIT_COMMITTER_DATE": stamp,
+        }  # fmt: skip
+        sha = repo.commit_tree(clone.git_dir, tree.hex(), plan.head, message, env, sign=True)
+    else:
+        body = (
+            f"tree {tree.hex()}\nparent {plan.head}\n"
+            f"author {an} <{ae}> {stamp}\ncommitter {cn} <{ce}> {stamp}\n\n{message}"
+        )
+        sha = store(clone, b"commit", body.encode("utf-8", "surrogateescape")).hex()
     expected = old or repo.ZERO_SHA
     try:
         run_git(
@@ -473,24 +597,38 @@ def commit_in_clone(
     return sha
 
 
+class Conflict(repo.RepoError):
+    """The remote's branch is not the one fixuser saw: somebody's work, never replaced."""
+
+
 def push(
-    clone_path: Path, remote: str, branch: str, *, force: bool, push_options: Sequence[str] = ()
+    clone_path: Path,
+    remote: str,
+    branch: str,
+    *,
+    expect: str | None,
+    push_options: Sequence[str] = (),
 ) -> str:
-    """Like ``repo.push_branch`` but keeps the remote's reason for a refusal (a hook's message,
-    a protected branch) in the error, and asks nothing else of git: batch knows the URL.
-    Returns what the remote said (GitLab names the merge request it made there)."""
-    refspec = f"{'+' if force else ''}refs/heads/{branch}:refs/heads/{branch}"
-    options = [arg for option in push_options for arg in ("-o", option)]
-    proc = subprocess.run(
-        ["git", "push", "--quiet", "--porcelain", *options, remote, refspec],
-        cwd=clone_path,
-        capture_output=True,
-        text=True,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
+    """Push ``branch`` with a lease on ``expect``, the remote tip fixuser saw when it fetched
+    (None: the branch must not exist there), never a plain force push; what the remote said
+    (GitLab names the merge request it made there).
+
+    Conflict when the remote's branch changed since; RepoError with the remote's own reason
+    for any other refusal (a hook's message, a protected branch), and before anything is sent
+    when the push would go into a checkout (a repository with a working tree)."""
+    url = run_git("remote", "get-url", "--push", "--", remote, cwd=clone_path).strip()
+    if is_checkout_url(url, clone_path):
+        raise repo.RepoError(
+            f"{remote} is {url}, a checkout with a working tree: fixuser never pushes into a "
+            "checkout (push to its remote: give that URL)"
+        )
+    proc = repo.lease_push(clone_path, remote, branch, expect, push_options=push_options)
     if proc.returncode != 0:
-        why = git_problem(proc.stderr) or f"git push exited {proc.returncode}"
+        why = repo.push_problem(proc)
+        if repo.STALE in why:
+            raise Conflict(
+                f"branch {branch} on {remote} changed while fixuser was working: not replaced"
+            )
         raise repo.RepoError(f"push to {remote} failed: {why}")
     return proc.stderr
 
@@ -581,17 +719,34 @@ def process(spec: str, options: Options) -> Record:
     files, the fix commit when a push failed)."""
     known: dict[str, Any] = {}
     try:
-        return process_unguarded(spec, options, known)
+        source = source_of(spec, options.workdir)
+        with locked(source.clone):
+            return process_clone(source, options, known)
     except (repo.RepoError, SettingsError, forge.ForgeError, OSError) as e:
         return Record(spec, "failed", branch=None, reason=str(e) or type(e).__name__, **known)
     except Exception as e:  # a bug in one repository must not stop the fleet
         return Record(spec, "failed", reason=f"internal error: {type(e).__name__}: {e}", **known)
 
 
-def process_unguarded(spec: str, options: Options, known: dict[str, Any]) -> Record:
+def process_clone(source: Source, options: Options, known: dict[str, Any]) -> Record:
+    """``process_unguarded``, once more from a new clone when the cached one turns out to be
+    corrupt (objects its refs need are missing: a disk that filled up, a clone cut short by
+    hand). Checked only when something failed, so a sound cache costs nothing."""
+    try:
+        return process_unguarded(source, options, known)
+    except Exception:
+        if not source.clone.exists() or intact(source.clone):
+            raise
+    shutil.rmtree(source.clone)
+    known.clear()
+    return process_unguarded(source, options, known)
+
+
+def process_unguarded(source: Source, options: Options, known: dict[str, Any]) -> Record:
     import git
 
-    clone_path = prepare(spec, options)
+    spec = source.spec
+    clone_path = prepare(source, options)
     clone = git.Repo(clone_path)
     try:
         base_ref = f"refs/heads/{options.base}" if options.base else "HEAD"
@@ -631,32 +786,46 @@ def publish(
     notes: list[str],
     known: dict[str, Any],
 ) -> Record:
-    """Commit (or reuse this very fix's branch), push, open the review request."""
+    """Commit (or find this very fix's branch already there), push, open the review request.
+
+    The clone's branch is the remote's, as fetched (``prepare``): the tip fixuser saw. It is
+    replaced only under ``--conflict replace``, only when fixuser made it and nobody changed
+    it since (``repo.is_fixuser_commit``), and the push carries a lease on it: a commit
+    pushed meanwhile makes the repository a ``skipped-conflict``, never lost work."""
     branch = options.branch
     title = review.title(len(plan.fixes))  # the commit's own subject: one container or more
+    push_url = configured_push_url(clone, options.remote)
     old = branch_tip(clone, branch)
-    replacing = False
-    if old is not None and not same_fix(clone, branch, plan):
+    if old is not None and same_fix(clone, branch, plan):
+        known["commit_sha"] = old
+        record = functools.partial(record, commit_sha=old)
+        return already_there(record, plan, body, base_name, options, push_url, notes)
+    if old is not None:
         if options.conflict == "skip":
-            return record("skipped-conflict", reason=f"branch {branch} exists")
-        if not repo.is_fixuser_branch(clone, branch):
-            why = f"branch {branch} exists and fixuser did not make it: not replacing it"
+            why = f"branch {branch} exists (--conflict replace replaces a branch fixuser made)"
             return record("skipped-conflict", reason=why)
-        replacing = True
-    tip = old
-    if old is None or replacing:
-        tip = commit_in_clone(clone, plan, branch, commit_message(body), options.identity, old)
+        if not repo.is_fixuser_branch(clone, branch):
+            why = (
+                f"branch {branch} exists and fixuser did not make it, or somebody changed it "
+                "since: not replacing it"
+            )
+            return record("skipped-conflict", reason=why)
+    tip = commit_in_clone(
+        clone, plan, branch, commit_message(body), options.identity, old, sign=options.sign
+    )
     known["commit_sha"] = tip
     record = functools.partial(record, commit_sha=tip)
     clone_path = Path(clone.git_dir)
     if not options.push:
         return record("committed", reason="; ".join(notes or [f"in {clone_path}"]))
     by_push = options.open_pr == GITLAB_PUSH
-    said = push(
-        clone_path, options.remote, branch, force=replacing,
-        push_options=gitlab_push_options(base_name, title) if by_push else (),
-    )  # fmt: skip
-    push_url = configured_push_url(clone, options.remote)
+    try:
+        said = push(
+            clone_path, options.remote, branch, expect=old,
+            push_options=gitlab_push_options(base_name, title) if by_push else (),
+        )  # fmt: skip
+    except Conflict as e:
+        return record("skipped-conflict", reason=str(e), commit_sha=None)
     url = repo.review_url(push_url, branch, base_name)
     if by_push and (opened := GITLAB_MR_URL_RE.search(said)):
         url = opened[1]
@@ -668,6 +837,35 @@ def publish(
             why = f"pushed {branch}, but the review request was not opened: {e}"
             return record("failed", reason=why, url=url)
     return record("pushed", reason="; ".join(notes), url=url)
+
+
+def already_there(
+    record: Callable[..., Record],
+    plan: repo.RepoPlan,
+    body: str,
+    base_name: str | None,
+    options: Options,
+    push_url: str,
+    notes: list[str],
+) -> Record:
+    """The remote's branch is exactly this fix (an earlier run's): nothing is committed or
+    pushed, and the repository is ``unchanged``. With --open-pr the review request is asked
+    for again (an earlier run may have pushed and failed to open it); a forge that already
+    has one says so, and that is no failure."""
+    branch = options.branch
+    url = repo.review_url(push_url, branch, base_name)
+    reason = [*notes, f"branch {branch} is this fix already"]
+    if options.push and options.forge is not None:
+        title = review.title(len(plan.fixes))
+        request = forge.Request(push_url, branch, base_name or "main", title, body)
+        try:
+            url = options.forge.open(request)
+            reason.append("review request opened")
+        except forge.ForgeError as e:
+            if "already exists" not in str(e):
+                why = f"{branch} is there, but the review request was not opened: {e}"
+                return record("failed", reason=why, url=url)
+    return record("unchanged", reason="; ".join(reason), url=url)
 
 
 def verifier(engine_name: str | None) -> Callable[[git.Repo, repo.RepoPlan], list[str]]:
@@ -855,18 +1053,34 @@ class Progress:
             self.stream.flush()
 
 
-def to_run(specs: Sequence[str], state: State, resume: bool, retry_failed: bool) -> list[str]:
+def to_run(
+    specs: Sequence[str],
+    state: State,
+    resume: bool,
+    retry_failed: bool,
+    options: Options | None = None,
+) -> list[str]:
     def wanted(spec: str) -> bool:
         record = state.records.get(spec)
         # A dry run's would-fix did nothing: as if never reached. Dry runs record no state any
-        # more, but an older fixuser's state file may hold such records.
-        if record is None or record.outcome == "would-fix":
+        # more, but an older fixuser's state file may hold such records. Nor did a record
+        # answer this run's question when it was made for another one: a commit in the cache
+        # is not a push, a branch of another name is not this one.
+        if record is None or record.outcome == "would-fix" or asked_otherwise(record, options):
             return resume or not retry_failed
         if record.outcome == "failed":
             return retry_failed
         return not (resume or retry_failed)
 
     return [s for s in specs if wanted(s)]
+
+
+def asked_otherwise(record: Record, options: Options | None) -> bool:
+    if options is None:
+        return False
+    if options.push and record.outcome == "committed":
+        return True
+    return record.branch is not None and record.branch != options.branch
 
 
 def run_all(
@@ -1003,6 +1217,8 @@ def build_options(args: argparse.Namespace) -> Options:
         build_settings(given, None, base_settings)  # fail before cloning anything
         if args.author:
             repo.parse_identity(args.author)
+        repo.check_branch_name(args.branch)
+        repo.check_remote_name(args.remote)
     except (SettingsError, repo.RepoError) as e:
         raise StartError(str(e)) from None
     if args.open_pr and not args.push:
@@ -1029,6 +1245,7 @@ def build_options(args: argparse.Namespace) -> Options:
         forge=made,
         open_pr=args.open_pr,
         verify=verifier(args.engine) if args.verify and not args.dry_run else None,
+        sign=configured_signing(),
     )
 
 
@@ -1047,10 +1264,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         options = build_options(args)
         specs = select(args)
+        # Keyed by what was asked: runs on another branch, base or remote do not resume each
+        # other. A push and a commit-only run share their state (a dry run shows what a
+        # resumed push would still do), and ``to_run`` redoes a commit when a push is asked.
         refuse_unwritable(args.report)
-        state_path = (
-            args.state or options.workdir / f"state-{sha(repr((specs, args.shard)))[:12]}.json"
-        )
+        asked = (specs, args.shard, options.branch, options.base, options.remote)
+        state_path = args.state or options.workdir / f"state-{sha(repr(asked))[:12]}.json"
         persist = not options.dry_run  # see State
         state = (
             State.load(state_path, persist=persist)
@@ -1062,7 +1281,7 @@ def run(args: argparse.Namespace) -> int:
     except (StartError, OSError) as e:
         print(f"fixuser batch: {e}", file=sys.stderr)
         return EXIT_ERROR
-    todo = to_run(specs, state, args.resume, args.retry_failed)
+    todo = to_run(specs, state, args.resume, args.retry_failed, options)
     kept = len(specs) - len(todo)
     if kept:
         done = review.count(kept, "repository", "repositories")

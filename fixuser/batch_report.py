@@ -19,6 +19,7 @@ from fixuser.fileio import Write, write_together
 # In the order the summary lists them: what needs a reviewer first, failures last.
 OUTCOMES = (
     "pushed",
+    "unchanged",  # the remote's branch is this very fix already (an earlier run's)
     "committed",
     "would-fix",
     "compliant",

@@ -513,10 +513,25 @@ def build_commit(
         tree: str = repo.git.write_tree(env=index_env)
     if verify:
         tree, message = run_commit_hooks(repo, plan.head, tree, message, env)
-    sign = ["-S"] if config_bool(repo, "commit.gpgsign") else []
+    sign = config_bool(repo, "commit.gpgsign")
+    return commit_tree(repo.git_dir, tree, plan.head, message, env, sign=sign)
+
+
+def commit_tree(
+    git_dir: str | os.PathLike[str],
+    tree: str,
+    parent: str,
+    message: str,
+    env: dict[str, str],
+    *,
+    sign: bool,
+) -> str:
+    """``git commit-tree``: the commit object of ``tree`` on ``parent``; its sha. With
+    ``sign`` git signs it (``-S``: gpg.format, gpg.program and user.signingkey as the user set
+    them up), and a commit that cannot be signed is not made (RepoError, one line)."""
     proc = subprocess.run(
-        ["git", "commit-tree", *sign, "-p", plan.head, "-F", "-", tree],
-        cwd=repo.git_dir,
+        ["git", "commit-tree", *(["-S"] if sign else []), "-p", parent, "-F", "-", tree],
+        cwd=git_dir,
         input=message.encode("utf-8", "surrogateescape"),  # a path as its bytes
         capture_output=True,
         env={**os.environ, **env},

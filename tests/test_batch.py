@@ -196,11 +196,11 @@ def test_rerun_reuses_its_branch(tmp_path: Path, fleet: dict[str, Path]) -> None
     code, report = run_batch(tmp_path, "--push", spec)
 
     assert code == 0
-    assert report[spec]["outcome"] == "pushed"
+    assert report[spec]["outcome"] == "unchanged"
     assert remote_branches(fleet["root"])[BRANCH] == first
     # A fresh cache (another machine) finds the pushed branch and reuses it too.
     code, report = run_batch(tmp_path, "--push", "--workdir", str(tmp_path / "other"), spec)
-    assert (code, report[spec]["outcome"]) == (0, "pushed")
+    assert (code, report[spec]["outcome"]) == (0, "unchanged")
     assert remote_branches(fleet["root"])[BRANCH] == first
     assert git(fleet["root"], "rev-list", "--count", f"main..{BRANCH}").strip() == "1"
 
