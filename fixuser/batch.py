@@ -280,6 +280,11 @@ def prepare(source: Source, options: Options) -> Path:
     """
     target, remote = source.clone, options.remote
     push_url = checkout_push_url(source, options)
+    if options.push and is_checkout_url(push_url or source.url):
+        raise repo.RepoError(
+            f"{source.spec}: the push would go to {push_url or source.url}, a checkout with a "
+            "working tree: fixuser never pushes into a checkout (give its remote's URL)"
+        )
     if target.exists():
         run_git("fetch", "--quiet", "--force", "--prune", "--", remote,
                 "+refs/heads/*:refs/heads/*", cwd=target)  # fmt: skip
@@ -311,6 +316,8 @@ def checkout_push_url(source: Source, options: Options) -> str | None:
     if not source.checkout:
         return None
     url = local_remote_url(Path(source.url), options.remote)
+    if url is not None and (path := local_path(url, Path(source.url))) is not None:
+        url = str(path)  # a relative URL is relative to the checkout, not to the clone
     if url is None and options.push:
         raise repo.RepoError(
             f"{source.spec} is a checkout without a remote named {options.remote}: fixuser "
@@ -337,27 +344,34 @@ def branch_from_push_remote(clone: Path, url: str, branch: str) -> None:
         run_git("update-ref", "-d", ref, cwd=clone)  # a no-op when there is none
 
 
-def is_checkout_url(url: str, cwd: Path) -> bool:
-    """``url`` (a push URL) is a local repository with a working tree: a user's checkout."""
+def local_path(url: str, cwd: Path) -> Path | None:
+    """The directory a local URL (a path, or file://) names, relative ones from ``cwd``;
+    None for a remote one (a scheme, or scp-like host:path)."""
     if "://" in url:
         parts = urllib.parse.urlsplit(url)
-        if parts.scheme != "file":
-            return False
-        path = Path(urllib.parse.unquote(parts.path))
-    elif re.match(r"^[^/]*:", url) and not url.startswith("/"):  # scp-like host:path
+        return Path(urllib.parse.unquote(parts.path)) if parts.scheme == "file" else None
+    if re.match(r"^[^/]*:", url):
+        return None
+    return (cwd / url).resolve()
+
+
+def is_checkout_url(url: str) -> bool:
+    """``url`` (where a push goes) is a local repository with a working tree: a checkout."""
+    path = local_path(url, Path.cwd())
+    if path is None:
         return False
-    else:
-        path = cwd / url
     if (path / ".git").exists():
         return True
     config = path / "config"
     if not config.is_file():
         return False
-    try:
-        bare = run_git("config", "--file", str(config), "--bool", "--get", "core.bare")
-    except repo.RepoError:
-        return False
-    return bare.strip() == "false"
+    from git.config import GitConfigParser
+
+    try:  # read in Python: one process less per repository
+        reader = GitConfigParser(str(config), read_only=True)
+        return not reader.getboolean("core", "bare", fallback=True)
+    except (ValueError, OSError, KeyError) as e:
+        raise repo.RepoError(f"{config}: cannot read it: {e}") from None
 
 
 def intact(clone: Path) -> bool:
@@ -611,17 +625,10 @@ def push(
 ) -> str:
     """Push ``branch`` with a lease on ``expect``, the remote tip fixuser saw when it fetched
     (None: the branch must not exist there), never a plain force push; what the remote said
-    (GitLab names the merge request it made there).
+    (GitLab names the merge request it made there). ``prepare`` made sure it is no checkout.
 
     Conflict when the remote's branch changed since; RepoError with the remote's own reason
-    for any other refusal (a hook's message, a protected branch), and before anything is sent
-    when the push would go into a checkout (a repository with a working tree)."""
-    url = run_git("remote", "get-url", "--push", "--", remote, cwd=clone_path).strip()
-    if is_checkout_url(url, clone_path):
-        raise repo.RepoError(
-            f"{remote} is {url}, a checkout with a working tree: fixuser never pushes into a "
-            "checkout (push to its remote: give that URL)"
-        )
+    for any other refusal (a hook's message, a protected branch)."""
     proc = repo.lease_push(clone_path, remote, branch, expect, push_options=push_options)
     if proc.returncode != 0:
         why = repo.push_problem(proc)

@@ -244,11 +244,14 @@ def test_a_second_identical_run_says_unchanged(tmp_path: Path, remote: Path) -> 
     assert remote_branches(remote)[BRANCH] == first
 
 
+@pytest.mark.parametrize("relative", [False, True], ids=["absolute-url", "relative-url"])
 def test_a_checkout_with_a_remote_is_unchanged_on_a_second_run(
-    tmp_path: Path, remote: Path
+    tmp_path: Path, remote: Path, relative: bool
 ) -> None:
     checkout = tmp_path / "checkout"
     git(tmp_path, "clone", "-q", str(remote), str(checkout))
+    if relative:  # relative to the checkout, where git reads it
+        git(checkout, "remote", "set-url", "origin", os.path.relpath(remote, checkout))
     spec = str(checkout)
     assert run_batch(tmp_path, "--push", spec)[1][spec]["outcome"] == "pushed"
     first = remote_branches(remote)[BRANCH]
