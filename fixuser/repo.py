@@ -652,11 +652,13 @@ def run_commit_hooks(
                 tree = run_git_in(worktree, "write-tree").strip()
         message = message_file.read_text(encoding="utf-8")
     finally:
-        quiet = {"capture_output": True, "check": False, "stdin": subprocess.DEVNULL}
-        subprocess.run(["git", "worktree", "remove", "--force", "--", str(worktree)],
-                       cwd=repo.git_dir, **quiet)  # type: ignore[call-overload]  # fmt: skip
+        # Only this worktree's entry goes: no `git worktree prune`, which would also drop the
+        # user's own worktrees that are merely absent (an unmounted disk).
+        subprocess.run(
+            ["git", "worktree", "remove", "--force", "--", str(worktree)],
+            cwd=repo.git_dir, capture_output=True, check=False, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
         shutil.rmtree(tmp, ignore_errors=True)
-        subprocess.run(["git", "worktree", "prune"], cwd=repo.git_dir, **quiet)  # type: ignore[call-overload]
     return tree, message
 
 

@@ -5,6 +5,7 @@ bare remotes, real pushes and real hooks in temp dirs."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -427,3 +428,20 @@ def test_no_verify_on_the_command_line(repo: Path) -> None:
     done = subprocess.run([*base, "--no-verify"], cwd=repo, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert is_fixuser_branch(repo, BRANCH)
+
+
+def test_the_hooks_worktree_leaves_the_users_absent_worktrees_registered(
+    repo: Path, tmp_path: Path
+) -> None:
+    """A worktree on a disk that is not mounted now is the user's: only fixuser's own
+    temporary worktree is removed, nothing is pruned."""
+    away = tmp_path / "usb" / "feature"
+    git(repo, "worktree", "add", "-q", "-b", "feature", str(away))
+    shutil.rmtree(tmp_path / "usb")
+    add_hook(repo / ".git" / "hooks", "pre-commit", "exit 0\n")
+
+    assert commit(repo) == 0
+
+    listed = git(repo, "worktree", "list", "--porcelain")
+    assert f"worktree {away}" in listed
+    assert listed.count("worktree ") == 2
