@@ -8,12 +8,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import re
 import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from fixuser.escape import html_text, md_code, md_text
 from fixuser.fileio import Write, write_together
 
 # In the order the summary lists them: what needs a reviewer first, failures last.
@@ -181,8 +183,25 @@ def summary_line(records: Sequence[Record]) -> str:
     return f"{len(records)} {many}: " + (", ".join(parts) or "none")
 
 
+# Everything in a record is data: a repository's names and texts, or a report merged from
+# elsewhere. Each value is written |md_text (text), |md_code (a name) or html_text (inside
+# HTML), so nothing in it renders as a link, an image, HTML, a mention or formatting.
+SAFE_URL_RE = re.compile(r"https?://[^\s<>\x00-\x1f\x7f-\x9f]+")
+
+
 def md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Text in a table cell: ``md_text`` escapes ``|`` too."""
+    return md_text(text)
+
+
+def md_code_cell(text: str) -> str:
+    """A name in a table cell: a code span, its pipes escaped (GFM splits cells first)."""
+    return md_code(text).replace("|", "\\|")
+
+
+def md_link(url: str) -> str:
+    """A review's address as an autolink when it is a plain http(s) URL; text otherwise."""
+    return f"<{url}>" if SAFE_URL_RE.fullmatch(url) else md_text(url)
 
 
 # The order the Markdown lists a repository's files in: what runs as root first.
@@ -209,32 +228,33 @@ def by_verdict(files: Iterable[FileRecord]) -> dict[str, list[FileRecord]]:
 
 
 def verdict_name(verdict: str) -> str:
-    return verdict or "not recorded"  # a record of an older fixuser: the path alone
+    return md_text(verdict or "not recorded")  # a record of an older fixuser: the path alone
 
 
 def file_line(f: FileRecord) -> list[str]:
     """One list item per file, its warnings nested under it."""
-    family = f" ({f.family})" if f.family else ""
+    family = f" ({md_text(f.family)})" if f.family else ""
     if f.changed:
-        what = f"the fix runs it as `{f.user}`"
+        what = f"the fix runs it as {md_code(f.user)}"
     else:
-        what = f"runs as `{f.user}`" if f.user else ""
-    said = "; ".join(x for x in (what, f.reason) if x)
-    lines = [f"- `{f.path}`{family}" + (f": {said}" if said else "")]
+        what = f"runs as {md_code(f.user)}" if f.user else ""
+    said = "; ".join(x for x in (what, md_text(f.reason) if f.reason else "") if x)
+    lines = [f"- {md_code(f.path)}{family}" + (f": {said}" if said else "")]
     if f.targets:
-        lines.append("  - ships: " + ", ".join(f"`{s}` ({src})" for s, src in f.targets))
-    lines += [f"  - warning: {w}" for w in f.warnings]
-    return [line.replace("\n", " ") for line in lines]
+        ships = ", ".join(f"{md_code(s)} ({md_text(src)})" for s, src in f.targets)
+        lines.append("  - ships: " + ships)
+    lines += [f"  - warning: {md_text(w)}" for w in f.warnings]
+    return lines
 
 
 def files_section(r: Record) -> list[str]:
-    shas = [f"base `{r.base_sha[:12]}`"] if r.base_sha else []
+    shas = [f"base {md_code(r.base_sha[:12])}"] if r.base_sha else []
     if r.commit_sha:
-        shas.append(f"fix commit `{r.commit_sha[:12]}`")
-    lines = [f"### {md_cell(r.repo)}", "", " · ".join([r.outcome, *shas]), ""]
+        shas.append(f"fix commit {md_code(r.commit_sha[:12])}")
+    lines = [f"### {md_text(r.repo)}", "", " · ".join([r.outcome, *shas]), ""]
     if r.overrides:
         lines += ["**run-time overrides** (a USER in the image does not change them)", ""]
-        lines += [f"- `{o}`" for o in r.overrides]
+        lines += [f"- {md_code(o)}" for o in r.overrides]
         lines.append("")
     for verdict, group in by_verdict(r.files).items():
         lines += [f"**{verdict_name(verdict)}** ({len(group)})", ""]
@@ -255,11 +275,12 @@ def to_markdown(records: Sequence[Record]) -> str:
         lines += [f"## {outcome} ({len(group)})", "", "| repository | branch | files | details |"]
         lines.append("| --- | --- | --- | --- |")
         for r in group:
-            details = " ".join(x for x in (f"<{r.url}>" if r.url else "", r.reason) if x)
+            link = md_link(r.url) if r.url else ""
+            details = " ".join(x for x in (link, md_cell(r.reason) if r.reason else "") if x)
             tally = by_verdict(r.files)
             files = ", ".join(f"{len(g)} {verdict_name(v)}" for v, g in tally.items())
-            branch = f"`{r.branch}`" if r.branch else ""
-            lines.append(f"| {md_cell(r.repo)} | {branch} | {files} | {md_cell(details)} |")
+            branch = md_code_cell(r.branch) if r.branch else ""
+            lines.append(f"| {md_cell(r.repo)} | {branch} | {files} | {details} |")
         lines.append("")
     # Every Dockerfile under its verdict, one line each: twenty files that drop privileges
     # are twenty paths, each with its own reason, not one reason for the lot.
@@ -272,7 +293,8 @@ def to_markdown(records: Sequence[Record]) -> str:
     if described:
         lines += ["## Descriptions", ""]
     for r in described:
-        lines += [f"<details><summary>{md_cell(r.repo)}</summary>", "", r.description.rstrip()]
+        # The description is Markdown fixuser rendered with every value escaped (review.py).
+        lines += [f"<details><summary>{html_text(r.repo)}</summary>", "", r.description.rstrip()]
         lines += ["", "</details>", ""]
     return "\n".join(lines)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import jinja2
 
-from fixuser import precompiled
+from fixuser import escape, precompiled
 from fixuser.quoting import shell_word
 
 
@@ -46,6 +46,19 @@ class PrecompiledLoader(jinja2.FileSystemLoader):
         )
 
 
+# How a value from a repository is written where the review templates (commit message,
+# PR/MR description) write it (fixuser.escape): in a command people paste (pasted), on a
+# terminal or in a commit message (text), in Markdown as text or as code (md, code).
+# tests/test_escape.py holds those templates to them: every value they output passes
+# through one. (``sh`` is for the Dockerfile's RUN lines, which cannot hold a line break.)
+FILTERS = {
+    "pasted": escape.pasted_word,
+    "text": escape.printable,
+    "md": escape.md_text,
+    "code": escape.md_code,
+}
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -57,9 +70,10 @@ def environment() -> jinja2.Environment:
         autoescape=False,
         auto_reload=False,  # a run does not outlive an edit of its own templates
     )
-    # Every value a template writes into a shell word goes through ``sh``: a path or name
-    # from the repository is data, never code (fixuser.quoting).
+    # Every value a template writes into a shell word of a Dockerfile goes through ``sh``: a
+    # path or name from the repository is data, never code (fixuser.quoting).
     env.filters["sh"] = shell_word
+    env.filters.update(FILTERS)
     return env
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from fixuser.escape import pasted_word
 from fixuser.model import Change, FixResult
 from fixuser.render import render
 
@@ -48,14 +48,21 @@ def uid_of(change: Change) -> int | None:
     return int(match[1]) if match else None
 
 
+def build_context(path: str) -> str:
+    """The Dockerfile's directory, as the last argument of ``docker build``: ``./`` in front
+    of a name starting with ``-``, which docker would take for an option."""
+    context = os.path.dirname(path) or "."
+    return f"./{context}" if context.startswith("-") else context
+
+
 def values(path: str, result: FixResult) -> dict[str, Any]:
+    """What the templates say about one fix. Values from the repository are raw: each
+    template escapes them for where it writes them (fixuser.render.FILTERS)."""
     analysis, change = result.analysis, result.change
     assert change is not None
     return {
         "path": path,
-        "context": os.path.dirname(path) or ".",
-        "path_sh": shlex.quote(path),
-        "context_sh": shlex.quote(os.path.dirname(path) or "."),
+        "context": build_context(path),
         # A named runtime stage is built by name: with --target it is not the last stage, and
         # naming the last one builds the same image.
         "target": None if analysis.stage.isdigit() else analysis.stage,
@@ -105,29 +112,37 @@ def must_write(mount: Mount) -> bool:
     )
 
 
-def mount_values(
-    fix: FileFix, who: str | None, name: str, shell_less: bool
-) -> list[dict[str, Any]]:
+# What a pasted command cannot know, asked of whoever runs it: the shell stops with this
+# message (and runs nothing) until the variable is set. The messages are constant: the word
+# of ${VAR:?word} is expanded by the shell, so no name from the repository goes in it.
+UNKNOWN_UID = '"${APP_UID:?set APP_UID to the UID of the image user}"'
+COMPOSE_PROJECT = '"${COMPOSE_PROJECT_NAME:?set COMPOSE_PROJECT_NAME to the compose project}"'
+
+
+def mount_command(mount: Mount, owner_word: str, shell_less: bool) -> str:
+    """The command that hands ``mount`` to the image's user: a line people paste, so every
+    value from the repository in it is one shell word (fixuser.escape.pasted_word)."""
+    if mount.kind == "bind":
+        source = f"./{mount.host_path}" if mount.host_path else mount.source
+        return f"sudo chown -R {owner_word} {pasted_word(source)}"
+    if shell_less:  # no chown in the image: a throwaway container that has one
+        volume = COMPOSE_PROJECT + pasted_word(f"_{mount.source}:/volume")
+        return f"docker run --rm -v {volume} busybox chown -R {owner_word} /volume"
+    compose = "" if "/" not in mount.file else f" -f {pasted_word(mount.file)}"
+    return (
+        f"docker compose{compose} run --rm --no-deps --user 0 --entrypoint chown "
+        f"{pasted_word(mount.service)} -R {owner_word} {pasted_word(mount.target)}"
+    )
+
+
+def mount_values(fix: FileFix, who: str | None, shell_less: bool) -> list[dict[str, Any]]:
     """Each mount the fixed image's user must write, with the command that hands it over."""
-    owner_text = who or f"<the UID of {name}>"
+    owner_word = who or UNKNOWN_UID
     found = []
     for m in fix.mounts:
         if not must_write(m):
             continue
-        if m.kind == "bind":
-            source = f"./{m.host_path}" if m.host_path else m.source
-            command = f"sudo chown -R {owner_text} {shlex.quote(source)}"
-        elif shell_less:  # no chown in the image: a throwaway container that has one
-            command = (
-                f"docker run --rm -v <project>_{m.source}:/volume busybox "
-                f"chown -R {owner_text} /volume"
-            )
-        else:
-            compose = "" if "/" not in m.file else f" -f {shlex.quote(m.file)}"
-            command = (
-                f"docker compose{compose} run --rm --no-deps --user 0 --entrypoint chown "
-                f"{shlex.quote(m.service)} -R {owner_text} {shlex.quote(m.target)}"
-            )
+        command = mount_command(m, owner_word, shell_less)
         found.append(
             {
                 "service": m.service,
@@ -147,7 +162,7 @@ def file_values(fix: FileFix) -> dict[str, Any]:
     found = values(fix.path, fix.result)
     change = fix.result.change
     assert change is not None
-    found["mounts"] = mount_values(fix, owner(change), found["name"], found["shell_less"])
+    found["mounts"] = mount_values(fix, owner(change), found["shell_less"])
     found["low_ports"] = [
         {
             "service": p.service,

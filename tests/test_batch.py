@@ -23,6 +23,7 @@ from small_disk import fill, small_disk
 
 from fixuser import batch, core
 from fixuser.engine import Engine
+from fixuser.escape import md_text
 from fixuser.main import main
 from fixuser.repo import DEFAULT_BRANCH, TRAILER
 from fixuser.settings import Settings
@@ -749,9 +750,10 @@ def test_report_says_what_happened_to_every_dockerfile(tmp_path: Path) -> None:
     changed = git(remote, "diff", "--name-only", "main", BRANCH).split()
     assert changed == [p for p, f in files.items() if f["changed"]]
 
-    # The Markdown: each path once, under its verdict, with its own reason.
+    # The Markdown: each path once, under its verdict, with its own reason (each text as
+    # Markdown writes it: escaped, see test_escape.py).
     markdown = (tmp_path / "report.md").read_text()
-    section = markdown.split(f"### {spec}\n", 1)[1].split("\n## ", 1)[0]
+    section = markdown.split(f"### {md_text(spec)}\n", 1)[1].split("\n## ", 1)[0]
     assert f"pushed · base `{base[:12]}` · fix commit `{record['commit_sha'][:12]}`" in section
     under: dict[str, str] = {}
     heading = ""
@@ -763,7 +765,7 @@ def test_report_says_what_happened_to_every_dockerfile(tmp_path: Path) -> None:
             assert path not in under
             under[path] = heading
             if files[path].get("reason"):
-                assert line.endswith(files[path]["reason"])
+                assert line.endswith(md_text(files[path]["reason"]))
     assert under == {
         path: f"**{f['verdict']}** ({sum(g['verdict'] == f['verdict'] for g in files.values())})"
         for path, f in files.items()
