@@ -28,6 +28,7 @@ from typing import Any
 
 from fixuser.accounts import Account, review
 from fixuser.engine import dockerfile_label, parse_status_uid
+from fixuser.escape import printable
 
 EXIT_OK, EXIT_ROOT, EXIT_CANNOT_RUN = 0, 1, 2
 PODMAN_SOCKETS = ("/run/podman/podman.sock", "/tmp/podman.sock")
@@ -207,11 +208,13 @@ def print_text(findings: Iterable[Finding]) -> None:
         uid = "?" if f.uid is None else str(f.uid)
         extra = f"  (config User: {f.config_user or 'unset'})"
         where = f"  Dockerfile: {f.dockerfile}" if f.dockerfile else ""
-        print(f"{f.verdict.upper():8} uid={uid:<6} {f.name} {f.id} {f.image}{extra}{where}")
+        # Container, image and account names are the engine's data: shown escaped, one line.
+        line = f"{f.verdict.upper():8} uid={uid:<6} {f.name} {f.id} {f.image}{extra}{where}"
+        print(printable(line))
         for account in f.users or ():
-            print(f"         user {account.text()}")
+            print(printable(f"         user {account.text()}"))
         if f.users_source and "unreadable" in f.users_source:
-            print(f"         users: {f.users_source}")
+            print(printable(f"         users: {f.users_source}"))
     roots = sum(f.verdict == "root" for f in rows)
     print(f"{len(rows)} running, {roots} as root (CIS Docker 4.1)")
     if any(f.users is not None for f in rows):

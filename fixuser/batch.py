@@ -59,6 +59,7 @@ from fixuser.batch_report import (
     write_report,
 )
 from fixuser.batch_report import to_json as report_json
+from fixuser.escape import printable
 from fixuser.fileio import FileProblem, Write, probe, write_together
 from fixuser.model import Verdict
 from fixuser.settings import Settings, SettingsError, build_settings, normalise_keys
@@ -1045,7 +1046,7 @@ class Progress:
             detail = f": {record.reason}" if record.reason else ""
             url = f" {record.url}" if record.url else ""
             line = f"[{self.done}/{self.total}] {record.repo}: {record.outcome}{url}{detail}"
-            print(line, file=self.stream, flush=True)
+            print(printable(line), file=self.stream, flush=True)
             return
         width = 24
         filled = width * self.done // max(self.total, 1)
@@ -1286,7 +1287,7 @@ def run(args: argparse.Namespace) -> int:
         state.records = {k: v for k, v in state.records.items() if k in set(specs)}
         state.save()
     except (StartError, OSError) as e:
-        print(f"fixuser batch: {e}", file=sys.stderr)
+        print(printable(f"fixuser batch: {e}"), file=sys.stderr)
         return EXIT_ERROR
     todo = to_run(specs, state, args.resume, args.retry_failed, options)
     kept = len(specs) - len(todo)
@@ -1331,5 +1332,5 @@ def print_summary(records: Sequence[Record]) -> None:
             for r in records:
                 if r.outcome == outcome:
                     extra = " ".join(x for x in (r.url or "", r.reason) if x)
-                    print(f"  {r.repo}" + (f"  {extra}" if extra else ""))
+                    print(printable(f"  {r.repo}" + (f"  {extra}" if extra else "")))
     print(summary_line(records))

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from fixuser.escape import html_text, md_code, md_text
+from fixuser.escape import html_text, md_code, md_text, utf8_data
 from fixuser.fileio import Write, write_together
 
 # In the order the summary lists them: what needs a reviewer first, failures last.
@@ -157,7 +157,8 @@ def write_atomically(path: Path, text: str, *, durable: bool = True) -> None:
 
 def to_json(records: Iterable[Record], *, compact: bool = False) -> str:
     """``compact`` for the state file: json's C encoder only runs without ``indent``."""
-    data = {"repositories": [r.to_json() for r in records]}
+    # utf8_data: a file name that is not UTF-8 has its bytes written \xNN (fixuser.escape).
+    data = utf8_data({"repositories": [r.to_json() for r in records]})
     return json.dumps(data, separators=(",", ":")) if compact else json.dumps(data, indent=2) + "\n"
 
 

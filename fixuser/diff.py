@@ -8,6 +8,7 @@ and changes at most 6 unchanged lines apart share a hunk.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 from fixuser.dockerfile import split_lines
@@ -15,6 +16,44 @@ from fixuser.edits import Edit, position
 
 CONTEXT = 3
 NO_NEWLINE = "\\ No newline at end of file\n"
+# git's quoting of a path in a diff header (core.quotePath): a path with a control character,
+# a byte that is not UTF-8, a double quote or a backslash is written in double quotes with C
+# escapes, which git apply and patch read back; any other path as it is.
+GIT_QUOTED_RE = re.compile('[\x00-\x1f\x7f-\x9f"\\\\\ud800-\udfff]')
+GIT_ESCAPES = {
+    "\a": "\\a",
+    "\b": "\\b",
+    "\t": "\\t",
+    "\n": "\\n",
+    "\v": "\\v",
+    "\f": "\\f",
+    "\r": "\\r",
+}
+
+
+def git_quoted(name: str) -> str:
+    """``name`` (``a/path``) as git writes it in a diff header: ``"a/x\\ny"`` when it must be."""
+    if GIT_QUOTED_RE.search(name) is None:
+        return name
+    out = []
+    for char in name:
+        code = ord(char)
+        if char in GIT_ESCAPES:
+            out.append(GIT_ESCAPES[char])
+        elif char in '"\\':
+            out.append("\\" + char)
+        elif 0xDC80 <= code <= 0xDCFF:
+            out.append(f"\\{code - 0xDC00:03o}")
+        elif code < 0x20 or 0x7F <= code <= 0x9F:  # C1 controls: their UTF-8 bytes
+            out += [f"\\{byte:03o}" for byte in char.encode("utf-8")]
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def headers(old: str, new: str) -> list[str]:
+    """``--- old`` and ``+++ new``, each quoted as git quotes it when it must be."""
+    return [f"--- {git_quoted(old)}\n", f"+++ {git_quoted(new)}\n"]
 
 
 def span(start: int, count: int) -> str:
@@ -48,7 +87,7 @@ def unified(path: str, lines: Sequence[str], edits: Iterable[Edit]) -> str:
             groups.append([change])
         else:
             groups[-1].append(change)
-    out = [f"--- a/{path}\n", f"+++ b/{path}\n"]
+    out = headers(f"a/{path}", f"b/{path}")
     shift = 0  # lines the earlier hunks added (or removed, when negative)
     for group in groups:
         first = max(0, group[0][0] - CONTEXT)
@@ -78,6 +117,7 @@ def whole_file(path: str, old: bytes | None, new: bytes) -> str:
     new_lines = split_lines(new.decode("utf-8", "surrogateescape"))
     if old is None:
         hunk = f"@@ -0,0 +{span(0, len(new_lines))} @@\n"
-        return "".join(["--- /dev/null\n", f"+++ b/{path}\n", hunk, *body("+", new_lines)])
+        return "".join([*headers("/dev/null", f"b/{path}"), hunk, *body("+", new_lines)])
     old_lines = split_lines(old.decode("utf-8", "surrogateescape"))
-    return "".join(difflib.unified_diff(old_lines, new_lines, f"a/{path}", f"b/{path}"))
+    lines = list(difflib.unified_diff(old_lines, new_lines))
+    return "".join(headers(f"a/{path}", f"b/{path}") + lines[2:]) if lines else ""

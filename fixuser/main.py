@@ -157,7 +157,9 @@ def dispatch(argv: Sequence[str] | None) -> tuple[int, bool]:
         return int(module.run(args)), quick
     except SettingsError as e:
         # Expected failures are one line; anything else keeps its traceback (a real bug).
-        print(f"fixuser: {e}", file=sys.stderr)
+        from fixuser.escape import printable
+
+        print(printable(f"fixuser: {e}"), file=sys.stderr)
         return EXIT_ERROR, quick
     except KeyboardInterrupt:
         print("fixuser: interrupted", file=sys.stderr)

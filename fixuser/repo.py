@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from fixuser import core, review
 from fixuser.cli import DEFAULT_BRANCH as DEFAULT_BRANCH  # where it used to live
 from fixuser.discover import SKIP_DIRS, is_dockerfile_name
+from fixuser.escape import pasted_word, printable
 from fixuser.model import DockerfileError, ExtraFile, FixResult
 from fixuser.settings import Settings
 
@@ -934,11 +935,13 @@ def checkout_branch(repo: git.Repo, branch: str, plan: RepoPlan) -> str:
     import git
 
     if repo.head.commit.hexsha != plan.head:
-        return f"not switching to {branch}: it is not based on HEAD (git switch {branch})"
+        return (
+            f"not switching to {branch}: it is not based on HEAD (git switch {pasted_word(branch)})"
+        )
     try:
         repo.git.switch("--quiet", "--", branch)
     except git.GitCommandError:
-        return f"not switching to {branch}: git refused (git switch {branch})"
+        return f"not switching to {branch}: git refused (git switch {pasted_word(branch)})"
     return f"switched to {branch}"
 
 
@@ -971,7 +974,7 @@ def run_commit(
             verify=not no_verify,
         )
     except RepoError as e:
-        print(f"fixuser: {e}", file=sys.stderr)
+        print(printable(f"fixuser: {e}"), file=sys.stderr)
         return EXIT_REFUSED
 
 
@@ -996,9 +999,9 @@ def commit_command(
         parse_identity(author)
     plan = plan_repository(root, settings, base, repo_relative(repo, paths))
     for error in plan.errors:
-        print(f"fixuser: {error}", file=sys.stderr)
+        print(printable(f"fixuser: {error}"), file=sys.stderr)
     for line in context_lines(plan):
-        print(f"fixuser: {line}", file=sys.stderr)
+        print(printable(f"fixuser: {line}"), file=sys.stderr)
     if not plan.fixes:
         what = review.count(len(plan.findings), "Dockerfile")
         print(f"fixuser: nothing to fix: {what} already compliant, no branch made")
@@ -1019,5 +1022,7 @@ def commit_command(
     if checkout:
         print(f"fixuser: {checkout_branch(repo, branch, plan)}")
     else:
-        print(f"fixuser: your working tree is unchanged; review with: git show {branch}")
+        print(
+            f"fixuser: your working tree is unchanged; review with: git show {pasted_word(branch)}"
+        )
     return EXIT_REFUSED if plan.errors else EXIT_OK

@@ -10,6 +10,7 @@ import sys
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TextIO
 
 from fixuser import __version__
+from fixuser.escape import printable, utf8_data
 from fixuser.model import Analysis, Verdict
 
 if TYPE_CHECKING:
@@ -82,8 +83,9 @@ class Report:
 
 
 def problem_line(path: str, problem: str) -> str:
-    """A finding or error as fixuser reports it on stderr: ``path: problem``, one line."""
-    return f"{path}: {problem}\n"
+    """A finding or error as fixuser reports it on stderr: ``path: problem``, one line
+    whatever the path and the problem hold (fixuser.escape.printable)."""
+    return printable(f"{path}: {problem}") + "\n"
 
 
 class Writer(Protocol):
@@ -205,12 +207,12 @@ def write_text(report: Report, out: TextIO, err: TextIO) -> None:
         line = f"{outcome.path}: {describe(analysis)}"
         if analysis.reason and analysis.verdict not in REASON_IN_FINDING:
             line += f" — {analysis.reason}"
-        lines.append(line + "\n")
+        lines.append(printable(line) + "\n")
         finding = finding_line(analysis)
         if finding:
             problems.append(problem_line(outcome.path, finding))
         problems += [problem_line(outcome.path, f"warning: {w}") for w in analysis.warnings]
-    problems += [f"{o.path}:{o.line}: {o.message}\n" for o in report.overrides]
+    problems += [problem_line(f"{o.path}:{o.line}", o.message) for o in report.overrides]
     problems += [problem_line(path, f"warning: {problem}") for path, problem in report.notes]
     lines.append(summary_line(report))
     err.write("".join(problems))
@@ -505,8 +507,10 @@ def as_gitlab(report: Report) -> list[dict[str, Any]]:
 
 
 def escape_data(text: str) -> str:
-    """A workflow command's message, escaped as GitHub's toolkit does (``escapeData``)."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    """A workflow command's message, escaped as GitHub's toolkit does (``escapeData``): the
+    runner turns ``%0A`` back into a line break in the annotation. Any other control
+    character, and a byte that is not UTF-8, is shown escaped (fixuser.escape.printable)."""
+    return printable(text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A"))
 
 
 def escape_property(text: str) -> str:
@@ -540,4 +544,5 @@ def write(report: Report, fmt: str, out: TextIO | None = None, err: TextIO | Non
     else:
         data = as_json(report) if fmt == "json" else as_sarif(report)
     # One write: json.dump writes each token on its own, a system call each when unbuffered.
-    out.write(json.dumps(data, indent=2) + "\n")
+    # utf8_data: a file name that is not UTF-8 has its bytes written \xNN, as text shows it.
+    out.write(json.dumps(utf8_data(data), indent=2) + "\n")

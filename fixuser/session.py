@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from fixuser.diff import headers
+from fixuser.escape import pasted_word, printable
 from fixuser.repo import (
     DEFAULT_BRANCH,
     FileFix,
@@ -96,14 +98,15 @@ def validate_name_text(text: str) -> bool | str:
 
 
 def coloured_diff(path: str, before: bytes, after: bytes, colour: bool) -> str:
-    lines = difflib.unified_diff(
-        before.decode("utf-8", "replace").splitlines(keepends=True),
-        after.decode("utf-8", "replace").splitlines(keepends=True),
-        f"a/{path}",
-        f"b/{path}",
+    lines = list(
+        difflib.unified_diff(
+            before.decode("utf-8", "replace").splitlines(keepends=True),
+            after.decode("utf-8", "replace").splitlines(keepends=True),
+        )
     )
-    out = []
-    for line in lines:
+    # The file names as git quotes them: a name cannot add a line of its own to the diff.
+    out = headers(f"a/{path}", f"b/{path}") if lines else []
+    for line in lines[2:]:
         line = line.rstrip("\r\n") + "\n"
         code = ANSI.get(line[0]) if colour else None
         out.append(f"{code}{line.rstrip()}{RESET}\n" if code else line)
@@ -112,7 +115,7 @@ def coloured_diff(path: str, before: bytes, after: bytes, colour: bool) -> str:
 
 def describe(f: FileFix) -> str:
     a = f.result.analysis
-    return f"{f.path}  [{a.verdict.value}]  {a.family}, {a.base_image}"
+    return printable(f"{f.path}  [{a.verdict.value}]  {a.family}, {a.base_image}")
 
 
 def free_branch_name(taken: Callable[[str], bool]) -> str:
@@ -170,7 +173,7 @@ class Session:
             )
             warnings = uid_warnings(uid, {f.path: f.result.analysis.base_image for f in findings})
             for warning in warnings:
-                print(f"warning: {warning}")
+                print(printable(f"warning: {warning}"))
             if not warnings or self.prompt(q.confirm("Use this UID anyway?", default=False)):
                 break
         gid_default = str(settings.gid if settings.gid is not None else uid)
@@ -234,7 +237,7 @@ class Session:
                 self.show(f, plan.head)
                 action = self.prompt(
                     self.ask.select(
-                        f"Apply this change to {f.path}?",
+                        printable(f"Apply this change to {f.path}?"),
                         choices=[
                             self.ask.Choice("accept", value=ACCEPT),
                             self.ask.Choice("skip this file", value=SKIP),
@@ -246,7 +249,7 @@ class Session:
                 )
                 if action == EDIT:
                     self.overrides[f.path] = self.ask_user(
-                        self.settings_for(f.path), [f], f"for {f.path}"
+                        self.settings_for(f.path), [f], printable(f"for {f.path}")
                     )
                     fresh = self.replan([f.path])
                     if fresh.fixes:
@@ -262,7 +265,7 @@ class Session:
     def show(self, f: FileFix, head: str) -> None:
         shipped = shipped_line(f)
         if shipped:
-            print(f"{f.path}: {shipped}")
+            print(printable(f"{f.path}: {shipped}"))
         before = base_blob(self.root, head, f.path)
         print(coloured_diff(f.path, before, f.result.output, self.colour), end="")
         for path, extra in extra_files(f):  # --strategy entrypoint: the wrapper it adds
@@ -275,16 +278,16 @@ class Session:
             *f.result.analysis.warnings,
             *(f.result.change.notes if f.result.change else ()),
         ):
-            print(f"  {note}")
+            print(printable(f"  {note}"))
 
     def run(self) -> int:
         # Refuse before the first question, not after the last one.
         refuse_in_progress(open_repo(self.root))
         plan = plan_repository(self.root, self.settings, self.base)
         for error in plan.errors:
-            print(f"fixuser: {error}", file=sys.stderr)
+            print(printable(f"fixuser: {error}"), file=sys.stderr)
         for line in context_lines(plan):
-            print(f"fixuser: {line}")
+            print(printable(f"fixuser: {line}"))
         if not plan.fixes:
             what = count(len(plan.findings), "Dockerfile")
             print(f"fixuser: nothing to fix: {what} already compliant")
@@ -328,7 +331,9 @@ class Session:
             print(f"fixuser: pushed {branch} to {remote}")
             if url:
                 print(f"fixuser: open a review: {url}")
-        print(f"fixuser: your working tree is unchanged; review with: git show {branch}")
+        print(
+            f"fixuser: your working tree is unchanged; review with: git show {pasted_word(branch)}"
+        )
         return EXIT_OK
 
 

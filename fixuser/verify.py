@@ -35,6 +35,7 @@ from fixuser.engine import (
     RuntimeUser,
     find_engine,
 )
+from fixuser.escape import printable
 from fixuser.fileio import FileProblem, directory_reader, read
 from fixuser.paths import SYSTEM_DIRS, under
 
@@ -486,7 +487,13 @@ def ran(behaviour: Behaviour | None) -> str:
 
 
 def report(proof: Proof, out: TextIO | None = None) -> None:
-    write = (out or sys.stdout).write
+    raw = (out or sys.stdout).write
+
+    def write(line: str) -> None:
+        # Paths, notes and the engine's reasons come from the repository and its build: each
+        # stays one line, its control characters shown escaped (fixuser.escape.printable).
+        raw(printable(line.removesuffix("\n")) + "\n")
+
     before, after = proof.before, proof.after
     write(f"{proof.path}: {proof.status.upper()}\n")
     if after is not None:
@@ -582,7 +589,7 @@ def run(args: argparse.Namespace) -> int:
     errors = 0
     for discovered in discover(args.paths):
         if isinstance(discovered, DiscoveryError):
-            print(f"fixuser verify: {discovered}", file=sys.stderr)
+            print(printable(f"fixuser verify: {discovered}"), file=sys.stderr)
             errors += 1
             continue
         found = Path(discovered)
@@ -591,7 +598,7 @@ def run(args: argparse.Namespace) -> int:
             original = read(found)
             result = fix(original, settings, path=str(found), context=directory_reader(context))
         except (FileProblem, DockerfileError) as e:
-            print(f"{found}: cannot read: {e}", file=sys.stderr)
+            print(printable(f"{found}: cannot read: {e}"), file=sys.stderr)
             errors += 1
             continue
         # The wrapper the fixed text COPYs (--strategy entrypoint) must be in the build context
@@ -599,11 +606,13 @@ def run(args: argparse.Namespace) -> int:
         try:
             held = write_extras(str(found), result) if result.extra_files else {}
         except FileProblem as e:
-            print(f"{found}: {not_written(str(found), e)}", file=sys.stderr)
+            print(printable(f"{found}: {not_written(str(found), e)}"), file=sys.stderr)
             errors += 1
             continue
         except OSError as e:
-            print(f"{found}: cannot write the wrapper: {e.strerror or e}", file=sys.stderr)
+            print(
+                printable(f"{found}: cannot write the wrapper: {e.strerror or e}"), file=sys.stderr
+            )
             errors += 1
             continue
         try:

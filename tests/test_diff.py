@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 import shutil
 import subprocess
 import sys
@@ -76,3 +77,27 @@ def test_every_sample_diff_applies_with_git_and_gives_the_expected_file(tmp_path
     for name in names:
         got = (tmp_path / name / "Dockerfile").read_bytes()
         assert got == (SAMPLES / name / "expected").read_bytes(), name
+
+
+def test_a_diff_of_names_with_newlines_and_raw_bytes_applies_with_git(tmp_path: Path) -> None:
+    """A file name is quoted in the headers as git quotes it, so it cannot add a line of its
+    own to the diff (a "+++" of another file, a workflow command), and git apply reads it."""
+    names = ["svc\n+++ evil\n::error::x", os.fsdecode(b"raw\xff"), 'q"b\\c']
+    for name in names:
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "Dockerfile").write_bytes(b'FROM debian:bookworm-slim\nCMD ["x"]\n')
+    proc = subprocess.run(
+        [sys.executable, "-m", "fixuser", "fix", "--diff", "."],
+        cwd=tmp_path,
+        capture_output=True,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    headers = [line for line in proc.stdout.split(b"\n") if line.startswith((b"---", b"+++"))]
+    assert len(headers) == 2 * len(names)
+    assert b'+++ "b/svc\\n+++ evil\\n::error::x/Dockerfile"' in headers
+    assert b'+++ "b/raw\\377/Dockerfile"' in headers
+    assert not any(line.startswith(b"::") for line in proc.stdout.split(b"\n"))
+    subprocess.run(["git", "apply", "-"], cwd=tmp_path, input=proc.stdout, check=True)
+    for name in names:
+        assert b"\nUSER 10001:10001\n" in (tmp_path / name / "Dockerfile").read_bytes()

@@ -8,11 +8,13 @@ a strict UTF-8 decoder and ``json.loads`` read the JSON reports.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,8 +25,8 @@ from jinja2 import nodes
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from fixuser import review
-from fixuser.batch_report import FileRecord, Record, to_markdown
+from fixuser import batch, review
+from fixuser.batch_report import FileRecord, Record, to_json, to_markdown
 from fixuser.context import Mount
 from fixuser.escape import (
     UNSAFE_RE,
@@ -476,3 +478,95 @@ def test_the_batch_markdown_report_renders_no_repository_text_as_markdown(
     assert_inert(document.replace("<https://forge.example/o/r/pull/1>", ""), SUMMARY_HTML)
     cells = [t for t in tokens if t.type == "td_open"]
     assert len(cells) == 8  # two rows of four: no pipe from a name split a cell
+
+
+def test_the_batch_json_report_is_utf8_whatever_the_names() -> None:
+    records = [Record(repo="r", outcome="compliant", files=(FileRecord("Dockerfile.\udcff"),))]
+    text = to_json(records)
+    text.encode("utf-8")
+    data = json.loads(text)
+    assert data["repositories"][0]["files"][0]["path"] == "Dockerfile.\\xff"
+    json.dumps(data, ensure_ascii=False).encode("utf-8")
+
+
+def test_batch_progress_and_summary_print_each_repository_on_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    stream = io.StringIO()
+    progress = batch.Progress(1, stream)
+    progress.update(Record(repo="r\n::error::x", outcome="failed", reason="\x1b[2J\n::warning::y"))
+    assert stream.getvalue().count("\n") == 1
+    assert UNSAFE_RE.search(stream.getvalue().rstrip("\n")) is None
+    batch.print_summary([Record(repo="r\n::error::x", outcome="failed", reason="a\rb")])
+    out = capsys.readouterr().out
+    assert not any(line.startswith("::") for line in out.splitlines())
+    assert UNSAFE_RE.search(out.replace("\n", "")) is None
+
+
+# -- text, annotations and JSON reports of check and fix -----------------------------------
+
+NEWLINE_NAME = "Dockerfile.\n::error file=x::injected\x1b[31m\r"
+ROOT = b'FROM debian:bookworm-slim\nCMD ["sleep", "1"]\n'
+
+
+def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
+    # A UTF-8 locale, as on a CI runner: Python's streams are strict there.
+    env = {**os.environ, "LC_ALL": "C.UTF-8", "PYTHONIOENCODING": ""}
+    return subprocess.run(
+        [sys.executable, "-m", "fixuser", *args],
+        cwd=cwd,
+        capture_output=True,
+        check=False,
+        env=env,
+    )
+
+
+@pytest.fixture
+def named(tmp_path: Path) -> Path:
+    root = tmp_path / "tree"
+    root.mkdir()
+    (root / NEWLINE_NAME).write_bytes(ROOT)
+    (root / os.fsdecode(b"Dockerfile.\xff")).write_bytes(ROOT)
+    (root / "Dockerfile").write_bytes(ROOT)
+    (root / "compose.yaml").write_text(
+        'services:\n  "web\\n::warning::svc\\e]0;title\\a":\n    build: .\n    user: root\n'
+    )
+    return root
+
+
+OWN_ANNOTATION = re.compile(r"::(error|warning) file=[^,]*,line=\d+,title=[A-Z0-9.-]+::.*")
+
+
+@pytest.mark.parametrize(
+    "args", [("check", "--format", "github"), ("check",), ("fix", "--diff"), ("fix",)]
+)
+def test_no_output_line_of_a_name_is_a_workflow_command(args: tuple[str, ...], named: Path) -> None:
+    done = cli(*args, ".", cwd=named)
+    assert done.returncode == 1, done.stderr
+    lines = [*done.stdout.decode("utf-8").split("\n"), *done.stderr.decode("utf-8").split("\n")]
+    commands = [line for line in lines if line.startswith("::")]
+    if "github" in args:
+        assert len(commands) == 4 and all(OWN_ANNOTATION.fullmatch(c) for c in commands)
+    else:
+        assert commands == []
+    for line in lines:
+        body = line.startswith((" ", "@", "+", "-")) and not line.startswith(("+++ ", "--- "))
+        if body and "--diff" in args:
+            continue  # the diff's body is the Dockerfile's own text
+        assert UNSAFE_RE.search(line) is None, line
+
+
+@pytest.mark.parametrize("fmt", ["json", "sarif", "gitlab"])
+def test_json_reports_are_utf8_for_a_name_that_is_not(fmt: str, named: Path) -> None:
+    done = cli("check", "--format", fmt, ".", cwd=named)
+    assert done.returncode == 1, done.stderr
+    data = json.loads(done.stdout.decode("utf-8"))
+    text = json.dumps(data, ensure_ascii=False)
+    text.encode("utf-8")  # no lone surrogate anywhere
+    assert "Dockerfile.\\\\xff" in text  # the byte, as the text output shows it
+    assert "\\\\xff" in json.dumps(data)
+
+
+def test_text_output_shows_a_byte_that_is_not_utf8_as_json_does(named: Path) -> None:
+    done = cli("check", ".", cwd=named)
+    assert "Dockerfile.\\xff: root" in done.stdout.decode("utf-8")

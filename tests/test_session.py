@@ -390,3 +390,12 @@ def test_shipped_stages_and_overrides_are_shown_before_the_diff(tmp_path: Path) 
         child.expect(pexpect.EOF)
     finally:
         child.close(force=True)
+
+
+def test_coloured_diff_quotes_a_name_as_git_does() -> None:
+    diff = coloured_diff("a\n::error::x\x1b[2J", b"A\n", b"A\nB\n", colour=False)
+    assert diff.splitlines()[:2] == [
+        '--- "a/a\\n::error::x\\033[2J"',
+        '+++ "b/a\\n::error::x\\033[2J"',
+    ]
+    assert "\x1b" not in diff and not any(line.startswith("::") for line in diff.splitlines())

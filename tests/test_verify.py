@@ -649,3 +649,20 @@ def test_the_report_lists_the_accounts_the_fixed_image_does_not_need() -> None:
         text = out.getvalue().splitlines()
         assert [line for line in text if line.startswith(("  users:", "  locked:"))] == lines
         assert "  accounts:   added app; nothing else changed" in text
+
+
+def test_the_report_prints_a_name_and_a_build_error_each_on_one_line() -> None:
+    import io
+
+    from fixuser.escape import UNSAFE_RE
+    from fixuser.verify import Side, report
+
+    out = io.StringIO()
+    path = Path("svc\n::error::x\x1b[2J/Dockerfile")
+    report(Proof(path, "failed", Side(False), None, None, ("step 2:\n::warning::y\r",)), out)
+    lines = out.getvalue().splitlines()
+    assert lines == [
+        "svc\\n::error::x\\x1b[2J/Dockerfile: FAILED",
+        "  | step 2:\\n::warning::y\\r",
+    ]
+    assert UNSAFE_RE.search(out.getvalue().replace("\n", "")) is None
