@@ -21,7 +21,6 @@ destination, used everywhere that destination is written:
 
 from __future__ import annotations
 
-import html
 import re
 from typing import Any
 
@@ -29,9 +28,12 @@ from fixuser.quoting import shell_word
 
 # C0 and C1 controls and DEL; the Unicode line and paragraph separators; the bidirectional
 # overrides and isolates (they reorder what a terminal or a browser shows: "trojan source");
-# lone surrogates (bytes that are not UTF-8, decoded with surrogateescape).
-UNSAFE_RE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
-SURROGATE_RE = re.compile("[\ud800-\udfff]")
+# lone surrogates (bytes that are not UTF-8, decoded with surrogateescape). All of them are
+# what str.isprintable() calls unprintable, so text that is printable (nearly all of it)
+# returns at once, and the patterns (strings: re compiles and caches them on first use, ~1 ms
+# that a check of ordinary names never spends) are only searched otherwise.
+UNSAFE = "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+SURROGATE = "[\ud800-\udfff]"
 NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -50,16 +52,16 @@ def escaped(char: str) -> str:
 
 def printable(text: str) -> str:
     """``text`` with every control character (and byte that is not UTF-8) escaped; one line."""
-    if UNSAFE_RE.search(text) is None:
+    if text.isprintable():
         return text
-    return UNSAFE_RE.sub(lambda m: escaped(m.group()), text)
+    return re.sub(UNSAFE, lambda m: escaped(m.group()), text)
 
 
 def utf8(text: str) -> str:
     """``text`` that encodes as UTF-8: each lone surrogate written as ``printable`` writes it."""
-    if SURROGATE_RE.search(text) is None:
+    if text.isprintable():
         return text
-    return SURROGATE_RE.sub(lambda m: escaped(m.group()), text)
+    return re.sub(SURROGATE, lambda m: escaped(m.group()), text)
 
 
 def utf8_data(data: Any) -> Any:
@@ -76,8 +78,6 @@ def utf8_data(data: Any) -> Any:
 
 # --- commands people paste --------------------------------------------------------------
 
-SHELL_UNSAFE_RE = UNSAFE_RE
-
 
 def pasted_word(text: str) -> str:
     """``text`` as one word of a POSIX shell command line (dash, bash, zsh), arriving intact.
@@ -89,15 +89,15 @@ def pasted_word(text: str) -> str:
     workflow command), and any other control character or byte that is not UTF-8 is
     ``"$(printf '\\ooo')"``, so the command line itself stays printable.
     """
-    if SHELL_UNSAFE_RE.search(text) is None:
+    if text.isprintable() or re.search(UNSAFE, text) is None:
         return shell_word(text)
     parts = []
-    for piece in re.split(f"({UNSAFE_RE.pattern})", text):
+    for piece in re.split(f"({UNSAFE})", text):
         if not piece:
             continue
         if piece == "\n":
             parts.append("'\n'")
-        elif SHELL_UNSAFE_RE.fullmatch(piece):
+        elif re.fullmatch(UNSAFE, piece):
             code = ord(piece)
             if 0xDC80 <= code <= 0xDCFF:  # a byte that is not UTF-8: that byte
                 data = bytes([code - 0xDC00])
@@ -115,26 +115,31 @@ def pasted_word(text: str) -> str:
 # --- Markdown ---------------------------------------------------------------------------
 
 # Inline Markdown: emphasis, code, links and images, strikethrough, table cells, escapes.
-MD_INLINE_RE = re.compile(r"([\\`*_\[\]~|])")
+MD_INLINE = r"([\\`*_\[\]~|])"
 # What would start a block if it began a line (a heading, a list item, a quote, a rule).
-MD_LINE_START_RE = re.compile(r"^([#+=-])|^(\d+)([.)])")
+MD_LINE_START = r"^([#+=-])|^(\d+)([.)])"
 # GitHub turns @name into a mention (a notification), and GFM autolinks URLs and e-mail
 # addresses: a word joiner on each side of "@" (an address needs its name right before the
 # "@", a mention its name right after) and after "www" or a scheme's ":" stops all three.
 JOINER = "\u2060"
-AUTOLINK_RE = re.compile(r"(@|(?<![^\W_])www(?=\.)|:(?=//))", re.IGNORECASE)
+AUTOLINK = r"(?i)(@|(?<![^\W_])www(?=\.)|:(?=//))"
 
 
 def unlinked(text: str) -> str:
-    return AUTOLINK_RE.sub(lambda m: f"{JOINER}@{JOINER}" if m[1] == "@" else m[1] + JOINER, text)
+    return re.sub(AUTOLINK, lambda m: f"{JOINER}@{JOINER}" if m[1] == "@" else m[1] + JOINER, text)
+
+
+def entities(text: str) -> str:
+    """``&``, ``<`` and ``>`` as HTML entities (html.escape without its quotes)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def md_text(text: str) -> str:
     """``text`` as Markdown that renders as exactly that text, on one line: no link, image,
     HTML, mention, autolink, emphasis or block from it."""
-    text = html.escape(printable(text), quote=False)
-    text = MD_INLINE_RE.sub(r"\\\1", text)
-    text = MD_LINE_START_RE.sub(lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", text)
+    text = entities(printable(text))
+    text = re.sub(MD_INLINE, r"\\\1", text)
+    text = re.sub(MD_LINE_START, lambda m: f"\\{m[1]}" if m[1] else f"{m[2]}\\{m[3]}", text)
     return unlinked(text)
 
 
@@ -156,4 +161,4 @@ def md_code(text: str) -> str:
 def html_text(text: str) -> str:
     """``text`` inside an HTML element of a Markdown document (``<summary>``), where Markdown
     escapes do not apply: entities, and the mention and autolink breaks of ``md_text``."""
-    return unlinked(html.escape(printable(text), quote=True))
+    return unlinked(entities(printable(text)).replace('"', "&quot;"))

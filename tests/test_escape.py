@@ -29,7 +29,7 @@ from fixuser import batch, review
 from fixuser.batch_report import FileRecord, Record, to_json, to_markdown
 from fixuser.context import Mount
 from fixuser.escape import (
-    UNSAFE_RE,
+    UNSAFE,
     html_text,
     md_code,
     md_text,
@@ -42,6 +42,7 @@ from fixuser.render import FILTERS, environment
 from fixuser.repo import plan_repository, render_commit_message
 from fixuser.settings import Settings
 
+UNSAFE_RE = re.compile(UNSAFE)
 DASH = shutil.which("dash")
 needs_dash = pytest.mark.skipif(DASH is None, reason="dash is not installed")
 

@@ -654,7 +654,7 @@ def test_the_report_lists_the_accounts_the_fixed_image_does_not_need() -> None:
 def test_the_report_prints_a_name_and_a_build_error_each_on_one_line() -> None:
     import io
 
-    from fixuser.escape import UNSAFE_RE
+    from fixuser.escape import UNSAFE
     from fixuser.verify import Side, report
 
     out = io.StringIO()
@@ -665,4 +665,4 @@ def test_the_report_prints_a_name_and_a_build_error_each_on_one_line() -> None:
         "svc\\n::error::x\\x1b[2J/Dockerfile: FAILED",
         "  | step 2:\\n::warning::y\\r",
     ]
-    assert UNSAFE_RE.search(out.getvalue().replace("\n", "")) is None
+    assert re.search(UNSAFE, out.getvalue().replace("\n", "")) is None
