@@ -938,7 +938,9 @@ def test_a_full_disk_for_the_report_writes_what_fits_and_says_what_did_not(
     assert "Traceback" not in err
 
 
-def test_paths_that_are_not_utf8_are_committed_as_their_bytes(tmp_path: Path) -> None:
+def test_paths_that_are_not_utf8_are_committed_as_their_bytes_and_named_as_escapes(
+    tmp_path: Path,
+) -> None:
     name = os.fsdecode(b"svc\xff")  # a directory name that is not UTF-8, as git allows
     remote = make_remote(tmp_path / "remotes", "latin", {f"{name}/Dockerfile": ROOT})
     code, report = run_batch(tmp_path, str(remote))
@@ -954,4 +956,4 @@ def test_paths_that_are_not_utf8_are_committed_as_their_bytes(tmp_path: Path) ->
     message = subprocess.run(
         ["git", "-C", str(clone), "cat-file", "commit", BRANCH], capture_output=True, check=True
     ).stdout
-    assert b"svc\xff/Dockerfile" in message
+    assert b"svc\\xff/Dockerfile" in message  # the plain-text message shows the byte escaped

@@ -473,19 +473,21 @@ def utf8_strict(*args: str, cwd: Path) -> subprocess.CompletedProcess[bytes]:
     )
 
 
-def test_file_names_that_are_not_utf8_are_written_as_their_bytes(tmp_path: Path) -> None:
+def test_file_names_that_are_not_utf8_are_shown_as_escapes_and_never_crash(tmp_path: Path) -> None:
+    """A byte that is not UTF-8 shows as ``\\xff`` in text and JSON alike (fixuser.escape), and
+    as git quotes it in diff headers (``"b/svc\\377/Dockerfile"``, which git apply reads)."""
     name = os.fsdecode(b"svc" + NOT_UTF8)
     (tmp_path / name).mkdir()
     (tmp_path / name / "Dockerfile").write_bytes(ROOT_DOCKERFILE)
     checked = utf8_strict("check", cwd=tmp_path)
     assert checked.returncode == 1, checked.stderr
-    assert checked.stdout.startswith(b"svc" + NOT_UTF8 + b"/Dockerfile: root: ")
+    assert checked.stdout.startswith(b"svc\\xff/Dockerfile: root: ")
     as_json = utf8_strict("check", "--format", "json", cwd=tmp_path)
     assert as_json.returncode == 1
-    assert json.loads(as_json.stdout)["files"][0]["path"] == f"{name}/Dockerfile"
+    assert json.loads(as_json.stdout)["files"][0]["path"] == "svc\\xff/Dockerfile"
     shown = utf8_strict("fix", "--diff", cwd=tmp_path)
     assert shown.returncode == 1, shown.stderr
-    assert b"+++ b/svc" + NOT_UTF8 + b"/Dockerfile\n" in shown.stdout
+    assert b'+++ "b/svc\\377/Dockerfile"\n' in shown.stdout
     assert b"Traceback" not in checked.stderr + as_json.stderr + shown.stderr
 
 
