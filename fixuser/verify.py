@@ -193,7 +193,12 @@ def written_paths(original: Side, fixed: ImageConfig | None = None) -> list[str]
     behaviour = original.behaviour
     if behaviour is None:
         return []
-    changes = [(k, p) for k, p in behaviour.changes if not engine_made(p)]
+    workdir = original.config.workdir if original.config else ""
+    changes = [
+        (k, p)
+        for k, p in behaviour.changes
+        if not engine_made(p) and not (k == "A" and made_for_workdir(p, workdir))
+    ]
     old_home = original.config.home if original.config else ""
     new_home = fixed.home if fixed else ""
     moved = bool(old_home and new_home and old_home != new_home and old_home != "/")
@@ -213,6 +218,12 @@ def written_paths(original: Side, fixed: ImageConfig | None = None) -> list[str]
         elif path not in parents:
             needed[path] = None
     return list(needed)
+
+
+def made_for_workdir(path: str, workdir: str) -> bool:
+    """The WORKDIR, or a directory above it, that the engine creates when the container
+    starts because the image lacks it (podman does; the application has not run yet)."""
+    return bool(workdir) and (path == workdir or workdir.startswith(path.rstrip("/") + "/"))
 
 
 def engine_made(path: str) -> bool:

@@ -512,6 +512,22 @@ def test_written_paths_below_a_home_the_fix_moved_are_written_below_the_new_home
     assert written_paths(original, config) == ["/root", "/srv"]  # HOME not moved: /root
 
 
+def test_written_paths_leave_out_the_workdir_the_engine_creates_at_start() -> None:
+    """An image whose WORKDIR has no directory yet gets one from the engine when it starts
+    (podman's diff: A /srv, A /srv/app): the application wrote nothing there."""
+    config = ImageConfig("", "/srv/app", (), (), (), {}, 0)
+
+    def written(*changes: tuple[str, str], workdir: ImageConfig = config) -> list[str]:
+        original = with_behaviour(side(0, "root"), ran(changes=changes))
+        return written_paths(dataclasses.replace(original, config=workdir))
+
+    assert written(("A", "/srv"), ("A", "/srv/app")) == []
+    # What the application then writes into it still counts.
+    assert written(("A", "/srv"), ("A", "/srv/app"), ("A", "/srv/app/log")) == ["/srv/app"]
+    elsewhere = ImageConfig("", "/work", (), (), (), {}, 0)
+    assert written(("A", "/srv"), ("A", "/srv/app"), workdir=elsewhere) == ["/"]
+
+
 def test_judge_fails_when_the_user_cannot_write_where_the_original_wrote() -> None:
     before = with_behaviour(side(0, "root"), ran(changes=(("A", "/srv/state"),)))
     config = ImageConfig("10001", "/app", (), (), (), {}, 0)
