@@ -3,8 +3,7 @@ with a real engine, built and run on the samples as CI runs it.
 
 There is no registry here: the image is built FROM localhost/fixuser-ci-python:3.11
 (tests/images/build.sh python: Debian with Debian's python3, venv and git; the local
-python:3.12-slim is Debian without Python), and pip installs from a wheelhouse made on the
-host, since builds reach Debian's mirror but not PyPI.
+python:3.12-slim stand-in has no git), and pip installs from a wheelhouse made on the host.
 """
 
 from __future__ import annotations
