@@ -1,20 +1,24 @@
-"""Parsing: the only importer of dockerfile_parse.
+"""Parsing: Dockerfile bytes -> lines and instructions, read the way BuildKit reads them.
 
 The file is held as a list of lines that keep their own endings, so every line fixuser does not
 edit goes back out byte for byte. Bytes are decoded as UTF-8 with ``surrogateescape``: Latin-1
 and other non-UTF-8 bytes survive the round trip unchanged.
 
-dockerfile-parse 2.0.1 does not understand BuildKit heredocs (it reports their bodies as
-instructions), so heredoc bodies are located here first and blanked out before it parses.
+Instructions are found by BuildKit's own rules (moby/buildkit frontend/dockerfile/parser,
+parser.go): a line continues when it ends in the escape character that another escape does
+not precede; comment and blank lines inside a continuation are skipped; a heredoc is a word
+of a RUN, COPY or ADD (or ONBUILD of one) in the shell form that BuildKit's lexer reads as
+``<<NAME`` (so ``"<<EOT"``, quoted, is none), and its body runs to the line that is NAME.
 """
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Iterator
 from typing import NamedTuple
 
-from dockerfile_parse import DockerfileParser
-
+from fixuser import lex
 from fixuser.model import DockerfileError
 
 ENCODING = "utf-8"
@@ -44,11 +48,16 @@ KEYWORDS = frozenset(
     ]
 )
 HEREDOC_KEYWORDS = frozenset({"RUN", "COPY", "ADD"})
+# Keywords whose shell form BuildKit reads as JSON when it is a JSON array (parseMaybeJSON).
+JSON_KEYWORDS = frozenset({"RUN", "CMD", "ENTRYPOINT", "SHELL", "COPY", "ADD", "VOLUME"})
 # BuildKit refuses these without an argument; fixuser's reading of the file depends on them.
 NEEDS_ARGUMENT = frozenset({"FROM", "USER", "WORKDIR"})
-HEREDOC_RE = re.compile(r"<<(-?)([\"']?)([A-Za-z_][A-Za-z0-9_]*)\2")
+# A word that is a heredoc: parser.go's reHeredoc, with Go's ASCII \d and \s.
+HEREDOC_RE = re.compile(r"([0-9]*)<<(-?)[\t\n\f\r ]*([^<]*)\Z")
+# What splits the keyword from its arguments (parser.go's reWhitespace).
+KEYWORD_SPLIT_RE = re.compile(r"[\t\v\f\r ]+")
+GO_SPACE = "".join(sorted(lex.GO_SPACE))
 DIRECTIVE_RE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
-KEYWORD_RE = re.compile(r"^\s*([A-Za-z]+)")
 BLANK_RE = re.compile(f"[{BOM} \t\r\n]*\\Z")  # nothing but blanks (stops at the first other)
 
 
@@ -114,73 +123,29 @@ def escape_char(lines: list[str]) -> str:
     return "\\"
 
 
+def continuation(body: str, escape: str) -> str | None:
+    """``body`` (a line without its line ending) without the escape that continues it onto the
+    next line, or None when it does not continue. parser.go: the escape, then only blanks and
+    tabs, and no second escape right before it (``echo \\\\`` ends the instruction)."""
+    stripped = body.rstrip(" \t")
+    if not stripped.endswith(escape) or stripped[-2:-1] == escape:
+        return None
+    return stripped[:-1]
+
+
 def continues(line: str, escape: str) -> bool:
-    body = strip_eol(line).rstrip(" \t")
-    return body.endswith(escape) and not body.lstrip().startswith("#")
+    """The line (comment lines never do) continues the instruction onto the next line."""
+    body = strip_eol(line)
+    return continuation(body, escape) is not None and not is_comment(body)
+
+
+def is_comment(body: str) -> bool:
+    return body.lstrip(GO_SPACE).startswith("#")
 
 
 def is_blank_or_comment(line: str) -> bool:
     stripped = line.strip()
     return not stripped or stripped.startswith("#")
-
-
-def scan(
-    lines: list[str], escape: str, masked: list[str], find_heredocs: bool
-) -> dict[int, tuple[int, list[str]]]:
-    """Walk the logical lines the way BuildKit does, preparing ``masked`` for dockerfile-parse.
-
-    Inside a continuation BuildKit skips blank and comment lines; dockerfile-parse ends the
-    instruction at a blank one, so those become comment lines in ``masked``. Heredoc bodies
-    become blank lines there. Returns, for each heredoc-carrying instruction, the index of its
-    last line before the bodies -> (index of its last line, the bodies).
-    """
-    spans: dict[int, tuple[int, list[str]]] = {}
-    index, count = 0, len(lines)
-    while index < count:
-        first = lines[index]
-        if is_blank_or_comment(first):
-            index += 1
-            continue
-        match = KEYWORD_RE.match(first)
-        keyword = match.group(1).upper() if match else ""
-        logical = [strip_eol(first)]
-        last = index
-        while continues(lines[last], escape):
-            nxt = last + 1
-            while nxt < count and is_blank_or_comment(lines[nxt]):
-                if not lines[nxt].strip():
-                    masked[nxt] = "#\n"
-                nxt += 1
-            if nxt >= count:
-                # Dangling at the end of the file: BuildKit ends the instruction there, while
-                # dockerfile-parse drops it, so it sees the line without its escape.
-                dangling = strip_eol(lines[last]).rstrip(" \t")
-                masked[last] = dangling[: -len(escape)] + "\n"
-                break
-            last = nxt
-            logical.append(strip_eol(lines[last]))
-        index = last + 1
-        if not find_heredocs or keyword not in HEREDOC_KEYWORDS:
-            continue
-        markers = HEREDOC_RE.findall(" ".join(logical))
-        if not markers:
-            continue
-        bodies: list[str] = []
-        for dash, _quote, name in markers:
-            body: list[str] = []
-            while True:
-                if index >= count:
-                    raise DockerfileError(f"line {last + 1}: heredoc <<{name} is never closed")
-                line = lines[index]
-                masked[index] = "\n"
-                index += 1
-                candidate = strip_eol(line)
-                if (candidate.lstrip("\t") if dash else candidate) == name:
-                    break
-                body.append(line)
-            bodies.append("".join(body))
-        spans[last] = (index - 1, bodies)
-    return spans
 
 
 def has_double_less(text: str) -> bool:
@@ -194,52 +159,191 @@ def has_double_less(text: str) -> bool:
     return False
 
 
-def needs_scan(text: str, escape: str) -> bool:
-    """Whether the text has what dockerfile-parse misreads and a look at it can tell: a heredoc,
-    or a continuation dangling at the end of the file (dockerfile-parse drops that instruction).
-    The third, a blank line inside a continuation, shows in its result (see parse)."""
-    if has_double_less(text):
-        return True
-    # A continuation that only blank and comment lines follow, to the end of the file.
-    end = len(text)
-    while end > 0:
-        start = text.rfind("\n", 0, end) + 1
-        line = text[start:end]
-        if not is_blank_or_comment(line):
-            return continues(line, escape)
-        end = start - 1
-    return False
+def split_command(line: str) -> tuple[str, str]:
+    """splitCommand: the keyword as written and the rest, both trimmed as BuildKit trims."""
+    parts = KEYWORD_SPLIT_RE.split(line.strip(GO_SPACE), maxsplit=1)
+    return parts[0], (parts[1].strip(GO_SPACE) if len(parts) == 2 else "")
 
 
-class LineParser(DockerfileParser):  # type: ignore[misc]  # dockerfile-parse is untyped
-    """dockerfile-parse over lines already split and decoded.
+def builder_flags(rest: str, escape: str) -> str:
+    """``rest`` after its leading ``--flag`` words (extractBuilderFlags), as BuildKit hands it
+    to the instruction's own parser."""
+    position, end = 0, len(rest)
+    while True:
+        while position < end and rest[position] in GO_SPACE:
+            position += 1
+        if not rest.startswith("--", position):
+            return rest[position:]
+        quote = ""
+        start = position
+        while position < end:
+            ch = rest[position]
+            if quote:
+                if ch == quote:
+                    quote = ""
+                elif ch == escape:
+                    position += 1
+            elif ch in GO_SPACE:
+                break
+            elif ch in "'\"":
+                quote = ch
+            elif ch == escape:
+                position += 1
+            position += 1
+        if rest[start:position] == "--":
+            return rest[position:]
+        if position >= end:
+            return ""
 
-    Its ``structure`` reads the ``lines`` property, which seeks its file object, reads every
-    line again and passes each through a decode helper: ~8% of its time over a corpus, for
-    lines fixuser already holds. This parser answers ``lines`` with them.
-    """
 
-    def __init__(self, lines: list[str]) -> None:
-        super().__init__(fileobj=EMPTY)
-        self._given = lines
-
-    @property
-    def lines(self) -> list[str]:
-        return self._given
-
-
-class Empty:
-    """The file object DockerfileParser's constructor seeks (LineParser never reads it)."""
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        return 0
+def json_array(rest: str) -> list[str] | None:
+    """The words of an exec-form (JSON array) argument, None for the shell form. A JSON array
+    of anything but strings is an error in BuildKit: DockerfileError (without a line)."""
+    if not rest.lstrip(GO_SPACE).startswith("["):
+        return None
+    try:
+        parsed = json.loads(rest, parse_constant=refuse_constant)
+    except ValueError:
+        return None
+    if not isinstance(parsed, list):
+        return None
+    if not all(isinstance(word, str) for word in parsed):
+        raise DockerfileError("a JSON array must hold strings only")
+    return parsed
 
 
-EMPTY = Empty()
+def exec_form(value: str, escape: str = "\\") -> list[str] | None:
+    """The argv of an exec-form RUN, CMD, ENTRYPOINT or SHELL (after any ``--flag``), or None
+    for the shell form: BuildKit's rule, the whole rest parses as a JSON array of strings
+    (``ENTRYPOINT ["run"] now`` is the shell form)."""
+    if "[" not in value:
+        return None
+    try:
+        return json_array(builder_flags(value, escape))
+    except DockerfileError:
+        return None
 
 
-class CutShort(Exception):
-    """dockerfile-parse ended an instruction at a blank line inside a continuation."""
+def refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")  # Python reads NaN and Infinity; Go does not
+
+
+def heredoc_names(line: str) -> list[tuple[str, bool]]:
+    """Each heredoc a logical line opens, as (its name, whether tabs before the closing name
+    are dropped), in order: heredocsFromLine. Its words are split by BuildKit's lexer with the
+    quotes and escapes kept, so a quoted ``"<<EOT"`` is one word that is no heredoc."""
+    try:
+        candidates = lex.words(line, {}, "\\", raw_quotes=True, raw_escapes=True, skip_unset=True)
+    except lex.LexError:
+        return []  # BuildKit then finds none either
+    found = []
+    for candidate in candidates:
+        match = HEREDOC_RE.match(candidate)
+        if match is None or not match.group(3):
+            continue
+        rest = match.group(3)
+        try:
+            names = lex.words(rest, {}, "\\", skip_unset=True)
+            raw = lex.words(rest, {}, "\\", skip_unset=True, raw_quotes=True)
+        except lex.LexError as e:
+            raise DockerfileError(f"heredoc {candidate}: {e}") from None
+        if len(names) != 1:
+            continue
+        if len(raw) != 1:
+            raise DockerfileError(f"heredoc {candidate}: its name is read inconsistently")
+        found.append((names[0], match.group(2) == "-"))
+    return found
+
+
+def opens_heredocs(keyword: str, rest: str, escape: str) -> bool:
+    """Whether BuildKit looks for heredocs in this instruction (canContainHeredoc): RUN, COPY
+    and ADD, or ONBUILD of one, in the shell form."""
+    if keyword == "ONBUILD":
+        written, rest = split_command(rest)
+        keyword = written.upper()
+    if keyword not in HEREDOC_KEYWORDS:
+        return False
+    try:
+        return json_array(builder_flags(rest, escape)) is None
+    except DockerfileError:
+        return False
+
+
+def instructions_of(lines: list[str], escape: str, text: str) -> Iterator[Instruction]:
+    """BuildKit's instructions (parser.go's Parse): each logical line, continuations joined,
+    with the bodies of the heredocs it opens. An instruction ends on its last line of content
+    (a continuation dangling at the end of the file ends there, before the comment and blank
+    lines that follow it), or on the line that closes its last heredoc."""
+    make = tuple.__new__  # skips the NamedTuple's Python-level __new__ (a third of the cost)
+    heredocs_possible = has_double_less(text)
+    index, count = 0, len(lines)
+    while index < count:
+        body = strip_eol(lines[index])
+        if index == 0:
+            body = body.removeprefix(BOM)
+        body = body.lstrip(GO_SPACE)
+        start = end = index
+        index += 1
+        if body.startswith("#"):
+            continue
+        rest = continuation(body, escape)
+        if rest is None:
+            if not body:
+                continue
+            line = body  # most instructions: one line
+        else:
+            parts = [rest]
+            while index < count:
+                body = strip_eol(lines[index])
+                index += 1
+                if is_comment(body) or not body.strip(GO_SPACE):
+                    continue  # skipped inside a continuation
+                end = index - 1
+                rest = continuation(body, escape)
+                if rest is None:
+                    parts.append(body)
+                    break
+                parts.append(rest)
+            line = "".join(parts)
+        written, value = split_command(line)
+        keyword = written.upper()
+        bodies: tuple[str, ...] = ()
+        if (
+            heredocs_possible
+            and keyword in HEREDOC_OPENERS
+            and has_double_less(line)
+            and opens_heredocs(keyword, value, escape)
+        ):
+            names = heredoc_names(line)
+            if names:
+                end, found = read_heredocs(lines, index, end, names)
+                bodies = tuple(found)
+                index = end + 1
+        yield make(Instruction, (keyword, written, start, end, value, bodies))
+
+
+HEREDOC_OPENERS = HEREDOC_KEYWORDS | {"ONBUILD"}
+
+
+def read_heredocs(
+    lines: list[str], index: int, end: int, names: list[tuple[str, bool]]
+) -> tuple[int, list[str]]:
+    """The bodies of the heredocs ``names`` (opened by the instruction whose last line is
+    ``end``), read from the line ``index`` on, and the index of the line that closes the last."""
+    bodies = []
+    for name, chomp in names:
+        body = []
+        while True:
+            if index >= len(lines):
+                raise DockerfileError(f"line {end + 1}: heredoc <<{name} is never closed")
+            line = lines[index]
+            index += 1
+            candidate = strip_eol(line)
+            if (candidate.lstrip("\t") if chomp else candidate) == name:
+                break
+            body.append(line)
+        bodies.append("".join(body))
+    return index - 1, bodies
 
 
 def parse(data: bytes) -> Dockerfile:
@@ -251,60 +355,21 @@ def parse(data: bytes) -> Dockerfile:
     if BLANK_RE.match(text):
         raise DockerfileError("empty file")
     escape = escape_char(lines)
-    if not text.startswith(BOM) and not needs_scan(text, escape):
-        try:
-            return build(lines, escape, text, lines, {})
-        except CutShort:
-            pass  # rare (2 files in the corpus): mask the blank lines and parse again
-    masked = list(lines)
-    masked[0] = masked[0].removeprefix(BOM)
-    spans = scan(lines, escape, masked, True)
-    return build(lines, escape, text, masked, spans)
-
-
-def build(
-    lines: list[str],
-    escape: str,
-    text: str,
-    masked: list[str],
-    spans: dict[int, tuple[int, list[str]]],
-) -> Dockerfile:
-    """The Dockerfile dockerfile-parse reads from ``masked`` (``lines`` when nothing needed
-    masking). Raises CutShort when it ends an instruction at a blank line: BuildKit skips
-    blank lines inside a continuation, so the lines need masking first."""
-    parser = LineParser(masked)
-    instructions: list[Instruction] = []
+    instructions = []
     lower = 0
-    # tuple.__new__ skips the NamedTuple's Python-level __new__: a third of the cost of making
-    # each of the ~30,000 instructions of a 1,465-file corpus.
-    make = tuple.__new__
-    for item in parser.structure:
-        keyword = item["instruction"]
-        if keyword == "COMMENT":
-            continue
-        start, end = item["startline"], item["endline"]
-        if masked is lines and end > start and not lines[end].strip():
-            # Only a continuation takes in a blank line, and then dockerfile-parse ends there.
-            # (Masked lines have no blank line left inside a continuation.)
-            raise CutShort(end)
+    for instruction in instructions_of(lines, escape, text):
+        keyword, written = instruction.keyword, instruction.written
         if keyword not in KEYWORDS:
-            match = KEYWORD_RE.match(masked[start])
-            written = match.group(1) if match else keyword
-            raise DockerfileError(f"line {start + 1}: unknown instruction {written!r}")
-        # dockerfile-parse's keyword is the line's first word, upper-cased; most lines start
-        # with it (lstrip would copy the whole line first).
-        line = masked[start]
-        written = line[: len(keyword)] if line[:1].isalpha() else line.lstrip()[: len(keyword)]
+            raise DockerfileError(f"line {instruction.lineno}: unknown instruction {written!r}")
         lower += written.islower()
-        if keyword in NEEDS_ARGUMENT and not item["value"].strip():
-            raise DockerfileError(f"line {start + 1}: {written} without an argument")
-        heredocs: tuple[str, ...] = ()
-        if end in spans:
-            end, bodies = spans[end]
-            heredocs = tuple(bodies)
-        instructions.append(
-            make(Instruction, (keyword, written, start, end, item["value"], heredocs))
-        )
+        if keyword in NEEDS_ARGUMENT and not instruction.value:
+            raise DockerfileError(f"line {instruction.lineno}: {written} without an argument")
+        if keyword in JSON_KEYWORDS and "[" in instruction.value:
+            try:
+                json_array(builder_flags(instruction.value, escape))
+            except DockerfileError as e:
+                raise DockerfileError(f"line {instruction.lineno}: {written}: {e}") from None
+        instructions.append(instruction)
     if not instructions:
         raise DockerfileError("no instructions (only comments or blank lines)")
     if not any(i.keyword == "FROM" for i in instructions):

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from fixuser.core import check, fix
 from fixuser.dockerfile import BLANK_RE, encode, has_double_less, parse, split_lines
-from fixuser.model import DockerfileError
+from fixuser.model import DockerfileError, Verdict
 from fixuser.settings import Settings
 
 BAD = Path(__file__).resolve().parent / "fixtures" / "bad"
@@ -146,3 +146,86 @@ def test_has_double_less_is_a_substring_test(text: str) -> None:
 @given(st.text(alphabet="\ufeff \t\r\n\x0bx", max_size=8))
 def test_blank_means_only_bom_spaces_tabs_and_line_ends(text: str) -> None:
     assert bool(BLANK_RE.match(text)) == (not text.strip("\ufeff \t\r\n"))
+
+
+# BuildKit's parser (PyPI ``dockerfile``) decides which lines are an instruction's own.
+buildkit = pytest.importorskip("dockerfile")
+
+HEREDOC_CASES = [
+    "RUN <<EOF\nUSER root\nEOF\n",
+    "RUN cat<<EOF\nUSER root\nCMD EOF\n",  # cat<<EOF is one word: no heredoc
+    'RUN echo "<<EOF"\nUSER root\nCMD EOF\n',
+    "RUN echo '<<EOF' && true\nUSER root\n",
+    "RUN echo \\<<EOF\nUSER root\n",
+    "RUN 2<<EOF cat\nUSER root\nEOF\n",
+    'RUN <<"EOF" cat\nUSER $HOME\nEOF\n',
+    "RUN <<'EOF' cat\nUSER root\nEOF\n",
+    "RUN <<-EOF cat\n\tUSER root\n\tEOF\n",
+    "RUN <<E\\OF cat\nUSER root\nEOF\n",
+    "RUN a=<<EOF cat\nUSER root\n",
+    "RUN <<EOF<<EOG cat\nUSER root\n",
+    "RUN <<A cat && cat <<B\nUSER a\nA\nUSER b\nB\nUSER c\n",
+    'RUN ["sh", "-c", "cat <<EOF"]\nUSER root\nCMD EOF\n',
+    "RUN --mount=type=cache,target=/x <<EOF\nUSER root\nEOF\n",
+    "COPY <<EOF /etc/x\nUSER root\nEOF\n",
+    "ADD <<EOF /etc/x\nUSER root\nEOF\n",
+    "ONBUILD RUN <<EOF\nUSER root\nEOF\n",
+    "CMD <<EOF\nUSER root\n",  # only RUN, COPY and ADD take heredocs
+    "RUN echo \\\n  <<EOF\nUSER root\nEOF\n",
+    "RUN echo\\\n<<EOF\nUSER root\n",  # the continuation joins them into echo<<EOF
+    "RUN <<EOF cat ${A\nUSER root\n",  # BuildKit's lexer fails on the line: no heredoc
+    'RUN <<EOF cat "${A:-<<X}"\nUSER root\nEOF\n',
+    "RUN <<EOF cat\nUSER root\n  EOF\nEOF\n",
+]
+
+
+@pytest.mark.parametrize("body", HEREDOC_CASES)
+def test_heredocs_are_the_words_buildkit_lexes_as_heredocs(body: str) -> None:
+    source = "FROM debian:12\n" + body
+    theirs = buildkit.parse_string(source)
+    ours = parse(source.encode()).instructions
+    assert [(i.start + 1, i.end + 1) for i in ours] == [(c.start_line, c.end_line) for c in theirs]
+    assert [i.heredocs for i in ours if i.keyword != "ONBUILD"] == [
+        tuple(h.content for h in c.heredocs) for c in theirs if c.cmd != "ONBUILD"
+    ]
+
+
+def test_a_quoted_heredoc_marker_opens_nothing_that_must_be_closed() -> None:
+    parsed = parse(b'FROM debian:12\nRUN echo "<<EOT"\nCMD ["run"]\n')
+    assert [i.keyword for i in parsed.instructions] == ["FROM", "RUN", "CMD"]
+
+
+def test_a_quoted_heredoc_marker_hides_no_later_user_root() -> None:
+    source = b'FROM debian:12\nUSER app\nRUN echo "<<EOF"\nUSER root\nRUN <<EOF\necho hi\nEOF\n'
+    found = check(source, Settings())
+    assert found.verdict is Verdict.ROOT
+    assert found.user == "root (line 4)"
+
+
+def test_whitespace_after_the_heredoc_operator_is_allowed_as_in_dockerfile_1_16() -> None:
+    # moby/buildkit 0b77373ab (dockerfile 1.16): "<< EOF" is a heredoc. The PyPI parser wraps
+    # an older BuildKit, which reads the body as instructions (and the build then fails).
+    parsed = parse(b"FROM debian:12\nRUN cat << EOF\nUSER root\nEOF\n")
+    assert [i.keyword for i in parsed.instructions] == ["FROM", "RUN"]
+    assert parsed.instructions[1].heredocs == ("USER root\n",)
+
+
+def test_a_line_ending_in_two_escapes_does_not_continue() -> None:
+    # BuildKit (dockerfile 1.10+): an escaped escape at the end of a line is no continuation.
+    source = b"FROM debian:12\nRUN echo \\\\\nUSER app\n"
+    assert [c.cmd for c in buildkit.parse_string(source.decode())] == ["FROM", "RUN", "USER"]
+    assert [i.keyword for i in parse(source).instructions] == ["FROM", "RUN", "USER"]
+    assert check(source, Settings()).verdict is Verdict.COMPLIANT
+
+
+def test_a_run_ending_in_two_escapes_at_the_end_of_the_file_keeps_running_as_root() -> None:
+    source = b"FROM debian:12\nRUN echo \\\\"
+    output = fix(source, Settings()).output.decode()
+    commands = buildkit.parse_string(output)
+    assert [c.cmd for c in commands][-2:] == ["RUN", "USER"]
+    assert commands[-2].value == ("echo \\\\",)
+
+
+def test_a_json_array_of_anything_but_strings_is_refused_as_buildkit_refuses_it() -> None:
+    with pytest.raises(DockerfileError, match="line 2: CMD: a JSON array must hold strings"):
+        parse(b'FROM debian:12\nCMD ["echo", 1]\n')
