@@ -21,6 +21,7 @@ from fixuser.images import (
 from fixuser.model import Analysis, ContextReader, DockerfileError, Verdict
 from fixuser.settings import Settings
 from fixuser.stages import (
+    LexError,
     Stage,
     Unresolved,
     build_stages,
@@ -35,6 +36,9 @@ from fixuser.stages import (
     split_flags,
     stage_env,
     substitute,
+    user_is_root,
+    user_part,
+    user_value,
 )
 
 
@@ -209,9 +213,7 @@ class Facts:
         """The last non-root USER the chain set before switching back to root, or ""."""
         if self._earlier_user is None:
             assert self.stage is not None
-            self._earlier_user = earlier_non_root(
-                list(self.stages), self.stage, self.env, self.escape
-            )
+            self._earlier_user = earlier_non_root(list(self.stages), self.stage, self.args)
         return self._earlier_user
 
     @property
@@ -467,14 +469,12 @@ def effective(stages: list[Stage], stage: Stage, keyword: str) -> Instruction | 
     return None
 
 
-def runtime_workdir(
-    stages: list[Stage], stage: Stage, env: Mapping[str, str], escape: str = "\\"
-) -> str:
+def runtime_workdir(stages: list[Stage], stage: Stage, env: Mapping[str, str]) -> str:
     """The WORKDIR the stage's ENTRYPOINT/CMD start in (WORKDIR is inherited through FROM)."""
     workdir = "/"
     for link in reversed(chain(stages, stage)):
         for instruction in link.of("WORKDIR"):
-            workdir = posixpath.join(workdir, process_word(instruction.value.strip(), env, escape))
+            workdir = posixpath.join(workdir, process_word(instruction.value, env, link.escape))
     return posixpath.normpath(workdir)
 
 
@@ -494,7 +494,7 @@ def copied_from_context(
         for instruction in link.instructions:
             if instruction.keyword == "WORKDIR":
                 workdir = posixpath.normpath(
-                    posixpath.join(workdir, substitute(instruction.value.strip(), env))
+                    posixpath.join(workdir, process_word(instruction.value, env, link.escape))
                 )
             if instruction.keyword not in ("COPY", "ADD"):
                 continue
@@ -937,7 +937,9 @@ def other_stage_warnings(stages: list[Stage], stage: Stage, args: dict[str, str]
         if not other.of("USER"):
             continue
         setting = last_user(stages, other, args)
-        if setting.instruction is None or not is_root_user(setting.value):
+        if setting.instruction is None or setting.unresolved or setting.error:
+            continue
+        if not user_is_root(setting.value):
             continue
         kind = "parent stage" if other in runtime_chain else "builder stage"
         warnings.append(
@@ -1010,9 +1012,19 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
             f"line {setting.instruction.lineno if setting.instruction else 0}: USER uses "
             f"${setting.unresolved}, which has no value in the Dockerfile",
         )
-    if setting.value:
+    if setting.error:
+        return result(
+            Verdict.UNKNOWN,
+            setting.value,
+            f"line {setting.instruction.lineno if setting.instruction else 0}: BuildKit cannot "
+            f"expand USER {setting.value} ({setting.error}): the build fails there",
+        )
+    if setting.instruction is not None:
         user = setting.value
-        source = f"line {setting.instruction.lineno if setting.instruction else 0}"
+        source = f"line {setting.instruction.lineno}"
+        if not user_part(user):
+            # USER $EMPTY resets the image's user: the runtime then starts as root.
+            source += f": USER {setting.instruction.value} is empty, which runs as root"
     elif name_unresolved:
         return result(
             Verdict.UNKNOWN,
@@ -1031,7 +1043,8 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
             "no user (user names are case-sensitive: root is lower case), so the container "
             "does not start; write the user you mean",
         )
-    if not is_root_user(user):
+    root = user_is_root(user) if setting.instruction is not None else is_root_user(user)
+    if not root:
         return result(
             Verdict.COMPLIANT, described, warnings=tuple(other_stage_warnings(stages, stage, args))
         )
@@ -1086,15 +1099,15 @@ def reference_name(from_value: str) -> str:
     return ref[:colon] if colon > slash else ref
 
 
-def earlier_non_root(
-    stages: list[Stage], stage: Stage, env: Mapping[str, str], escape: str = "\\"
-) -> str:
+def earlier_non_root(stages: list[Stage], stage: Stage, args: dict[str, str]) -> str:
+    """The last non-root user a USER of the chain sets, each read with the values in effect
+    at its own line, or ""."""
     for link in chain(stages, stage):
         for instruction in reversed(link.of("USER")):
             try:
-                value = process_word(instruction.value.strip(), env, escape, strict=True)
-            except Unresolved:
+                value = user_value(stages, link, instruction, args)
+            except LexError:
                 continue
-            if value and not is_root_user(value):
+            if not user_is_root(value) and not misspelled_root(value):
                 return value
     return ""

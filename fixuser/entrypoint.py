@@ -150,7 +150,7 @@ def chain_volumes(facts: Facts, stage: Stage) -> list[str]:
         workdir = "/"
         for instruction in link.instructions:
             if instruction.keyword == "WORKDIR":
-                value = process_word(instruction.value.strip(), facts.env, facts.escape)
+                value = process_word(instruction.value, facts.env, link.escape)
                 workdir = normalise(posixpath.join(workdir, value))
             elif instruction.keyword == "VOLUME":
                 for path in volume_words(instruction.value, facts.env, facts.escape):

@@ -26,17 +26,18 @@ from fixuser.paths import is_app_location, is_state_dir, is_system, normalise, u
 from fixuser.quoting import Unwritable, dockerfile_word, flag_word
 from fixuser.settings import Settings
 from fixuser.stages import (
+    LexError,
     Stage,
-    Unresolved,
     chain,
-    is_root_user,
     last_user,
     misspelled_root,
     parse_env,
     process_word,
     split_flags,
     substitute,
+    user_is_root,
     user_part,
+    user_value,
     volume_words,
 )
 
@@ -256,7 +257,7 @@ def writable_dirs(
         for index, instruction in enumerate(link.instructions):
             position += 1
             if instruction.keyword == "WORKDIR":
-                value = process_word(instruction.value.strip(), env, facts.escape)
+                value = process_word(instruction.value, env, link.escape)
                 if ":" in value or "\\" in value:  # a Windows path
                     continue
                 workdir = normalise(posixpath.join(workdir, value))
@@ -330,7 +331,7 @@ def chown_edits(
     workdir = start_workdir  # a WORKDIR the stage inherits from the stage it is built FROM
     for instruction in stage.instructions:
         if instruction.keyword == "WORKDIR":
-            value = process_word(instruction.value.strip(), env, dockerfile.escape)
+            value = process_word(instruction.value, env, stage.escape)
             workdir = normalise(posixpath.join(workdir, value))
         if instruction.keyword not in ("COPY", "ADD"):
             continue
@@ -384,7 +385,7 @@ def directories_named(facts: Facts, stage: Stage) -> frozenset[str]:
     for link in chain(facts.stages, stage):
         for instruction in link.instructions:
             if instruction.keyword == "WORKDIR":
-                paths.append(process_word(instruction.value.strip(), facts.env, facts.escape))
+                paths.append(process_word(instruction.value, facts.env, link.escape))
             elif instruction.keyword in ("COPY", "ADD"):
                 words = split_flags(instruction.value)[1]
                 if words:
@@ -491,19 +492,30 @@ def user_before(facts: Facts, stage: Stage, instruction: Instruction) -> str:
     earlier = [u for u in stage.of("USER") if u.start < instruction.start]
     if earlier:
         try:
-            value = process_word(earlier[-1].value.strip(), facts.env, facts.escape, strict=True)
-        except Unresolved:
+            value = user_value(list(facts.stages), stage, earlier[-1], facts.args)
+        except LexError:
             return ""
     elif stage.parent is not None:
         setting = last_user(list(facts.stages), facts.stages[stage.parent], facts.args)
-        value = "" if setting.unresolved else setting.value
+        if setting.unresolved or setting.error or setting.instruction is None:
+            return ""
+        value = setting.value
     else:
         return ""  # the base image's default: USER root there is no repetition
-    if not value or is_root_user(value) or misspelled_root(value):
+    if user_is_root(value) or misspelled_root(value):
         return ""
     if user_part(value) in root_names(facts):
         return ""
     return value
+
+
+def sets_root(facts: Facts, stage: Stage, instruction: Instruction) -> bool:
+    """The USER ``instruction`` of ``stage`` makes it root, read as BuildKit reads it there:
+    ``root``, 0, or nothing at all (``USER $EMPTY``)."""
+    try:
+        return user_is_root(user_value(list(facts.stages), stage, instruction, facts.args))
+    except LexError:
+        return False
 
 
 def child_edits(
@@ -639,7 +651,7 @@ def plan_edits(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: s
         # user (BuildKit and buildah alike: tests/test_engine.py proves it for buildah), and
         # COPY --chown creates its destination owned; anything else stays root's.
         after_user = {
-            normalise(posixpath.join("/", process_word(i.value.strip(), facts.env, facts.escape)))
+            normalise(posixpath.join("/", process_word(i.value, facts.env, stage.escape)))
             for i in stage.instructions[anchor_index + 1 :]
             if i.keyword == "WORKDIR"
         }
@@ -707,9 +719,7 @@ def plan_edits(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: s
     if wrapped is None:
         user_text += f"{kw_user} {dockerfile_word(choice.value, dockerfile.escape)}\n"
     trailing = users_after[-1] if users_after and wrapped is None else None
-    trailing_root = trailing is not None and is_root_user(
-        substitute(trailing.value.strip(), facts.env)
-    )
+    trailing_root = trailing is not None and sets_root(facts, stage, trailing)
     if home:
         kw_env = "env" if dockerfile.lower_case else "ENV"
         home_text = f"{kw_env} HOME={dockerfile_word(home, dockerfile.escape)}\n"
@@ -766,9 +776,7 @@ def plan_edits(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: s
     # Windows containers (ownership there is not /etc/passwd uids).
     if settings.ownership == "app" and facts.family != "windows":
         parent = facts.stages[stage.parent] if stage.parent is not None else None
-        inherited = (
-            runtime_workdir(list(facts.stages), parent, facts.env, facts.escape) if parent else "/"
-        )
+        inherited = runtime_workdir(list(facts.stages), parent, facts.env) if parent else "/"
         copy_edits, owned = chown_edits(
             stage,
             dockerfile,

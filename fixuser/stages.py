@@ -2,102 +2,58 @@
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import NamedTuple
 
-from fixuser.dockerfile import Dockerfile, Instruction
+from fixuser import lex
+from fixuser.dockerfile import GO_SPACE, KEYWORD_SPLIT_RE, Dockerfile, Instruction, exec_form
+from fixuser.lex import LexError, Unresolved
 
-VAR_RE = re.compile(
-    r"\$(?:\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-+])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*))"
-)
+__all__ = ["LexError", "Unresolved"]  # raised by this module's expansions
+
 # Go's strconv.Atoi, which the runtime (runc's user lookup) uses on the user part of USER: an
 # optional sign and decimal digits. When it succeeds the part is a UID, whatever passwd says.
 ATOI_RE = re.compile(r"[+-]?[0-9]+\Z")
 ATOI_LIMIT = 2**63  # Atoi fails past int64: the part is then looked up as a name
 
 
-class Unresolved(ValueError):
-    """A variable without a value."""
-
-
 def substitute(text: str, env: Mapping[str, str], strict: bool = False) -> str:
-    """Expand ``$VAR``, ``${VAR}``, ``${VAR:-x}`` and ``${VAR:+x}`` as BuildKit does."""
+    """Expand the variables of ``text`` (a shell word, its quotes already gone) by BuildKit's
+    rules: ``$VAR``, ``${VAR}``, ``${VAR:-x}`` nested to any depth, ``:+``, ``-``, ``+``,
+    ``#``, ``%``, ``/``. ``strict``: Unresolved when a variable without a value expands to
+    nothing. What BuildKit could not expand at all comes back as written."""
     if "$" not in text:
         return text  # most values: and then ``env`` is never looked at (see LazyEnv)
+    try:
+        return lex.word(text, env, "", strict=strict, quotes=False)
+    except Unresolved:
+        raise
+    except LexError:
+        return text
 
-    def repl(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(4)
-        op, word = match.group(2), match.group(3)
-        value = env.get(name)
-        if op in (":-", "-"):
-            if value is None or (op == ":-" and value == ""):
-                return substitute(word or "", env, strict)
-            return value
-        if op in (":+", "+"):
-            return substitute(word or "", env, strict) if value else ""
-        if value is None:
-            if strict:
-                raise Unresolved(name)
-            return ""
-        return value
 
-    return VAR_RE.sub(repl, text)
+def expand(text: str, env: Mapping[str, str], escape: str = "\\", strict: bool = False) -> str:
+    """A word of the Dockerfile (USER, ENV and ARG values, FROM) as BuildKit expands it:
+    variables, quotes and escapes (ProcessWord). Raises LexError where BuildKit fails the
+    build, and Unresolved (``strict``) as ``substitute``."""
+    return lex.word(text, env, escape, strict=strict)
 
 
 def process_word(
     text: str, env: Mapping[str, str], escape: str = "\\", strict: bool = False
 ) -> str:
-    """The value of a one-word instruction (WORKDIR, USER) as BuildKit's ProcessWord makes it:
-    quotes removed, the escape character escaping the next character, variables expanded
-    (not in single quotes). ``WORKDIR "/app data"`` is /app data, ``USER "app"`` is app. An
-    unclosed quote (BuildKit refuses the file) leaves the text to ``substitute`` alone."""
-    if "'" not in text and '"' not in text and escape not in text:
+    """The value of a one-word instruction (WORKDIR, USER, a VOLUME path) as BuildKit's
+    ProcessWord makes it: quotes removed, the escape character escaping the next character,
+    variables expanded (not in single quotes). ``WORKDIR "/app data"`` is /app data,
+    ``USER "app"`` is app. What BuildKit cannot expand (an unclosed quote, ``${A B}``: its build
+    fails there) is left to ``substitute`` alone."""
+    try:
+        return expand(text, env, escape, strict)
+    except Unresolved:
+        raise
+    except LexError:
         return substitute(text, env, strict)
-    out: list[str] = []
-    position, end = 0, len(text)
-
-    def dollar(at: int) -> int:
-        match = VAR_RE.match(text, at)
-        if match is None:
-            out.append("$")
-            return at + 1
-        out.append(substitute(match.group(), env, strict))
-        return match.end()
-
-    while position < end:
-        char = text[position]
-        if char == "'":
-            close = text.find("'", position + 1)
-            if close < 0:
-                return substitute(text, env, strict)
-            out.append(text[position + 1 : close])
-            position = close + 1
-        elif char == '"':
-            position += 1
-            while position < end and text[position] != '"':
-                char = text[position]
-                if char == "$":
-                    position = dollar(position)
-                    continue
-                escaped = text[position + 1 : position + 2]
-                if char == escape and escaped in ('"', "$", escape):
-                    position += 1
-                out.append(text[position])
-                position += 1
-            if position >= end:
-                return substitute(text, env, strict)
-            position += 1
-        elif char == "$":
-            position = dollar(position)
-        elif char == escape:
-            out.append(text[position + 1 : position + 2])
-            position += 2
-        else:
-            out.append(char)
-            position += 1
-    return "".join(out)
 
 
 QUOTING = frozenset("'\"\\")
@@ -153,26 +109,23 @@ def posix_split(text: str) -> list[str]:
 
 
 def split_flags(value: str) -> tuple[dict[str, str], list[str]]:
-    """Leading ``--flag=value`` options and the remaining words of an instruction."""
+    """Leading ``--flag=value`` options and the remaining words of an instruction: its JSON
+    array when the rest is one (``COPY ["a b", "/app/"]``), else its shell words."""
     words = shell_words(value)
     flags: dict[str, str] = {}
     while words and words[0].startswith("--"):
         name, _, flag_value = words.pop(0)[2:].partition("=")
         flags[name.lower()] = flag_value
+    if "[" in value:
+        argv = exec_form(value)
+        if argv is not None:
+            return flags, argv
     return flags, words
 
 
 def json_or_words(value: str) -> list[str]:
-    """Arguments of an exec-form (JSON) or shell-form instruction, split into words."""
-    stripped = value.strip()
-    if stripped.startswith("["):
-        try:
-            parsed = json.loads(stripped)
-        except ValueError:
-            pass
-        else:
-            if isinstance(parsed, list) and all(isinstance(p, str) for p in parsed):
-                return parsed
+    """Arguments of an exec-form (JSON) or shell-form instruction, split into words; the exec
+    form only as BuildKit reads it (the whole rest a JSON array of strings)."""
     return split_flags(value)[1]
 
 
@@ -180,17 +133,8 @@ def volume_words(value: str, env: Mapping[str, str], escape: str = "\\") -> list
     """VOLUME's paths as BuildKit reads them: the strings of its JSON array, or its words
     split at blanks, each then processed as a word (quotes removed, variables expanded), so
     ``VOLUME ["'/data'"]`` is /data."""
-    stripped = value.strip()
-    words: list[str] | None = None
-    if stripped.startswith("["):
-        try:
-            parsed = json.loads(stripped)
-        except ValueError:
-            pass
-        else:
-            if isinstance(parsed, list) and all(isinstance(p, str) for p in parsed):
-                words = parsed
-    return [process_word(w, env, escape) for w in (stripped.split() if words is None else words)]
+    words = exec_form(value, escape)
+    return [process_word(w, env, escape) for w in (value.split() if words is None else words)]
 
 
 PAIR_RE = re.compile(r"""\s*([^\s=]+)=("[^"\\]*"|'[^']*'|[^\s"'\\]*)(?=\s|$)""")
@@ -236,6 +180,68 @@ def parse_arg(value: str) -> dict[str, str | None]:
     return pairs
 
 
+def buildkit_words(rest: str, escape: str) -> list[str]:
+    """BuildKit's parseWords (line_parsers.go): words split at unquoted blanks, their quotes
+    and escapes kept for the expansion that follows (ENV and ARG pairs)."""
+    words: list[str] = []
+    word: list[str] = []
+    blank_ok = False  # a quoted "" is a word
+    quote = ""
+    position, end = 0, len(rest)
+    while position < end:
+        ch = rest[position]
+        position += 1
+        if quote:
+            if ch == quote:
+                quote = ""
+            elif ch == escape and quote != "'":
+                if position == end:
+                    break
+                word.append(ch)
+                ch = rest[position]
+                position += 1
+            word.append(ch)
+        elif ch in GO_SPACE:
+            if blank_ok or word:
+                words.append("".join(word))
+            word, blank_ok = [], False
+        else:
+            if ch in "'\"":
+                quote, blank_ok = ch, True
+            elif ch == escape:
+                if position == end:
+                    break
+                word.append(ch)
+                ch = rest[position]
+                position += 1
+            word.append(ch)
+    if blank_ok or word:
+        words.append("".join(word))
+    return words
+
+
+def env_pairs(value: str, escape: str) -> list[tuple[str, str]]:
+    """ENV's pairs as written (parseNameVal): ``K=V K2="V 2"``, or the legacy ``K rest``; a
+    word without ``=`` in the first form is an error in BuildKit, and is left out here."""
+    words = buildkit_words(value, escape)
+    if not words:
+        return []
+    if "=" not in words[0]:
+        parts = KEYWORD_SPLIT_RE.split(value, maxsplit=1)
+        return [(parts[0], parts[1])] if len(parts) == 2 else []
+    return [(k, v) for k, equals, v in (w.partition("=") for w in words) if equals and k]
+
+
+def arg_pairs(value: str, escape: str) -> list[tuple[str, str | None]]:
+    """ARG's names and their defaults as written (None: declared without one)."""
+    pairs: list[tuple[str, str | None]] = []
+    for word in buildkit_words(value, escape):
+        key, equals, default = word.partition("=")
+        if key:
+            pairs.append((key, default if equals else None))
+    return pairs
+
+
 def user_part(user: str) -> str:
     """The user of a ``USER user[:group]`` value."""
     return user.split(":", 1)[0].strip()
@@ -261,6 +267,13 @@ def is_root_user(user: str) -> bool:
     return part == "root" or part.lower() == "containeradministrator"
 
 
+def user_is_root(value: str) -> bool:
+    """A USER instruction's expanded value runs as root: is_root_user, or an empty user
+    (``USER $UNSET``, ``USER :1000``): the image's user is reset and the runtime starts the
+    container as UID 0."""
+    return not user_part(value) or is_root_user(value)
+
+
 def misspelled_root(user: str) -> bool:
     """``ROOT``, ``Root``: no such user on Linux (passwd names are case-sensitive), so the
     container does not start at all."""
@@ -276,6 +289,7 @@ class Stage:
         "_chain",
         "_env",
         "_run_text",
+        "escape",
         "from_instruction",
         "image",
         "index",
@@ -296,8 +310,10 @@ class Stage:
         instructions: tuple[Instruction, ...],  # after the FROM, up to the next FROM
         parent: int | None,  # index of the stage this one is built FROM, when it is one
         unresolved: str,  # a variable in the FROM line with no value, or ""
+        escape: str = "\\",  # the file's escape character, which BuildKit's expansion uses
     ) -> None:
         self.index = index
+        self.escape = escape
         self.name = name
         self.image = image
         self.platform = platform
@@ -327,15 +343,20 @@ class Stage:
 
 
 def global_args(dockerfile: Dockerfile, build_args: Mapping[str, str]) -> dict[str, str]:
+    """The values of the ARGs before the first FROM (buildMetaArgs): a build argument, else
+    the default expanded with the values before it; one BuildKit cannot expand has none."""
     values: dict[str, str] = {}
     for instruction in dockerfile.instructions:
         if instruction.keyword == "FROM":
             break
-        for key, default in parse_arg(instruction.value).items():
+        for key, default in arg_pairs(instruction.value, dockerfile.escape):
             if key in build_args:
                 values[key] = build_args[key]
             elif default is not None:
-                values[key] = substitute(default, values)
+                try:
+                    values[key] = expand(default, values, dockerfile.escape)
+                except LexError:
+                    values.pop(key, None)
     return values
 
 
@@ -359,9 +380,7 @@ def build_stages(dockerfile: Dockerfile, args: Mapping[str, str] | None = None) 
             unresolved, image = str(e), substitute(raw, args)
         name = words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else ""
         platform = substitute(flags.get("platform", ""), args)
-        parent = names.get(image.lower())
-        if parent is None and image.isdigit() and int(image) < len(stages):
-            parent = int(image)
+        parent = names.get(image.lower())  # FROM 0 is an image, as in BuildKit: no index
         end = froms[number + 1] if number + 1 < len(froms) else len(instructions)
         stage = Stage(
             len(stages),
@@ -372,6 +391,7 @@ def build_stages(dockerfile: Dockerfile, args: Mapping[str, str] | None = None) 
             instructions[at + 1 : end],
             parent,
             unresolved,
+            dockerfile.escape,
         )
         if name:
             names[name] = stage.index
@@ -429,27 +449,70 @@ def stage_env(stages: list[Stage], stage: Stage, args: Mapping[str, str]) -> Map
     return env
 
 
-def compute_env(stages: list[Stage], stage: Stage, args: Mapping[str, str]) -> dict[str, str]:
+def compute_env(
+    stages: list[Stage], stage: Stage, args: Mapping[str, str], until: Instruction | None = None
+) -> dict[str, str]:
+    """The variables BuildKit expands with just before ``until`` (an instruction of
+    ``stage``), or after the stage's last instruction.
+
+    As dockerfile2llb builds them: each ENV and ARG of the stages the stage is built FROM, and
+    of the stage, in order, sets its variable (a later one replaces it; a child stage inherits
+    both kinds). The pairs of one ENV expand against the values before it; an ARG's default
+    against those before it (its earlier pairs included); an ARG without a default takes the
+    global ARG's value, or sets nothing. A value BuildKit cannot expand leaves its variable
+    unset. The base image's own ENV is not known: its variables are unset here.
+    """
     env: dict[str, str] = {}
+    escape = stage.escape
     for link in reversed(chain(stages, stage)):
         for instruction in link.instructions:
+            if instruction is until:
+                return env
             if instruction.keyword == "ENV":
-                for key, value in parse_env(instruction.value).items():
-                    env[key] = substitute(value, env)
-            elif instruction.keyword == "ARG" and link is stage:
-                for key, default in parse_arg(instruction.value).items():
-                    if key in args:
-                        env.setdefault(key, args[key])
-                    elif default is not None:
-                        env.setdefault(key, substitute(default, env))
+                pairs = env_pairs(instruction.value, escape)
+                before = dict(env) if len(pairs) > 1 else env
+                for key, raw in pairs:
+                    try:
+                        env[expand(key, before, escape)] = expand(raw, before, escape)
+                    except LexError:
+                        env.pop(key, None)
+            elif instruction.keyword == "ARG":
+                for key, default in arg_pairs(instruction.value, escape):
+                    if default is None:
+                        if key in args:
+                            env[key] = args[key]
+                        continue
+                    try:
+                        env[key] = expand(default, env, escape)
+                    except LexError:
+                        env.pop(key, None)
     return env
 
 
+def env_at(
+    stages: list[Stage], stage: Stage, instruction: Instruction, args: Mapping[str, str]
+) -> Mapping[str, str]:
+    """The variables in effect at ``instruction`` of ``stage`` (computed on first lookup)."""
+    return LazyEnv(lambda: compute_env(stages, stage, args, until=instruction))
+
+
+def user_value(
+    stages: list[Stage], stage: Stage, instruction: Instruction, args: Mapping[str, str]
+) -> str:
+    """What the USER ``instruction`` of ``stage`` sets, expanded as BuildKit expands it with
+    the ENV and ARG values in effect at that line (not the stage's last ones). Raises
+    Unresolved (a variable with no value in the file makes it) or LexError (BuildKit fails)."""
+    raw = instruction.value
+    env: Mapping[str, str] = env_at(stages, stage, instruction, args) if "$" in raw else {}
+    return expand(raw, env, stage.escape, strict=True)
+
+
 class UserSetting(NamedTuple):
-    value: str  # resolved USER value, "" when the chain sets none
+    value: str  # resolved USER value ("" when the chain sets none, or when it expands to "")
     instruction: Instruction | None
     stage: Stage | None
     unresolved: str = ""  # variable without a value
+    error: str = ""  # BuildKit cannot expand the value: the build fails there
 
 
 def last_user(stages: list[Stage], stage: Stage, args: Mapping[str, str]) -> UserSetting:
@@ -458,10 +521,11 @@ def last_user(stages: list[Stage], stage: Stage, args: Mapping[str, str]) -> Use
         users = link.of("USER")
         if users:
             instruction = users[-1]
-            env = stage_env(stages, link, args)
             try:
-                value = substitute(instruction.value.strip(), env, strict=True)
+                value = user_value(stages, link, instruction, args)
             except Unresolved as e:
-                return UserSetting(instruction.value.strip(), instruction, link, str(e))
+                return UserSetting(instruction.value, instruction, link, e.name)
+            except LexError as e:
+                return UserSetting(instruction.value, instruction, link, error=str(e))
             return UserSetting(value, instruction, link)
     return UserSetting("", None, None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fixuser.core import check, fix
 from fixuser.model import Verdict
 from fixuser.settings import Settings
@@ -224,3 +226,29 @@ def test_a_writable_run_after_an_earlier_user_keeps_the_user_root_it_needs() -> 
     at = lines.index("USER root")
     assert lines[at + 1].startswith("RUN mkdir -p /data")
     assert lines[-2:] == ["USER 1000", 'CMD ["sh"]']
+
+
+def test_an_earlier_user_is_read_with_the_values_at_its_own_line() -> None:
+    source = (
+        b"FROM debian:12\nRUN useradd -u 1000 app\nENV U=app\nUSER $U\nRUN make\n"
+        b"ENV U=root\nUSER root\n"
+    )
+    output = fix(source, Settings()).output
+    assert b"USER root" not in output  # USER $U was app at its line: dropping USER root is enough
+    assert b"groupadd" not in output
+    assert check(output, Settings()).user == "app (line 4)"
+
+
+def test_a_trailing_empty_user_is_replaced_as_a_trailing_user_root_is() -> None:
+    source = b"FROM debian:12\nRUN make\nARG NOBODY=\nUSER $NOBODY\n"
+    output = fix(source, Settings()).output.decode()
+    assert "USER $NOBODY" not in output
+    assert output.endswith("USER 10001:10001\n")
+
+
+def test_a_quoted_workdir_is_the_directory_inside_the_quotes() -> None:
+    # BuildKit expands WORKDIR as a shell word: WORKDIR "/srv/app" is /srv/app.
+    output = fix(b'FROM debian:12\nWORKDIR "/srv/app"\nRUN make\n', Settings()).output.decode()
+    inserted = output.replace('WORKDIR "/srv/app"', "")
+    assert re.search(r"chown 10001:10001 '?/srv/app'?\n", inserted)
+    assert '"/srv' not in inserted

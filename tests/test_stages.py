@@ -8,7 +8,7 @@ import hypothesis
 import pytest
 from hypothesis import strategies as st
 
-from fixuser.core import check
+from fixuser.core import check, fix
 from fixuser.dockerfile import parse
 from fixuser.model import Verdict
 from fixuser.settings import Settings
@@ -119,9 +119,17 @@ def test_from_with_an_arg_without_value_is_unresolved() -> None:
     assert check(b"ARG BASE\nFROM ${BASE}\n", Settings()).verdict is Verdict.UNKNOWN
 
 
-def test_stage_chains_follow_names_case_insensitively_and_indexes() -> None:
-    _, stages = stages_of("FROM debian:12 AS Base\nFROM base AS mid\nFROM 1\n")
+def test_stage_chains_follow_names_case_insensitively() -> None:
+    _, stages = stages_of("FROM debian:12 AS Base\nFROM base AS mid\nFROM mid\n")
     assert [s.index for s in chain(stages, stages[2])] == [2, 1, 0]
+
+
+def test_from_a_number_is_an_image_as_in_buildkit_not_a_stage_index() -> None:
+    # BuildKit looks FROM up by stage name only (dispatchStates.addState): FROM 0 pulls
+    # docker.io/library/0. Only COPY --from takes an index.
+    _, stages = stages_of("FROM debian:12 AS base\nUSER 1000\nFROM 0\n")
+    assert stages[1].parent is None
+    assert chain(stages, stages[1]) == (stages[1],)
 
 
 def test_from_platform_flag_is_not_the_image() -> None:
@@ -151,12 +159,14 @@ def test_user_variable_without_a_value_is_unresolved_and_unknown() -> None:
     assert check(source, Settings()).verdict is Verdict.UNKNOWN
 
 
-def test_env_is_inherited_through_from_but_arg_is_not() -> None:
+def test_env_and_arg_values_are_inherited_through_from_as_buildkit_does() -> None:
+    # BuildKit's child stage starts from its parent's state, ARG values included (moby/buildkit
+    # docs since #5381: "An ARG declared in a stage is inherited by its child stages").
     source = "FROM debian:12 AS base\nENV U=1000\nARG V=1001\nFROM base\nUSER ${U}\n"
     _, stages = stages_of(source)
     assert last_user(stages, stages[1], {}).value == "1000"
     assert check(b"FROM debian:12 AS b\nARG V=0\nFROM b\nUSER ${V:-app}\n", Settings()).verdict is (
-        Verdict.COMPLIANT
+        Verdict.ROOT
     )
 
 
@@ -186,3 +196,72 @@ def test_posix_split_splits_and_refuses_what_shlex_does(text: str) -> None:
     except ValueError:
         got = None
     assert got == expected
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        # nested defaults: the inner ${B:-root} is the value, not the text "${B:-root}"
+        "FROM debian:12\nUSER ${A:-${B:-root}}\n",
+        "FROM debian:12\nARG B=root\nUSER ${A:-${B:-app}}\n",
+        # quotes and escapes are the shell's: USER "root" is root
+        'FROM debian:12\nUSER "root"\n',
+        "FROM debian:12\nUSER 'ro'ot\n",
+        "FROM debian:12\nUSER r\\oot\n",
+        # the values in effect at the USER line, not the stage's last ones
+        "FROM debian:12\nUSER ${U:-root}\nENV U=app\n",
+        "FROM debian:12\nARG U=root\nUSER $U\nARG U=app\n",
+        # every pair of one ENV expands against the values before that ENV
+        "FROM debian:12\nENV U=root\nENV U=app V=$U\nUSER $V\n",
+        # an ARG after an ENV of the same name replaces it (dispatchArg adds it to the env)
+        "FROM debian:12\nENV U=app\nARG U=root\nUSER $U\n",
+        # a stage's own default wins over the global ARG's value
+        "ARG U=app\nFROM debian:12\nARG U=root\nUSER $U\n",
+        # an ARG without a default takes the global value
+        "ARG U=root\nFROM debian:12\nARG U\nUSER ${U:-app}\n",
+        # ${X:+...}: X set, so the alternative
+        "FROM debian:12\nARG X=1\nUSER ${X:+root}\n",
+        # an empty user resets the image's user: the container starts as root
+        "FROM debian:12\nARG U=\nUSER $U\n",
+        "FROM gcr.io/distroless/static-debian12:nonroot\nUSER ${U:+nonroot}\n",
+        "FROM debian:12\nUSER :1000\n",
+    ],
+)
+def test_a_user_that_buildkit_expands_to_root_is_root(source: str) -> None:
+    found = check(source.encode(), Settings())
+    assert found.verdict is Verdict.ROOT, found.user
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "ARG U=root\nFROM debian:12\nARG U=app\nUSER $U\n",
+        "FROM debian:12\nENV U=root\nENV U=app\nUSER $U\n",
+        "FROM debian:12\nARG A=1\nUSER ${A:+app}\n",
+        "FROM debian:12\nUSER ${A-app}\n",
+        "FROM debian:12\nENV D=app.tar.gz\nUSER ${D%%.*}\n",
+    ],
+)
+def test_a_user_that_buildkit_expands_to_a_user_is_compliant(source: str) -> None:
+    assert check(source.encode(), Settings()).verdict is Verdict.COMPLIANT
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "FROM debian:12\nRUN true\nARG U=\nUSER $U\n",
+        'FROM debian:12\nRUN true\nUSER ${NOPE:+x}\nCMD ["run"]\n',
+        "FROM gcr.io/distroless/static-debian12:nonroot\nARG U=\nUSER $U\n",
+    ],
+)
+def test_an_empty_user_is_fixed_and_a_second_run_changes_nothing(source: str) -> None:
+    once = fix(source.encode(), Settings()).output
+    assert once != source.encode()
+    assert check(once, Settings()).verdict is Verdict.COMPLIANT
+    assert fix(once, Settings()).output == once
+
+
+def test_a_user_buildkit_cannot_expand_is_unknown_with_the_reason() -> None:
+    found = check(b"FROM debian:12\nUSER ${A B}\n", Settings())
+    assert found.verdict is Verdict.UNKNOWN
+    assert "BuildKit cannot expand" in found.reason
