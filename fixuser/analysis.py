@@ -5,10 +5,11 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import re
+import shlex
 from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 
-from fixuser.dockerfile import Dockerfile, Instruction
+from fixuser.dockerfile import Dockerfile, Instruction, exec_form
 from fixuser.images import (
     PROGRAM_TABLES,
     ImageInfo,
@@ -154,6 +155,8 @@ SERVER_PACKAGES = (
 CREATE_USER_RE = re.compile(
     r"(?<![\w/-])(?:/usr/sbin/|/usr/bin/|/sbin/|/bin/)?(useradd|adduser)\s+([^;&|\n]*)"
 )
+# What shadow's useradd and BusyBox adduser accept as a user name (without --badname).
+USER_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*\$?\Z")
 CREATE_GROUP_RE = re.compile(r"(?<![\w/-])(?:/usr/sbin/|/sbin/)?(groupadd|addgroup)\s+([^;&|\n]*)")
 
 
@@ -225,8 +228,38 @@ class Facts:
         return self._created
 
 
+# Shells whose ``-c SCRIPT`` an exec-form RUN may run (any directory, any version suffix).
+SHELL_NAME_RE = re.compile(r"(?:ba|da|a|z|k|mk)?sh[0-9.]*\Z")
+
+
 def run_text(instruction: Instruction) -> str:
-    return instruction.value + "\n" + "".join(instruction.heredocs)
+    """The shell text a RUN runs: its shell form and heredoc bodies; for the exec form
+    (``RUN ["sh", "-c", "useradd app"]``), the script a shell's ``-c`` runs, else the argv as
+    one command line, each word quoted as the shell would need it (``["useradd", "app"]`` is
+    ``useradd app``: the words are the argv, never ``app"]``)."""
+    value = instruction.value
+    if "[" in value:
+        argv = exec_form(value)
+        if argv is not None:
+            return exec_script(argv) + "\n"
+    return value + "\n" + "".join(instruction.heredocs)
+
+
+def exec_script(argv: list[str]) -> str:
+    """What an exec-form argv runs, as shell text."""
+    if argv and SHELL_NAME_RE.match(posixpath.basename(argv[0])):
+        index = 1
+        while index < len(argv) - 1:
+            option = argv[index]
+            if option in ("-o", "+o", "-O", "+O"):  # bash -o pipefail -c SCRIPT
+                index += 2
+                continue
+            if not option.startswith(("-", "+")) or option in ("-", "--"):
+                break
+            if not option.startswith("--") and "c" in option:
+                return argv[index + 1]  # sh -c SCRIPT [NAME [ARG...]]
+            index += 1
+    return shlex.join(argv)
 
 
 def chain_run_text(stages: list[Stage], stage: Stage) -> str:
@@ -444,8 +477,8 @@ def created_users(stages: list[Stage], stage: Stage, args: dict[str, str]) -> li
                 if not names:
                     continue
                 name = substitute(names[-1] if match.group(1) == "useradd" else names[0], env)
-                if not name or is_root_user(name) or "$" in name or name in SERVICE_ACCOUNTS:
-                    continue
+                if not USER_NAME_RE.match(name) or is_root_user(name) or name in SERVICE_ACCOUNTS:
+                    continue  # not a name useradd/adduser accepts: quotes, $, brackets
                 uid = as_id(option_value(words, "-u", "--uid"), env)
                 group = option_value(words, "-g", "--gid", "-G", "--ingroup")
                 gid = as_id(group, env)

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 from fixuser.analysis import WRAPPER_PATH, Facts, effective
-from fixuser.dockerfile import Dockerfile, Instruction, encode, strip_eol
+from fixuser.dockerfile import Dockerfile, Instruction, encode, exec_form, strip_eol
 from fixuser.edits import Edit
 from fixuser.model import ExtraFile, FixRefused
 from fixuser.paths import normalise
@@ -72,17 +72,10 @@ def wrapper_name(path: str, stage: Stage, last: bool) -> str:
 
 
 def exec_words(value: str) -> list[str] | None:
-    """The words of an exec-form (JSON) ENTRYPOINT/CMD; None for the shell form."""
-    stripped = value.strip()
-    if not stripped.startswith("["):
-        return None
-    try:
-        parsed = json.loads(stripped)
-    except ValueError:
-        return None  # Docker runs what is not valid JSON in the shell form
-    if isinstance(parsed, list) and all(isinstance(p, str) for p in parsed):
-        return parsed
-    return None
+    """The words of an exec-form (JSON) ENTRYPOINT/CMD; None for the shell form, which is
+    also what BuildKit runs when the rest of the line is not one JSON array of strings
+    (``ENTRYPOINT ["run"] now`` runs ``/bin/sh -c '["run"] now'``)."""
+    return exec_form(value)
 
 
 def shell_of(facts: Facts, stage: Stage) -> list[str]:
@@ -96,7 +89,7 @@ def as_exec(facts: Facts, stage: Stage, instruction: Instruction) -> list[str]:
     words = exec_words(instruction.value)
     if words is not None:
         return words
-    return [*shell_of(facts, stage), instruction.value.strip()]
+    return [*shell_of(facts, stage), instruction.value]  # as BuildKit trimmed it
 
 
 def inherited_cmd(stages: list[Stage], stage: Stage) -> Instruction | str:
@@ -219,7 +212,7 @@ def plan_entrypoint(
                 text += f"{kw['CMD']} {dumps(list(base_cmd))}\n"
                 notes.append(f"the base image's CMD {dumps(list(base_cmd))} restated")
             elif isinstance(cmd, Instruction):
-                text += f"{kw['CMD']} {cmd.value.strip()}\n"
+                text += f"{kw['CMD']} {cmd.value}\n"
                 notes.append(f"CMD of line {cmd.lineno} restated: a new ENTRYPOINT resets it")
     handed = [*chain_volumes(facts, stage), *settings.writable, *facts.prepares]
     handed = list(dict.fromkeys(handed))

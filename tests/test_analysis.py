@@ -315,3 +315,24 @@ def test_candidate_rules_are_the_rules_a_needle_of_which_the_text_contains(
     for kind in images.PROGRAM_TABLES:
         naive = [r for r in images.program_rules(kind) if any(n in text for n in r.needles)]
         assert candidate_rules(kind, [("x", text, "command")]) == naive
+
+
+@pytest.mark.parametrize(
+    ("run", "user"),
+    [
+        ('["sh", "-c", "useradd app"]', "app"),
+        ('["/bin/sh","-c","useradd --create-home app && true"]', "app"),
+        ('["useradd", "-m", "app"]', "app"),
+        ('["/bin/bash", "-o", "pipefail", "-ec", "useradd -m app"]', "app"),
+        ('--mount=type=cache,target=/var/cache ["sh", "-c", "useradd app"]', "app"),
+    ],
+)
+def test_an_exec_form_run_creates_the_user_its_argv_names(run: str, user: str) -> None:
+    output = fix(f"FROM debian:12\nRUN {run}\n".encode(), Settings()).output.decode()
+    assert output.endswith(f"USER {user}\n")
+    assert "groupadd" not in output
+
+
+def test_an_exec_form_run_that_only_prints_useradd_creates_nobody() -> None:
+    output = fix(b'FROM debian:12\nRUN ["echo", "useradd app"]\n', Settings()).output
+    assert b"\nUSER app" not in output

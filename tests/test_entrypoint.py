@@ -404,3 +404,22 @@ def test_batch_commits_the_wrapper_and_reuses_its_own_branch(
     tip = git(remote, "rev-parse", DEFAULT_BRANCH)
     assert main([*args, str(remote)]) == 0  # the same fix: the branch is reused, not redone
     assert git(remote, "rev-parse", DEFAULT_BRANCH) == tip
+
+
+@pytest.mark.parametrize(
+    ("written", "command"),
+    [
+        # BuildKit (dockerfile 1.10+) runs what is not one JSON array of strings, trailing
+        # text included, in the shell form: the wrapper keeps that command, as the shell's.
+        ('["run"] now', '["run"] now'),
+        ('["run", "--port", "80"] # comment', '["run", "--port", "80"] # comment'),
+        # \x1f is no blank to Go: the line is not one JSON array either
+        ('["run"]\x1f', '["run"]\x1f'),
+    ],
+)
+def test_an_exec_form_entrypoint_followed_by_text_is_kept_as_buildkit_reads_it(
+    written: str, command: str
+) -> None:
+    out = fixed(DEBIAN + f"ENTRYPOINT {written}\n".encode())
+    expected = json.dumps([WRAPPER, "/bin/sh", "-c", command], ensure_ascii=False)
+    assert f"\nENTRYPOINT {expected}\n" in out
