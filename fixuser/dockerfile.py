@@ -203,7 +203,7 @@ def json_array(rest: str) -> list[str] | None:
         return None
     try:
         parsed = json.loads(rest, parse_constant=refuse_constant)
-    except ValueError:
+    except (ValueError, RecursionError):  # [[[[... past Python's depth: Go's limit is lower
         return None
     if not isinstance(parsed, list):
         return None
@@ -219,7 +219,7 @@ def exec_form(value: str, escape: str = "\\") -> list[str] | None:
     if "[" not in value:
         return None
     try:
-        return json_array(builder_flags(value, escape))
+        return json_array(builder_flags(value, escape).strip(GO_SPACE))
     except DockerfileError:
         return None
 
@@ -264,7 +264,7 @@ def opens_heredocs(keyword: str, rest: str, escape: str) -> bool:
     if keyword not in HEREDOC_KEYWORDS:
         return False
     try:
-        return json_array(builder_flags(rest, escape)) is None
+        return json_array(builder_flags(rest, escape).strip(GO_SPACE)) is None
     except DockerfileError:
         return False
 
@@ -366,7 +366,7 @@ def parse(data: bytes) -> Dockerfile:
             raise DockerfileError(f"line {instruction.lineno}: {written} without an argument")
         if keyword in JSON_KEYWORDS and "[" in instruction.value:
             try:
-                json_array(builder_flags(instruction.value, escape))
+                json_array(builder_flags(instruction.value, escape).strip(GO_SPACE))
             except DockerfileError as e:
                 raise DockerfileError(f"line {instruction.lineno}: {written}: {e}") from None
         instructions.append(instruction)

@@ -229,3 +229,12 @@ def test_a_run_ending_in_two_escapes_at_the_end_of_the_file_keeps_running_as_roo
 def test_a_json_array_of_anything_but_strings_is_refused_as_buildkit_refuses_it() -> None:
     with pytest.raises(DockerfileError, match="line 2: CMD: a JSON array must hold strings"):
         parse(b'FROM debian:12\nCMD ["echo", 1]\n')
+
+
+@pytest.mark.parametrize("keyword", ["CMD", "ENTRYPOINT", "RUN", "COPY"])
+def test_a_json_array_nested_past_pythons_depth_is_no_crash(keyword: str) -> None:
+    # Go's decoder refuses it (depth 10,000), so BuildKit runs the shell form; Python's json
+    # raises RecursionError, which must not escape as a crash (exit 3).
+    source = f"FROM debian:12\n{keyword} {'[' * 5000}\n".encode()
+    check(source, Settings())
+    fix(source, Settings())
