@@ -1067,7 +1067,7 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
     else:
         user = image.user
         source = "the base image's default"
-    described = f"{user} ({source})"
+    described = f"{user or '(nothing)'} ({source})"
     if setting.instruction is not None and family != "windows" and misspelled_root(user):
         return result(
             Verdict.INVALID_USER,

@@ -265,3 +265,8 @@ def test_a_user_buildkit_cannot_expand_is_unknown_with_the_reason() -> None:
     found = check(b"FROM debian:12\nUSER ${A B}\n", Settings())
     assert found.verdict is Verdict.UNKNOWN
     assert "BuildKit cannot expand" in found.reason
+
+
+def test_an_empty_user_is_described_as_nothing_and_why_it_is_root() -> None:
+    found = check(b"FROM debian:12\nARG U=\nUSER $U\n", Settings())
+    assert found.user == "(nothing) (line 3: USER $U is empty, which runs as root)"
