@@ -54,12 +54,17 @@ def missing_lines(source: bytes, output: bytes) -> list[bytes]:
     out = output.splitlines(keepends=True)
     missing: list[bytes] = []
     position = 0
+    # fix closes a continuation dangling at the end: only blank and comment lines follow it
+    dangling = max(
+        (i for i, line in enumerate(src) if line.strip() and not line.lstrip().startswith(b"#")),
+        default=len(src) - 1,
+    )
     for index, line in enumerate(src):
         last = index == len(src) - 1
         for at in range(position, len(out)):
             candidate = out[at]
             if line in (candidate, unflag(candidate), *unwrapped(candidate)) or (
-                last and closed(line) == candidate.rstrip(b"\r\n")
+                index == dangling and closed(line) == candidate.rstrip(b"\r\n")
             ):
                 position = at + 1
                 break
