@@ -273,7 +273,13 @@ def instruction(ch: Chooser, style: Style) -> list[str]:
         names = [ch.choice(VARIABLES) for _ in range(ch.integer(1, 2))]
         return [f"{kw('ENV')} {' '.join(f'{n}={value(ch)}' for n in names)}"]
     if kind == "USER":
-        return [f"{kw('USER')} {ch.choice(USER_SPELLINGS)}"]
+        spelling = ch.choice(USER_SPELLINGS)
+        if style.escape == "`":
+            spelling = spelling.replace("\\", "")
+        gap, end = ch.choice([" ", "\t", "   "]), ch.choice(["", "", " ", "\t"])
+        if ch.boolean(0.05):  # the value on a continuation line
+            return [f"{kw('USER')} {style.escape}", f"{gap}{spelling}{end}"]
+        return [f"{kw('USER')}{gap}{spelling}{end}"]
     if kind == "RUN":
         return run(ch, style)
     if kind == "COPY":

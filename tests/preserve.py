@@ -59,8 +59,16 @@ def missing_lines(source: bytes, output: bytes) -> list[bytes]:
         (i for i, line in enumerate(src) if line.strip() and not line.lstrip().startswith(b"#")),
         default=len(src) - 1,
     )
+    in_user = False
     for index, line in enumerate(src):
         last = index == len(src) - 1
+        user = bool(USER_RE.match(line)) or in_user
+        if user:  # the lines of a USER (fix may replace it): never missing, so not matched,
+            # which would skip to a later copy of the line (a heredoc's "USER root")
+            body = line.rstrip(b"\r\n").rstrip(b" \t")
+            skipped = in_user and (not line.strip() or line.lstrip().startswith(b"#"))
+            in_user = skipped or body.endswith((b"\\", b"`"))
+            continue
         for at in range(position, len(out)):
             candidate = out[at]
             if line in (candidate, unflag(candidate), *unwrapped(candidate)) or (
@@ -72,8 +80,7 @@ def missing_lines(source: bytes, output: bytes) -> list[bytes]:
                 position = at + 1
                 break
         else:
-            if not USER_RE.match(line):  # a root USER fix replaced
-                missing.append(line)
+            missing.append(line)
     return missing
 
 
