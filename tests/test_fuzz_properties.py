@@ -77,9 +77,6 @@ def test_after_the_fix_the_container_does_not_run_as_root_by_buildkit_expansion(
 
 
 @pytest.mark.skipif(fuzzgen.DASH is None, reason="needs dash")
-@pytest.mark.xfail(
-    strict=True, reason="the inserted RUN lines do not quote their paths yet (branch i20/quoting)"
-)
 @PROPERTY
 @given(dockerfiles())
 def test_every_inserted_run_passes_dash_n_and_touches_exactly_the_intended_paths(
