@@ -29,9 +29,9 @@ from fixuser.stages import (
     LexError,
     Stage,
     chain,
+    env_pairs,
     last_user,
     misspelled_root,
-    parse_env,
     process_word,
     split_flags,
     substitute,
@@ -481,7 +481,9 @@ def new_home(facts: Facts, choice: Choice) -> str:
 def last_home_setter(stage: Stage) -> Instruction | None:
     """The stage's last ENV that sets HOME, or None."""
     for instruction in reversed(stage.of("ENV")):
-        if "HOME" in instruction.value and "HOME" in parse_env(instruction.value):
+        if "HOME" in instruction.value and any(
+            key == "HOME" for key, _ in env_pairs(instruction.value, stage.escape)
+        ):
             return instruction
     return None
 

@@ -8,9 +8,8 @@ from typing import NamedTuple
 
 from fixuser import lex
 from fixuser.dockerfile import GO_SPACE, KEYWORD_SPLIT_RE, Dockerfile, Instruction, exec_form
-from fixuser.lex import LexError, Unresolved
-
-__all__ = ["LexError", "Unresolved"]  # raised by this module's expansions
+from fixuser.lex import LexError as LexError  # re-exported: the expansions here raise them
+from fixuser.lex import Unresolved as Unresolved
 
 # Go's strconv.Atoi, which the runtime (runc's user lookup) uses on the user part of USER: an
 # optional sign and decimal digits. When it succeeds the part is a UID, whatever passwd says.
@@ -135,49 +134,6 @@ def volume_words(value: str, env: Mapping[str, str], escape: str = "\\") -> list
     ``VOLUME ["'/data'"]`` is /data."""
     words = exec_form(value, escape)
     return [process_word(w, env, escape) for w in (value.split() if words is None else words)]
-
-
-PAIR_RE = re.compile(r"""\s*([^\s=]+)=("[^"\\]*"|'[^']*'|[^\s"'\\]*)(?=\s|$)""")
-
-
-def quick_pairs(value: str) -> dict[str, str] | None:
-    """``K=V K2="V 2"`` without escapes, by regex; None when shlex is needed."""
-    pairs: dict[str, str] = {}
-    end = 0
-    for match in PAIR_RE.finditer(value):
-        if match.start() != end:
-            return None
-        raw = match.group(2)
-        pairs[match.group(1)] = raw[1:-1] if raw[:1] in ("'", '"') else raw
-        end = match.end()
-    return pairs if pairs and not value[end:].strip() else None
-
-
-def parse_env(value: str) -> dict[str, str]:
-    """ENV/ARG/LABEL pairs: ``K=V K2="V 2"`` or the legacy ``K V`` form."""
-    quick = quick_pairs(value)
-    if quick is not None:
-        return quick
-    words = shell_words(value)
-    if not words:
-        return {}
-    if "=" not in words[0]:
-        return {words[0]: " ".join(words[1:])}
-    pairs = {}
-    for word in words:
-        key, _, val = word.partition("=")
-        pairs[key] = val
-    return pairs
-
-
-def parse_arg(value: str) -> dict[str, str | None]:
-    """ARG ``NAME[=default] ...``: a NAME without ``=`` is declared without a value."""
-    words = shell_words(value)
-    pairs: dict[str, str | None] = {}
-    for word in words:
-        key, equals, default = word.partition("=")
-        pairs[key] = default if equals else None
-    return pairs
 
 
 def buildkit_words(rest: str, escape: str) -> list[str]:

@@ -15,11 +15,11 @@ from fixuser.settings import Settings
 from fixuser.stages import (
     build_stages,
     chain,
+    env_pairs,
     global_args,
     is_root_user,
     last_user,
     misspelled_root,
-    parse_env,
     posix_split,
     substitute,
 )
@@ -91,9 +91,13 @@ def test_substitute_expands_like_buildkit(text: str, env: dict[str, str], expect
     assert substitute(text, env) == expected
 
 
-def test_parse_env_reads_both_forms() -> None:
-    assert parse_env('A=1 B="two words"') == {"A": "1", "B": "two words"}
-    assert parse_env("LEGACY some value") == {"LEGACY": "some value"}
+def test_env_pairs_read_both_forms_as_written_for_buildkit_to_expand() -> None:
+    assert env_pairs("A=1 B=\"two words\" C='$A'", "\\") == [
+        ("A", "1"),
+        ("B", '"two words"'),
+        ("C", "'$A'"),
+    ]
+    assert env_pairs('LEGACY some "value"', "\\") == [("LEGACY", 'some "value"')]
 
 
 def test_global_args_resolve_in_order() -> None:
