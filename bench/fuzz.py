@@ -11,6 +11,8 @@ the runtime user written apart from fixuser:
 
 - BuildKit rejects: the input does not parse, or cannot build (not fixuser's to judge);
 - refused as bad input: fixuser's DockerfileError on an input BuildKit builds (by reason);
+- declined: fix's FixRefused, a value it will not write (an earlier USER holding a blank),
+  said in one line: counted, not a defect;
 - crashes; output does not parse; lost instructions; lost lines; non-idempotent;
 - compliant while root, root verdict while not root, unknown though decidable: check's
   verdict on the input against the oracle;
@@ -47,6 +49,7 @@ def one(seed: int, index: int) -> dict[str, Any]:
         "source": source.decode("utf-8", "surrogateescape"),
         "skipped": judgement.skipped,
         "refused": judgement.refused,
+        "declined": judgement.declined,
         "verdict": judgement.verdict,
         "defects": judgement.defects,
     }
@@ -78,15 +81,25 @@ def reason_of(message: str) -> str:
     return "".join(part if i % 2 == 0 else "…" for i, part in enumerate(message.split("'")))
 
 
+def shortened(text: str, width: int = 200, lines: int = 40) -> str:
+    """``text`` with long lines (a JSON array 3,000 deep) and long files cut, for the terminal."""
+    kept = [line if len(line) <= width else line[:width] + "…" for line in text.splitlines()]
+    if len(kept) > lines:
+        kept = [*kept[:lines], f"… ({len(kept) - lines} more lines)"]
+    return "".join(line + "\n" for line in kept)
+
+
 def report(results: list[dict[str, Any]], show: int, seconds: float) -> dict[str, Any]:
     skipped = collections.Counter(r["skipped"] for r in results if r["skipped"])
     refused = collections.Counter(reason_of(r["refused"]) for r in results if r["refused"])
+    declined = collections.Counter(reason_of(r["declined"]) for r in results if r["declined"])
     verdicts = collections.Counter(r["verdict"] for r in results if r["verdict"])
     defects = {name: [r for r in results if name in r["defects"]] for name in fuzzgen.DEFECTS}
     figures = {
         "inputs": len(results),
         "BuildKit rejects": sum(skipped.values()),
         "refused as bad input": sum(refused.values()),
+        "declined (FixRefused)": sum(declined.values()),
         **{name: len(found) for name, found in defects.items()},
     }
     width = 40
@@ -100,6 +113,9 @@ def report(results: list[dict[str, Any]], show: int, seconds: float) -> dict[str
     print(f"{'refused as bad input':<{width}}{sum(refused.values()):>8}")
     for reason, number in refused.most_common():
         print(f"    {reason[: width - 6]:<{width - 4}}{number:>8}")
+    print(f"{'declined (FixRefused, not a defect)':<{width}}{sum(declined.values()):>8}")
+    for reason, number in declined.most_common():
+        print(f"    {reason[: width - 6]:<{width - 4}}{number:>8}")
     for name in fuzzgen.DEFECTS:
         if name == "refused a file BuildKit builds":
             continue  # counted above, by reason
@@ -107,8 +123,8 @@ def report(results: list[dict[str, Any]], show: int, seconds: float) -> dict[str
     for name, found in defects.items():
         for result in sorted(found, key=lambda r: len(r["source"]))[:show]:
             print(f"\n--- {name}: input {result['index']}")
-            print(result["source"], end="" if result["source"].endswith("\n") else "\n")
-            print(f"--> {result['defects'][name][:800]}")
+            print(shortened(result["source"]), end="")
+            print(f"--> {shortened(result['defects'][name])}", end="")
     return figures
 
 

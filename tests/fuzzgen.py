@@ -33,7 +33,7 @@ import dockerfile as buildkit
 from preserve import missing_instructions, missing_lines
 
 from fixuser.core import check, fix
-from fixuser.model import DockerfileError, Verdict
+from fixuser.model import DockerfileError, FixRefused, Verdict
 from fixuser.settings import Settings
 
 T = TypeVar("T")
@@ -783,6 +783,7 @@ class Judgement:
     source: bytes
     skipped: str = ""  # BuildKit rejects the input (it does not parse, or cannot build)
     refused: str = ""  # fixuser's one-line reason, when it refused the input
+    declined: str = ""  # FixRefused: what fix would not write, and why
     verdict: str = ""
     defects: dict[str, str] = field(default_factory=dict)  # category -> detail
 
@@ -818,8 +819,15 @@ def judge(source: bytes, settings: Settings | None = None) -> Judgement:
         return judgement
     try:
         found = check(source, settings)
+        judgement.verdict = str(found.verdict)
         result = fix(source, settings)
         again = fix(result.output, settings).output
+    except FixRefused as e:
+        # fix will not write something it cannot write safely (an earlier USER holding a
+        # blank): said in one line, the file left as it is. The verdict still counts.
+        judgement.declined = str(e)
+        judge_user(judgement, found.verdict, found.user, text, None, False)
+        return judgement
     except DockerfileError as e:
         judgement.refused = str(e)
         judgement.add("refused a file BuildKit builds", str(e))
@@ -827,7 +835,6 @@ def judge(source: bytes, settings: Settings | None = None) -> Judgement:
     except Exception as e:  # any other exception is a crash
         judgement.add("crash", f"{type(e).__name__}: {e}")
         return judgement
-    judgement.verdict = str(found.verdict)
     output = as_text(result.output)
     if again != result.output:
         judgement.add("non-idempotent", as_text(again))
@@ -849,9 +856,15 @@ def judge(source: bytes, settings: Settings | None = None) -> Judgement:
 
 
 def judge_user(
-    judgement: Judgement, verdict: Verdict, said: str, text: str, output: str, changed: bool
+    judgement: Judgement,
+    verdict: Verdict,
+    said: str,
+    text: str,
+    output: str | None,
+    changed: bool,
 ) -> None:
-    """fixuser's verdict against the oracle's runtime user, before and after the fix."""
+    """fixuser's verdict against the oracle's runtime user, before and after the fix (when
+    there is an ``output``)."""
     before = runtime_user(text)
     detail = f"{verdict} ({said}); the oracle: {before}"
     if before.root is True and verdict is Verdict.COMPLIANT:
@@ -861,7 +874,7 @@ def judge_user(
     decided = before.user is not None and not before.influenced and not before.failure
     if verdict is Verdict.UNKNOWN and decided:
         judgement.add("unknown though decidable", detail)
-    if verdict is Verdict.ROOT and not before.failure:
+    if verdict is Verdict.ROOT and not before.failure and output is not None:
         after = runtime_user(output)
         if not changed or after.root is not False:
             judgement.add("root after fix", f"{detail}; after the fix: {after}")
