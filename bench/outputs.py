@@ -30,12 +30,21 @@ RUNS = {
 }
 
 
+def corpus_files(corpus: Path) -> list[str]:
+    """Every file MANIFEST.tsv lists (their names are not all ones discovery looks for)."""
+    manifest = corpus / "MANIFEST.tsv"
+    if not manifest.is_file():
+        return [str(corpus)]
+    rows = manifest.read_text(encoding="utf-8").splitlines()[1:]
+    return [str(corpus / row.split("\t", 1)[0]) for row in rows if row.strip()]
+
+
 def save(out: Path, corpus: Path) -> list[str]:
     out.mkdir(parents=True, exist_ok=True)
     names = []
-    for where, path in (("corpus", corpus), ("samples", ROOT / "samples")):
+    for where, paths in (("corpus", corpus_files(corpus)), ("samples", ["samples"])):
         for name, argv in RUNS.items():
-            command = [sys.executable, "-m", "fixuser", *argv, "--jobs", "1", str(path)]
+            command = [sys.executable, "-m", "fixuser", *argv, "--jobs", "1", *paths]
             env = {**os.environ, "NO_COLOR": "1", "PYTHONHASHSEED": "0"}
             done = subprocess.run(command, capture_output=True, cwd=ROOT, env=env, check=False)
             stem = f"{where}-{name}"
