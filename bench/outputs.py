@@ -76,7 +76,7 @@ def main() -> int:
     parser.add_argument("corpus", type=Path, nargs="?", default=DEFAULT_CORPUS)
     parser.add_argument("--compare", type=Path, metavar="SAVED")
     args = parser.parse_args()
-    names = save(args.out, args.corpus)
+    names = save(args.out, args.corpus.resolve())
     return compare(args.out, args.compare, names) if args.compare else 0
 
 

@@ -25,8 +25,8 @@ sys.path.insert(0, str(REPO / "tests"))
 
 from engine_support import local_family  # noqa: E402
 
-from fixuser.engine import BuildOptions, find_engine  # noqa: E402
-from fixuser.verify import prove  # noqa: E402
+from fixuser.containers.engine import BuildOptions, find_engine  # noqa: E402
+from fixuser.containers.proof import prove  # noqa: E402
 
 SAMPLES = REPO / "samples"
 FROM_RE = re.compile(r"^\s*FROM\s+(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?", re.I | re.M)

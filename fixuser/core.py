@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from fixuser import analysis as analysis_mod
-from fixuser.dockerfile import Dockerfile, encode, parse
+from fixuser.analysis import analyze as analysis_mod
+from fixuser.dockerfile.parse import Dockerfile, encode, parse
 from fixuser.edits import Edit
 from fixuser.model import (
     SEVERITY,
@@ -52,7 +52,7 @@ def shipped_stages(
     --target chose one): then there is one stage to analyse."""
     if settings.target is not None or not targets:
         return []
-    from fixuser.stages import build_stages
+    from fixuser.dockerfile.stages import build_stages
 
     stages = build_stages(dockerfile)
     by_name = {s.name: s.index for s in stages if s.name}
@@ -112,13 +112,13 @@ def fix(
     facts = analysis_mod.analyze(dockerfile, settings, context)
     found = facts.analysis
     # A stage that needs root only to prepare (a chown, a config file) at start: the
-    # entrypoint strategy's wrapper does that as root, then drops (fixuser.entrypoint).
+    # entrypoint strategy's wrapper does that as root, then drops (fixuser.plan.entrypoint).
     prepares = settings.strategy == "entrypoint" and bool(facts.prepares)
     prepares_only = prepares and found.verdict is Verdict.NEEDS_ROOT
     if found.verdict not in (FORCEABLE if settings.force else FIXABLE) and not prepares_only:
         return FixResult(source, found, None)
     from fixuser.edits import apply  # only a fix plans edits: check starts faster without
-    from fixuser.plan import plan
+    from fixuser.plan.plan import plan
 
     planned = plan(dockerfile, facts, settings, path)
     warnings = list(found.warnings) + list(planned.warnings)

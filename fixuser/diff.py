@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from fixuser.dockerfile import split_lines
+from fixuser.dockerfile.parse import split_lines
 from fixuser.edits import Edit, position
 
 CONTEXT = 3

@@ -22,13 +22,16 @@ from fixuser.settings import SettingsError
 
 # name -> (module, one-line help). Each module has add_arguments(parser) and run(args) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "check": ("fixuser.cmd_check", "report which Dockerfiles run as root (CIS Docker 4.1)"),
-    "fix": ("fixuser.cmd_fix", "rewrite Dockerfiles to run as a non-root user"),
-    "interactive": ("fixuser.session", "pick, review and commit fixes in this repository"),
-    "batch": ("fixuser.batch", "fix many repositories and open remediation branches"),
-    "batch-report": ("fixuser.batch_report", "merge the reports of sharded batch runs"),
-    "verify": ("fixuser.verify", "build before and after the fix and prove the UID"),
-    "audit": ("fixuser.audit", "CIS 4.1 audit: the UID of PID 1 in running containers"),
+    "check": ("fixuser.commands.check", "report which Dockerfiles run as root (CIS Docker 4.1)"),
+    "fix": ("fixuser.commands.fix", "rewrite Dockerfiles to run as a non-root user"),
+    "interactive": (
+        "fixuser.commands.interactive",
+        "pick, review and commit fixes in this repository",
+    ),
+    "batch": ("fixuser.branches.batch", "fix many repositories and open remediation branches"),
+    "batch-report": ("fixuser.branches.batch_report", "merge the reports of sharded batch runs"),
+    "verify": ("fixuser.containers.proof", "build before and after the fix and prove the UID"),
+    "audit": ("fixuser.containers.audit", "CIS 4.1 audit: the UID of PID 1 in running containers"),
 }
 
 EXIT_ERROR = 2

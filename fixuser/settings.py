@@ -81,7 +81,7 @@ def validate_user_name(name: object) -> None:
             f"user name {name!r} is not a portable POSIX user name "
             "(lower-case letters, digits, '_' and '-', starting with a letter or '_', at most 32)"
         )
-    from fixuser.stages import is_root_user
+    from fixuser.dockerfile.stages import is_root_user
 
     if is_root_user(name):
         raise SettingsError(f"user name {name!r} is root's (UID 0): name a user that is not root")
@@ -108,7 +108,7 @@ def validate_writable(paths: object) -> tuple[str, ...]:
     """``--writable`` paths: absolute, plain characters, and no system directory."""
     if paths == ():
         return ()
-    from fixuser.paths import SYSTEM_DIRS, normalise
+    from fixuser.knowledge.paths import SYSTEM_DIRS, normalise
 
     if isinstance(paths, str) or not isinstance(paths, list | tuple):
         raise SettingsError(f"writable must be a list of absolute paths, not {paths!r}")
@@ -130,12 +130,12 @@ def read_pyproject(directory: Path) -> dict[str, Any]:
     """The ``[tool.fixuser]`` table of ``directory/pyproject.toml`` (empty when there is none)."""
     import tomllib  # only when there is a pyproject.toml: check should start fast
 
-    from fixuser.fileio import read
+    from fixuser.tree.fileio import read
 
     path = directory / "pyproject.toml"
     if not path.exists():
         return {}
-    try:  # a regular file only, as every file of a repository (fixuser.fileio)
+    try:  # a regular file only, as every file of a repository (fixuser.tree.fileio)
         data = tomllib.loads(read(path).decode())
     except (OSError, ValueError) as e:  # a TOMLDecodeError, or bytes that are not UTF-8
         raise SettingsError(f"{path}: cannot read [tool.fixuser]: {e}") from e

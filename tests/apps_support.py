@@ -27,7 +27,7 @@ from typing import TypeVar
 
 from engine_support import TESTS, start_container
 
-from fixuser.engine import Engine, EngineError, exit_code, parse_status_uid
+from fixuser.containers.engine import Engine, EngineError, exit_code, parse_status_uid
 
 APPS = TESTS / "apps"
 # Below this port a bind needs root (or CAP_NET_BIND_SERVICE) inside the container.

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from fixuser.engine import BuildOptions, Engine, NoEngineError, find_engine
+from fixuser.containers.engine import BuildOptions, Engine, NoEngineError, find_engine
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -121,9 +121,9 @@ def build_tagged(
 def _short_verify_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     """verify runs each image with its own CMD for 10 s; the tests' apps finish in well under
     3 s, and a server that keeps running is told apart as well in 3 s as in 10."""
-    import fixuser.verify
+    import fixuser.containers.proof
 
-    monkeypatch.setattr(fixuser.verify, "RUN_SECONDS", 3.0)
+    monkeypatch.setattr(fixuser.containers.proof, "RUN_SECONDS", 3.0)
 
 
 @pytest.fixture(scope="session")

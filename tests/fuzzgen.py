@@ -415,7 +415,7 @@ class Value:
 
 
 def expand(text: str, env: Mapping[str, Value], escape: str = "\\") -> Value:
-    """ProcessWord, written apart from fixuser.lex: quotes, escapes, $N, ${N}, ${N:-w},
+    """ProcessWord, written apart from fixuser.dockerfile.lex: quotes, escapes, $N, ${N}, ${N:-w},
     ${N-w}, ${N:+w}, ${N+w}, ${N:?w}, ${N?w}, nested. (The grammar uses no # % / forms.)"""
     result, _, influenced = _scan(text, 0, "", env, escape)
     return Value(result, frozenset(influenced))

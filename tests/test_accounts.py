@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from fixuser import accounts
-from fixuser.accounts import Account, changes, lock_users, password_of, review
+from fixuser.analysis import accounts
+from fixuser.analysis.accounts import Account, changes, lock_users, password_of, review
 from fixuser.core import check, fix
 from fixuser.model import Verdict
 from fixuser.settings import Settings, SettingsError, build_settings

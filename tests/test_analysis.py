@@ -8,9 +8,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from fixuser import images
-from fixuser.analysis import candidate_rules, command
+from fixuser.analysis.analyze import candidate_rules, command
 from fixuser.core import check, fix
+from fixuser.knowledge import images
 from fixuser.model import ContextReader, Verdict
 from fixuser.settings import Settings
 

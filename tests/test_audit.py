@@ -13,10 +13,10 @@ import jsonschema
 import pytest
 from engine_support import RUN_ID, remove_labelled, start_container
 
-from fixuser import audit
-from fixuser.audit import audit_container
+from fixuser.containers import audit
+from fixuser.containers.audit import audit_container
+from fixuser.containers.engine import Engine
 from fixuser.core import fix
-from fixuser.engine import Engine
 from fixuser.main import main
 from fixuser.settings import Settings
 
@@ -188,7 +188,7 @@ def test_audit_without_an_engine_api_exits_2(
     assert "podman system service" in capsys.readouterr().err
 
 
-# --- --users: the accounts a container does not need (fixuser.accounts) -----------------------
+# --- --users: the accounts a container does not need (fixuser.analysis.accounts) ----------
 
 
 class FakeContainer:

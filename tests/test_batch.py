@@ -21,11 +21,12 @@ from batch_fleet import COMPLIANT, GOSU, ROOT, add_hook, git, make_remote, remot
 from gitutil import amend_round_trip, comment_lines, isolate_git, snapshot
 from small_disk import fill, small_disk
 
-from fixuser import batch, core
-from fixuser.engine import Engine
+from fixuser import core
+from fixuser.branches import batch
+from fixuser.branches.repo import DEFAULT_BRANCH, TRAILER
+from fixuser.containers.engine import Engine
 from fixuser.escape import md_text
 from fixuser.main import main
-from fixuser.repo import DEFAULT_BRANCH, TRAILER
 from fixuser.settings import Settings
 
 BRANCH = DEFAULT_BRANCH

@@ -17,9 +17,9 @@ import pytest
 from batch_fleet import ROOT, add_hook, git, make_remote, remote_branches
 from gitutil import isolate_git, snapshot, ssh_signing_key
 
-from fixuser import batch
+from fixuser.branches import batch
+from fixuser.branches.repo import DEFAULT_BRANCH
 from fixuser.main import main
-from fixuser.repo import DEFAULT_BRANCH
 
 BRANCH = DEFAULT_BRANCH
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixuser.buildcmd import (
+from fixuser.project.buildcmd import (
     ROOT,
     Build,
     Chdir,

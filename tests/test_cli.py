@@ -14,7 +14,7 @@ import jsonschema
 import pytest
 from hypothesis import strategies as st
 
-from fixuser.discover import NAME_PATTERNS, NOT_DOCKERFILES, is_dockerfile_name
+from fixuser.tree.discover import NAME_PATTERNS, NOT_DOCKERFILES, is_dockerfile_name
 
 ROOT_DOCKERFILE = (
     b"FROM debian:bookworm-slim\n"

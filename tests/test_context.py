@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from fixuser.context import (
+from fixuser.project.context import (
     RULES,
     Mount,
     Port,
@@ -26,9 +26,9 @@ from fixuser.context import (
     repository_root,
     untemplate,
 )
-from fixuser.context import walk as context_walk
-from fixuser.discover import ContextWalk
-from fixuser.discover import walk as discovery_walk
+from fixuser.project.context import walk as context_walk
+from fixuser.tree.discover import ContextWalk
+from fixuser.tree.discover import walk as discovery_walk
 from tests.gitutil import git, isolate_git, write_files
 
 DOCKERFILE = "FROM debian:bookworm-slim AS base\nFROM base AS prod\nFROM base AS debug\n"
@@ -1045,9 +1045,9 @@ def test_a_symlinked_directory_is_not_entered(tmp_path: Path) -> None:
 
 
 def test_discovery_collects_what_the_context_walk_finds(tmp_path: Path) -> None:
-    """fixuser.discover.walk, given a place for them, gathers the context files of the tree it
+    """fixuser.tree.discover.walk, given a place for them, gathers the context files of the tree it
     walks for Dockerfiles, so a check does not walk the repository twice: the same files and
-    symlinks as fixuser.context.walk, tool caches and skipped directories left out."""
+    symlinks as fixuser.project.context.walk, tool caches and skipped directories left out."""
     compose = "services:\n  app:\n    user: root\n"
     write_files(
         tmp_path,
@@ -1101,7 +1101,8 @@ def test_repository_root_is_the_nearest_directory_with_git(tmp_path: Path) -> No
 
 def imports_yaml(root: Path) -> bool:
     code = (
-        "import sys; from pathlib import Path; from fixuser.context import discover_context;"
+        "import sys; from pathlib import Path;"
+        " from fixuser.project.context import discover_context;"
         f" discover_context(Path({str(root)!r})); print('yaml' in sys.modules)"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}

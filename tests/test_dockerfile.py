@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fixuser.core import check, fix
-from fixuser.dockerfile import BLANK_RE, encode, has_double_less, parse, split_lines
+from fixuser.dockerfile.parse import BLANK_RE, encode, has_double_less, parse, split_lines
 from fixuser.model import DockerfileError, Verdict
 from fixuser.settings import Settings
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from engine_support import LOCAL_IMAGES, RUN_ID, normalise
 
-from fixuser.engine import (
+from fixuser.containers.engine import (
     BuildOptions,
     Engine,
     EngineError,

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from engine_support import RUN_ID, SAMPLES, build_tagged, needs_mirror, start_container
 
+from fixuser.containers.engine import Engine, parse_status_uid
 from fixuser.core import check, fix
-from fixuser.engine import Engine, parse_status_uid
-from fixuser.fileio import directory_reader
 from fixuser.model import Verdict
 from fixuser.settings import Settings
+from fixuser.tree.fileio import directory_reader
 
 pytest_plugins = ("engine_support",)
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 from engine_support import RUN_ID, build_tagged, start_container
 
+from fixuser.containers.engine import Engine, parse_status_uid
 from fixuser.core import fix
-from fixuser.engine import Engine, parse_status_uid
-from fixuser.fileio import directory_reader
 from fixuser.main import main
 from fixuser.settings import Settings
+from fixuser.tree.fileio import directory_reader
 
 pytest_plugins = ("engine_support",)
 pytestmark = pytest.mark.engine

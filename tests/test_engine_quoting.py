@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from engine_support import RUN_ID, SAMPLES, build_tagged
 
+from fixuser.containers.engine import Engine
 from fixuser.core import fix
-from fixuser.engine import Engine
 from fixuser.settings import Settings
 
 pytest_plugins = ("engine_support",)

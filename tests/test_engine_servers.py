@@ -32,7 +32,7 @@ from apps_support import (
 )
 from engine_support import RUN_ID, build_tagged
 
-from fixuser.engine import Engine
+from fixuser.containers.engine import Engine
 
 pytest_plugins = ("engine_support",)
 

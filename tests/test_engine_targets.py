@@ -20,8 +20,8 @@ import pytest
 from engine_support import RUN_ID, SAMPLES, build_tagged, needs_mirror, start_container
 from test_samples import Sample, load
 
+from fixuser.containers.engine import BuildOptions, Completed, Engine, EngineError, parse_status_uid
 from fixuser.core import check, fix
-from fixuser.engine import BuildOptions, Completed, Engine, EngineError, parse_status_uid
 from fixuser.model import Verdict
 
 pytest_plugins = ("engine_support",)

@@ -16,12 +16,12 @@ from engine_support import RUN_ID, SAMPLES, build_tagged, local_family, remove_l
 from engine_support import start_container as start
 from test_samples import SAMPLE_LIST, Sample
 
-from fixuser import accounts
+from fixuser.analysis import accounts
+from fixuser.containers.engine import Engine
+from fixuser.containers.proof import prove
 from fixuser.core import fix
-from fixuser.engine import Engine
 from fixuser.main import main
 from fixuser.settings import Settings
-from fixuser.verify import prove
 
 pytest_plugins = ("engine_support",)
 pytestmark = pytest.mark.engine

@@ -1,4 +1,4 @@
-"""``fix --strategy entrypoint`` (fixuser.entrypoint): no USER, a wrapper that hands what the
+"""``fix --strategy entrypoint`` (fixuser.plan.entrypoint): no USER, a wrapper that hands what the
 user must write to it at start and then execs the original command as the user.
 
 String in, string out for the planner; real files for ``fix``; real git for ``--commit`` and
@@ -20,12 +20,12 @@ import pytest
 from batch_fleet import make_remote
 from gitutil import ROOT_DOCKERFILE, blob, git, isolate_git, make_repo
 
-from fixuser import entrypoint
+from fixuser.branches.repo import DEFAULT_BRANCH, run_commit
 from fixuser.core import check, fix
 from fixuser.main import main
 from fixuser.model import FixRefused, Verdict
+from fixuser.plan import entrypoint
 from fixuser.render import render
-from fixuser.repo import DEFAULT_BRANCH, run_commit
 from fixuser.settings import Settings, SettingsError, build_settings
 
 ENTRY = Settings(strategy="entrypoint")

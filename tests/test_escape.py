@@ -25,9 +25,9 @@ from jinja2 import nodes
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from fixuser import batch, review
-from fixuser.batch_report import FileRecord, Record, to_json, to_markdown
-from fixuser.context import Mount
+from fixuser.branches import batch, review
+from fixuser.branches.batch_report import FileRecord, Record, to_json, to_markdown
+from fixuser.branches.repo import plan_repository, render_commit_message
 from fixuser.escape import (
     UNSAFE,
     html_text,
@@ -38,8 +38,8 @@ from fixuser.escape import (
     utf8,
     utf8_data,
 )
+from fixuser.project.context import Mount
 from fixuser.render import FILTERS, environment
-from fixuser.repo import plan_repository, render_commit_message
 from fixuser.settings import Settings
 
 UNSAFE_RE = re.compile(UNSAFE)

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from small_disk import fill, small_disk
 
-from fixuser.fileio import MAX_SIZE, FileProblem, Write, directory_reader, read, write_together
+from fixuser.tree.fileio import MAX_SIZE, FileProblem, Write, directory_reader, read, write_together
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fixuser.engine import Engine
+from fixuser.containers.engine import Engine
 from fixuser.main import main
 
 pytest_plugins = ("engine_support",)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from fixuser import forge
+from fixuser.branches import forge
 
 
 class Recorder(http.server.BaseHTTPRequestHandler):

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from fixuser.images import lookup, name_glob, name_matches, parse_reference, star_match
+from fixuser.knowledge.images import lookup, name_glob, name_matches, parse_reference, star_match
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,11 @@
-"""BuildKit's shell lexer, as fixuser.lex reads it: the cases below are the rules of moby/buildkit
-frontend/dockerfile/shell/lex.go (ProcessWord, ProcessWords), one per rule."""
+"""BuildKit's shell lexer, as fixuser.dockerfile.lex reads it: the cases below are the rules of
+moby/buildkit frontend/dockerfile/shell/lex.go (ProcessWord, ProcessWords), one per rule."""
 
 from __future__ import annotations
 
 import pytest
 
-from fixuser import lex
+from fixuser.dockerfile import lex
 
 ENV = {"HOME": "/home", "SHELL": "bash", "NULL": "", "U": "app", "PATH_": "a/b/c.tar.gz"}
 

@@ -20,7 +20,7 @@ import pytest
 from engine_support import REPO, RUN_ID, SAMPLES, unavailable
 
 from fixuser import __version__
-from fixuser.engine import BuildOptions, Engine
+from fixuser.containers.engine import BuildOptions, Engine
 
 pytest_plugins = ("engine_support",)
 

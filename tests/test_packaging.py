@@ -58,7 +58,7 @@ def test_the_wheel_carries_templates_image_table_and_compiled_modules(wheelhouse
     assert templates and all(f"fixuser/templates/{name}" in names for name in templates)
     compiled = {p.name for p in (REPO / "fixuser" / "_compiled").glob("*.py")}
     assert compiled and all(f"fixuser/_compiled/{name}" in names for name in compiled)
-    assert "fixuser/images.toml" in names
+    assert "fixuser/knowledge/images.toml" in names
     assert f"fixuser-{__version__}.dist-info/licenses/LICENSE" in names
     assert not any(name.startswith(("tests/", "samples/", "bench/")) for name in names)
     assert email.parser.Parser().parsestr(metadata)["Version"] == __version__

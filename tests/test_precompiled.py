@@ -9,7 +9,8 @@ from types import ModuleType
 import jinja2
 import pytest
 
-from fixuser import images, precompiled, render
+from fixuser import precompiled, render
+from fixuser.knowledge import images
 
 TEMPLATES = sorted(
     n for n in jinja2.FileSystemLoader(render.template_dir()).list_templates() if n.endswith(".j2")

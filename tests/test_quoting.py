@@ -22,11 +22,11 @@ import dockerfile as buildkit
 import pytest
 
 from fixuser.core import fix
-from fixuser.entrypoint import render_wrapper
+from fixuser.dockerfile.stages import process_word, volume_words
 from fixuser.model import FixRefused
+from fixuser.plan.entrypoint import render_wrapper
 from fixuser.quoting import Unwritable, dockerfile_word, flag_word, shell_word
 from fixuser.settings import Settings
-from fixuser.stages import process_word, volume_words
 
 DASH = shutil.which("dash")
 pytestmark = pytest.mark.skipif(DASH is None, reason="dash is not installed")

@@ -25,7 +25,7 @@ from gitutil import (
 )
 
 from fixuser import core
-from fixuser.repo import (
+from fixuser.branches.repo import (
     DEFAULT_BRANCH,
     RepoError,
     commit_fixes,
@@ -475,7 +475,7 @@ def test_skip_dirs_are_not_fixed(repo: Path) -> None:
 
 
 def test_fix_commit_on_the_command_line(repo: Path) -> None:
-    pytest.importorskip("fixuser.cmd_fix")
+    pytest.importorskip("fixuser.commands.fix")
     proc = subprocess.run(
         [sys.executable, "-m", "fixuser", "fix", "--commit", "--signoff"],
         cwd=repo,

@@ -26,7 +26,7 @@ from gitutil import (
 )
 
 from fixuser import core
-from fixuser.repo import DEFAULT_BRANCH, is_fixuser_branch, run_commit
+from fixuser.branches.repo import DEFAULT_BRANCH, is_fixuser_branch, run_commit
 from fixuser.settings import Settings
 
 SETTINGS = Settings()

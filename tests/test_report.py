@@ -16,9 +16,9 @@ from typing import Any
 import jsonschema
 import pytest
 
-from fixuser.context import Override
 from fixuser.model import Analysis, Shipped, Verdict
-from fixuser.report import (
+from fixuser.project.context import Override
+from fixuser.report.findings import (
     Blocks,
     Outcome,
     Report,

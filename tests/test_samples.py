@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 from preserve import missing_lines
 
-from fixuser import plan
 from fixuser.core import check, fix
 from fixuser.model import ContextReader, Verdict
+from fixuser.plan import plan
 from fixuser.render import render
 from fixuser.settings import Settings
 

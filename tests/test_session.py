@@ -23,8 +23,8 @@ from gitutil import (
     snapshot,
 )
 
-from fixuser.repo import DEFAULT_BRANCH, is_fixuser_branch
-from fixuser.session import coloured_diff, free_branch_name, uid_warnings
+from fixuser.branches.repo import DEFAULT_BRANCH, is_fixuser_branch
+from fixuser.commands.interactive import coloured_diff, free_branch_name, uid_warnings
 
 FIXUSER = [sys.executable, "-m", "fixuser"]
 ENTER, DOWN, SPACE, CTRL_C = "\r", "\x1b[B", " ", "\x03"

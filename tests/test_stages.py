@@ -9,10 +9,8 @@ import pytest
 from hypothesis import strategies as st
 
 from fixuser.core import check, fix
-from fixuser.dockerfile import parse
-from fixuser.model import Verdict
-from fixuser.settings import Settings
-from fixuser.stages import (
+from fixuser.dockerfile.parse import parse
+from fixuser.dockerfile.stages import (
     build_stages,
     chain,
     env_pairs,
@@ -23,6 +21,8 @@ from fixuser.stages import (
     posix_split,
     substitute,
 )
+from fixuser.model import Verdict
+from fixuser.settings import Settings
 
 
 def stages_of(text: str):  # type: ignore[no-untyped-def]

@@ -12,12 +12,8 @@ from pathlib import Path
 import pytest
 from engine_support import RUN_ID, SAMPLES, local_family
 
-from fixuser.core import fix
-from fixuser.engine import Behaviour, Engine, ImageConfig, RuntimeUser
-from fixuser.fileio import directory_reader
-from fixuser.main import main
-from fixuser.settings import Settings
-from fixuser.verify import (
+from fixuser.containers.engine import Behaviour, Engine, ImageConfig, RuntimeUser
+from fixuser.containers.proof import (
     Proof,
     Side,
     growth_budget,
@@ -27,6 +23,10 @@ from fixuser.verify import (
     prove,
     written_paths,
 )
+from fixuser.core import fix
+from fixuser.main import main
+from fixuser.settings import Settings
+from fixuser.tree.fileio import directory_reader
 
 pytest_plugins = ("engine_support",)
 
@@ -644,7 +644,7 @@ def test_judge_with_lock_users_fails_a_login_shell_left_behind() -> None:
 def test_the_report_lists_the_accounts_the_fixed_image_does_not_need() -> None:
     import io
 
-    from fixuser.verify import report
+    from fixuser.containers.proof import report
 
     before = with_accounts(side(0, "root"), added="")
     for locked, lines in (
@@ -670,8 +670,8 @@ def test_the_report_lists_the_accounts_the_fixed_image_does_not_need() -> None:
 def test_the_report_prints_a_name_and_a_build_error_each_on_one_line() -> None:
     import io
 
+    from fixuser.containers.proof import Side, report
     from fixuser.escape import UNSAFE
-    from fixuser.verify import Side, report
 
     out = io.StringIO()
     path = Path("svc\n::error::x\x1b[2J/Dockerfile")

@@ -1,4 +1,4 @@
-"""fixuser.workers: the same output from forked workers as from one process."""
+"""fixuser.tree.workers: the same output from forked workers as from one process."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fixuser import workers
+from fixuser.tree import workers
 
 SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 needs_fork = pytest.mark.skipif(not workers.can_fork(), reason="workers need fork (Linux)")
@@ -143,7 +143,7 @@ def test_a_small_check_loads_no_multiprocessing_context_readers_or_hashlib(
     code = (
         "import sys; from fixuser.main import main\n"
         f"main(['check', {str(tmp_path)!r}])\n"
-        "print(sorted(m for m in ('multiprocessing', 'fixuser.context', 'hashlib')"
+        "print(sorted(m for m in ('multiprocessing', 'fixuser.project.context', 'hashlib')"
         " if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=tmp_path)

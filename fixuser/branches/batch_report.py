@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fixuser.escape import html_text, md_code, md_text, utf8_data
-from fixuser.fileio import Write, write_together
+from fixuser.tree.fileio import Write, write_together
 
 # In the order the summary lists them: what needs a reviewer first, failures last.
 OUTCOMES = (

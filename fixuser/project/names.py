@@ -1,8 +1,8 @@
-"""The names of the files fixuser.context reads, by name alone.
+"""The names of the files fixuser.project.context reads, by name alone.
 
 Discovery's walk collects the candidates as it looks for Dockerfiles; it asks here, so a check
-over a tree without a single candidate never loads the readers (fixuser.context and
-fixuser.buildcmd: ~10 ms of a check's start).
+over a tree without a single candidate never loads the readers (fixuser.project.context and
+fixuser.project.buildcmd: ~10 ms of a check's start).
 """
 
 from __future__ import annotations

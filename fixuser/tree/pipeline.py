@@ -9,17 +9,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from fixuser import core
-from fixuser.discover import ContextWalk, DiscoveryError, discover, git_root
-from fixuser.fileio import FileProblem, context_reader, read
 from fixuser.model import DockerfileError, FixResult, Target
 from fixuser.settings import Settings
+from fixuser.tree.discover import ContextWalk, DiscoveryError, discover, git_root
+from fixuser.tree.fileio import FileProblem, context_reader, read
 
 if TYPE_CHECKING:  # the context module (and PyYAML with it) loads only when a check reads one
-    from fixuser.context import Override, RepoContext
+    from fixuser.project.context import Override, RepoContext
 
 
 class Contexts:
-    """The repository context of each Dockerfile (fixuser.context), read once per repository:
+    """The repository context of each Dockerfile (project.context), read once per repository:
     the nearest directory with .git at or above the path given on the command line (outside
     git, that path itself, or the current directory)."""
 
@@ -53,14 +53,14 @@ class Contexts:
     def of(self, dockerfile: str) -> tuple[str, RepoContext | None]:
         """The root of ``dockerfile`` and its context; None when discovery walked that root and
         found nothing named like a context file: nothing to read, and the readers
-        (fixuser.context, ~10 ms to load) stay unloaded."""
+        (fixuser.project.context, ~10 ms to load) stay unloaded."""
         key = self.root(os.path.dirname(os.path.abspath(dockerfile)))
         if key in self.by_root:
             return key, self.by_root[key]
         walked = self.walked.get(key)
         if walked is not None and not walked[0]:
             return key, None
-        from fixuser.context import discover_context
+        from fixuser.project.context import discover_context
 
         found = self.by_root[key] = discover_context(Path(key), walked)
         return key, found
@@ -110,12 +110,12 @@ def process(
     """Each Dockerfile under ``paths`` with its result, or the one-line problem it has. With
     ``contexts``, every stage the repository ships is checked (and fixed), not only the last
     (unless --target names one). ``jobs``: worker processes (0: one per CPU for a large run,
-    see fixuser.workers); the results come in the same order either way."""
+    see fixuser.tree.workers); the results come in the same order either way."""
     walks = contexts.walked if contexts and settings.target is None else None
     found_all: Iterable[str | DiscoveryError] = discover(paths or ["."], walks)
     done: Iterator[Processed] | None = None  # the results of worker processes, in order
     if jobs != 1:
-        from fixuser import workers
+        from fixuser.tree import workers
 
         found_all = list(found_all)
         files = [found for found in found_all if not isinstance(found, DiscoveryError)]

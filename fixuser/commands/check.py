@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from fixuser.cli import add_jobs_argument, add_settings_arguments, settings_from_args
-from fixuser.pipeline import Contexts, process
-from fixuser.report import Outcome, Report, write
+from fixuser.commands.options import add_jobs_argument, add_settings_arguments, settings_from_args
+from fixuser.report.findings import Outcome, Report, write
+from fixuser.tree.pipeline import Contexts, process
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

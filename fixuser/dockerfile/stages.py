@@ -6,10 +6,12 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import NamedTuple
 
-from fixuser import lex
-from fixuser.dockerfile import GO_SPACE, KEYWORD_SPLIT_RE, Dockerfile, Instruction, exec_form
-from fixuser.lex import LexError as LexError  # re-exported: the expansions here raise them
-from fixuser.lex import Unresolved as Unresolved
+from fixuser.dockerfile import lex
+from fixuser.dockerfile.lex import (
+    LexError as LexError,  # re-exported: the expansions here raise them
+)
+from fixuser.dockerfile.lex import Unresolved as Unresolved
+from fixuser.dockerfile.parse import GO_SPACE, KEYWORD_SPLIT_RE, Dockerfile, Instruction, exec_form
 
 # Go's strconv.Atoi, which the runtime (runc's user lookup) uses on the user part of USER: an
 # optional sign and decimal digits. When it succeeds the part is a UID, whatever passwd says.

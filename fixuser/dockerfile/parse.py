@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from fixuser import lex
+from fixuser.dockerfile import lex
 from fixuser.model import DockerfileError
 
 ENCODING = "utf-8"

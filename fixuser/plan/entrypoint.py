@@ -18,13 +18,13 @@ import re
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from fixuser.analysis import WRAPPER_PATH, Facts, effective
-from fixuser.dockerfile import Dockerfile, Instruction, encode, exec_form, strip_eol
+from fixuser.analysis.analyze import WRAPPER_PATH, Facts, effective
+from fixuser.dockerfile.parse import Dockerfile, Instruction, encode, exec_form, strip_eol
+from fixuser.dockerfile.stages import Stage, chain, process_word, volume_words
 from fixuser.edits import Edit
+from fixuser.knowledge.paths import normalise
 from fixuser.model import ExtraFile, FixRefused
-from fixuser.paths import normalise
 from fixuser.settings import Settings
-from fixuser.stages import Stage, chain, process_word, volume_words
 
 COMMENT = "# CIS Docker Benchmark 4.1: the entrypoint runs the container as a non-root user"
 # The tools the wrapper drops privileges with, in the order it tries them; the last is run
@@ -186,7 +186,7 @@ def plan_entrypoint(
             words = as_exec(facts, stage, inherited)
             whose = f"stage {stages_of(facts, inherited)}'s, line {inherited.lineno}"
         else:
-            from fixuser.images import base_entrypoint
+            from fixuser.knowledge.images import base_entrypoint
 
             known = base_entrypoint(facts.analysis.base_image)
             if known is None:

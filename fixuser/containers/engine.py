@@ -717,7 +717,7 @@ def find_engine(name: str | None = None) -> Engine:
 def dockerfile_label(labels: Mapping[str, str]) -> str | None:
     """Where an image says its Dockerfile came from, when its labels say so."""
     for key in (
-        "fixuser.dockerfile",
+        "fixuser.dockerfile.parse",
         "org.opencontainers.image.source",
         "com.docker.compose.project.config_files",
         "org.label-schema.vcs-url",

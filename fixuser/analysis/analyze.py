@@ -9,19 +9,8 @@ import shlex
 from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 
-from fixuser.dockerfile import Dockerfile, Instruction, exec_form
-from fixuser.images import (
-    PROGRAM_TABLES,
-    ImageInfo,
-    ProgramRule,
-    hidden_needles,
-    lookup,
-    program_needles,
-    program_rules,
-)
-from fixuser.model import Analysis, ContextReader, DockerfileError, Verdict
-from fixuser.settings import Settings
-from fixuser.stages import (
+from fixuser.dockerfile.parse import Dockerfile, Instruction, exec_form
+from fixuser.dockerfile.stages import (
     LexError,
     Stage,
     Unresolved,
@@ -41,6 +30,17 @@ from fixuser.stages import (
     user_part,
     user_value,
 )
+from fixuser.knowledge.images import (
+    PROGRAM_TABLES,
+    ImageInfo,
+    ProgramRule,
+    hidden_needles,
+    lookup,
+    program_needles,
+    program_rules,
+)
+from fixuser.model import Analysis, ContextReader, DockerfileError, Verdict
+from fixuser.settings import Settings
 
 
 def command(*names: str) -> str:
@@ -811,7 +811,7 @@ def chowned_paths(text: str) -> list[str] | None:
     paths = words[1:]  # the first word is the owner
     if not paths or any(not p.startswith("/") or any(c in p for c in "$*?`") for p in paths):
         return None
-    from fixuser.paths import SYSTEM_DIRS, normalise
+    from fixuser.knowledge.paths import SYSTEM_DIRS, normalise
 
     out = [normalise(p) for p in paths]
     return None if any(p in SYSTEM_DIRS for p in out) else out
@@ -820,7 +820,7 @@ def chowned_paths(text: str) -> list[str] | None:
 def written_dirs(text: str) -> list[str] | None:
     """The directory of each file below /etc a redirection, tee or ``sed -i`` writes (a
     directory of its own: /etc itself is not handed over)."""
-    from fixuser.paths import SYSTEM_DIRS
+    from fixuser.knowledge.paths import SYSTEM_DIRS
 
     dirs = [posixpath.dirname(p.rstrip("/")) for p in ETC_TARGET_RE.findall(text)]
     if not dirs or any(d in SYSTEM_DIRS for d in dirs):

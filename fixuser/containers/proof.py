@@ -24,8 +24,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO
 
-from fixuser import accounts
-from fixuser.engine import (
+from fixuser.analysis import accounts
+from fixuser.containers.engine import (
     Behaviour,
     BuildOptions,
     Engine,
@@ -36,8 +36,8 @@ from fixuser.engine import (
     find_engine,
 )
 from fixuser.escape import printable
-from fixuser.fileio import FileProblem, directory_reader, read
-from fixuser.paths import SYSTEM_DIRS, under
+from fixuser.knowledge.paths import SYSTEM_DIRS, under
+from fixuser.tree.fileio import FileProblem, directory_reader, read
 
 if TYPE_CHECKING:
     from fixuser.model import FixResult
@@ -573,11 +573,11 @@ def prove_one(
 
 
 def run(args: argparse.Namespace) -> int:
-    from fixuser.cmd_fix import not_written, restore, write_extras
+    from fixuser.commands.fix import not_written, restore, write_extras
     from fixuser.core import fix
-    from fixuser.discover import DiscoveryError, discover
     from fixuser.model import DockerfileError
     from fixuser.settings import SettingsError, build_settings
+    from fixuser.tree.discover import DiscoveryError, discover
 
     try:
         settings = build_settings(

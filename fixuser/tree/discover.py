@@ -119,7 +119,7 @@ def git_ignored(root: Path, candidates: list[str]) -> set[str]:
     return {absolute[p] for p in echoed if p in absolute}
 
 
-# What fixuser.context.walk finds below a root: the candidate context files (relative,
+# What fixuser.project.context.walk finds below a root: the candidate context files (relative,
 # ``/``-separated, unsorted) and the symlinks among them.
 ContextWalk = tuple[list[str], list[str]]
 
@@ -132,12 +132,12 @@ def walk(root: str, context: ContextWalk | None = None) -> list[tuple[str, bool]
     Paths are strings (a Path per file cost ~3 ms over a 1,465-file tree), written as
     ``str(Path(...))`` writes them when ``root`` is: below ``.`` without the ``./``.
 
-    With ``context``, the same walk also fills it with what ``fixuser.context.walk(root)``
+    With ``context``, the same walk also fills it with what ``fixuser.project.context.walk(root)``
     finds, which then need not walk the tree a second time (half of the walking a check
     does over a tree of Dockerfiles): the candidates outside the tool caches it skips.
     """
     if context is not None:
-        from fixuser.context_names import TOOL_CACHES, is_context_name
+        from fixuser.project.names import TOOL_CACHES, is_context_name
     names, links = context if context is not None else ([], [])
     found: list[tuple[str, bool]] = []
     strip = 2 if root == "." else 0  # os.scandir(".") names its entries "./name"
@@ -190,7 +190,7 @@ def discover(
 ) -> Iterator[str | DiscoveryError]:
     """Each Dockerfile under ``paths`` (files named explicitly are taken as they are), its path
     written as ``str(Path(...))`` writes it. With ``context_walks``, each directory walked
-    (by its absolute path) -> what fixuser.context.walk would find below it."""
+    (by its absolute path) -> what fixuser.project.context.walk would find below it."""
     roots: dict[str, str] = {}
     for given in paths:
         path = Path(given)
@@ -216,7 +216,7 @@ def named_file_problem(given: str, roots: dict[str, str]) -> str:
     """Why the file ``given`` on the command line cannot be read ("" when it can): not there,
     not a regular file (nothing else is opened), or a symlink leading out of its tree (see
     tree_root). ``roots``: tree_root's answers so far, by directory."""
-    from fixuser.fileio import what_is, within
+    from fixuser.tree.fileio import what_is, within
 
     try:
         info = os.stat(given)

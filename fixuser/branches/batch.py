@@ -1,7 +1,7 @@
 """``fixuser batch``: fix many repositories, one remediation branch each, and say what happened.
 
 Per repository: a bare clone in fixuser's own cache (fetched again when present, pruned),
-the fixes planned from the base commit's blobs and committed by ``fixuser.repo`` (index-free,
+the fixes planned from the base commit's blobs and committed by ``branches.repo`` (index-free,
 one ``update-ref``), then optionally pushed and offered for review. A bare clone because
 nothing here needs a working tree: cloning is cheaper, and the remote's branches are the
 clone's branches, so "the branch is already there" is one ref lookup.
@@ -44,8 +44,8 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, TYPE_CHECKING, Any
 
-from fixuser import cli, forge, repo, review
-from fixuser.batch_report import (
+from fixuser.branches import forge, repo, review
+from fixuser.branches.batch_report import (
     EXIT_ERROR,
     OUTCOMES,
     FileRecord,
@@ -58,11 +58,12 @@ from fixuser.batch_report import (
     write_atomically,
     write_report,
 )
-from fixuser.batch_report import to_json as report_json
+from fixuser.branches.batch_report import to_json as report_json
+from fixuser.commands import options as cli
 from fixuser.escape import printable
-from fixuser.fileio import FileProblem, Write, probe, write_together
 from fixuser.model import Verdict
 from fixuser.settings import Settings, SettingsError, build_settings, normalise_keys
+from fixuser.tree.fileio import FileProblem, Write, probe, write_together
 
 if TYPE_CHECKING:
     import git
@@ -78,7 +79,7 @@ class StartError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Identity:
-    """Author and committer, decided once per run (as ``fixuser.repo.identity_env`` does)."""
+    """Author and committer, decided once per run (as ``repo.identity_env`` does)."""
 
     author: tuple[str, str]
     committer: tuple[str, str]
@@ -573,7 +574,7 @@ def commit_in_clone(
 ) -> str:
     """Commit ``plan.fixes`` on ``branch`` of fixuser's own bare clone; the new commit's sha.
 
-    ``fixuser.repo.commit_fixes`` guards a user's repository (work in progress, uncommitted
+    ``fixuser.branches.repo.commit_fixes`` guards a user's repository (work in progress, uncommitted
     changes, checked-out branches) and spends some twenty git processes doing it; none of
     that can apply to a bare clone only fixuser uses. Here the objects are written in Python
     and one ``update-ref``, with the value the branch must still have, publishes the commit.
@@ -877,14 +878,14 @@ def already_there(
 
 
 def verifier(engine_name: str | None) -> Callable[[git.Repo, repo.RepoPlan], list[str]]:
-    """``--verify``: build each Dockerfile before and after with ``fixuser.verify.prove`` (the
+    """``--verify``: build each Dockerfile before and after with ``proof.prove`` (the
     same proof as ``fixuser verify``) from its directory of the base commit; the problems.
 
     Raises StartError when no container engine answers: a run that promised proof and cannot
     give it does not start.
     """
-    from fixuser import verify
-    from fixuser.engine import EngineError, find_engine
+    from fixuser.containers import proof as verify
+    from fixuser.containers.engine import EngineError, find_engine
 
     try:
         engine = find_engine(engine_name)

@@ -9,17 +9,14 @@ import sys
 from pathlib import Path
 
 from fixuser import core, diff
-from fixuser.cli import (
+from fixuser.commands.options import (
     add_commit_arguments,
     add_jobs_argument,
     add_settings_arguments,
     settings_from_args,
 )
-from fixuser.discover import tree_root
-from fixuser.fileio import FileProblem, Write, existing, write_together
 from fixuser.model import DockerfileError, ExtraFile, FixResult, Verdict
-from fixuser.pipeline import Contexts, Processed, process
-from fixuser.report import (
+from fixuser.report.findings import (
     EXIT_ERROR,
     EXIT_FINDING,
     EXIT_OK,
@@ -30,6 +27,9 @@ from fixuser.report import (
     error_line,
 )
 from fixuser.settings import Settings
+from fixuser.tree.discover import tree_root
+from fixuser.tree.fileio import FileProblem, Write, existing, write_together
+from fixuser.tree.pipeline import Contexts, Processed, process
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -150,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
     if args.paths == ["-"]:
         return fix_stdin(settings)
     if args.commit:
-        from fixuser.repo import run_commit
+        from fixuser.branches.repo import run_commit
 
         return run_commit(
             args.paths,
@@ -238,8 +238,8 @@ def put_back(before: dict[Path, bytes | None]) -> None:
 
 def prove(path: Path, original: bytes, result: FixResult) -> str:
     """The reason the fix failed its proof with a real engine, or "" when proven."""
-    from fixuser import verify
-    from fixuser.engine import NoEngineError
+    from fixuser.containers import proof as verify
+    from fixuser.containers.engine import NoEngineError
 
     try:
         proof = verify.prove(

@@ -3,7 +3,7 @@
 Every prompt is one line and takes its default with a single Enter, and the defaults are the
 sensible choice, so a run of Enter ends in the fix branch. Nothing is written until every
 question has been answered (push is asked before committing for that reason): Ctrl-C at any
-prompt leaves the repository exactly as it was. The commit is made by ``fixuser.repo`` exactly as
+prompt leaves the repository exactly as it was. The commit is made by ``branches.repo`` exactly as
 ``fixuser fix --commit`` makes it.
 """
 
@@ -17,9 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from fixuser.diff import headers
-from fixuser.escape import pasted_word, printable
-from fixuser.repo import (
+from fixuser.branches.repo import (
     DEFAULT_BRANCH,
     FileFix,
     RepoError,
@@ -36,7 +34,9 @@ from fixuser.repo import (
     shipped_line,
     summary,
 )
-from fixuser.review import count
+from fixuser.branches.review import count
+from fixuser.diff import headers
+from fixuser.escape import pasted_word, printable
 from fixuser.settings import (
     MAX_ID,
     Settings,
@@ -68,9 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def uid_warnings(uid: int, base_images: Mapping[str, str]) -> list[str]:
     """Files whose base image already has a user with ``uid`` (ubuntu 23.04+ has 1000).
 
-    The knowledge is the image table of fixuser.images, the one the engine uses.
+    The knowledge is the image table of fixuser.knowledge.images, the one the engine uses.
     """
-    from fixuser.images import lookup
+    from fixuser.knowledge.images import lookup
 
     warnings = []
     for path, image in base_images.items():

@@ -19,8 +19,8 @@ from fixuser.model import Change, FixResult
 from fixuser.render import render
 
 if TYPE_CHECKING:
-    from fixuser.context import Mount
-    from fixuser.repo import FileFix
+    from fixuser.branches.repo import FileFix
+    from fixuser.project.context import Mount
 
 NUMERIC_RE = re.compile(r"^(\d+)(?::\d*)?$")
 # No /proc/1/status to `docker exec cat` in: the PID 1 check reads it on the host instead.

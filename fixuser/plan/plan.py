@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
-from fixuser.analysis import (
+from fixuser.analysis.analyze import (
     CreatedUser,
     Facts,
     command,
@@ -18,14 +18,8 @@ from fixuser.analysis import (
     runtime_workdir,
     safe_split,
 )
-from fixuser.dockerfile import Dockerfile, Instruction, continues, strip_eol
-from fixuser.edits import Edit
-from fixuser.images import KnownUser
-from fixuser.model import Change, ExtraFile, FixRefused
-from fixuser.paths import is_app_location, is_state_dir, is_system, normalise, under
-from fixuser.quoting import Unwritable, dockerfile_word, flag_word
-from fixuser.settings import Settings
-from fixuser.stages import (
+from fixuser.dockerfile.parse import Dockerfile, Instruction, continues, strip_eol
+from fixuser.dockerfile.stages import (
     LexError,
     Stage,
     chain,
@@ -40,6 +34,12 @@ from fixuser.stages import (
     user_value,
     volume_words,
 )
+from fixuser.edits import Edit
+from fixuser.knowledge.images import KnownUser
+from fixuser.knowledge.paths import is_app_location, is_state_dir, is_system, normalise, under
+from fixuser.model import Change, ExtraFile, FixRefused
+from fixuser.quoting import Unwritable, dockerfile_word, flag_word
+from fixuser.settings import Settings
 
 COMMENT = "# CIS Docker Benchmark 4.1: run as a non-root user"
 SHELL_LESS = frozenset({"distroless", "scratch", "windows"})
@@ -590,10 +590,10 @@ def plan_edits(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: s
     assert stage is not None
     warnings: list[str] = []
     has_shell = facts.image.shell and facts.family not in SHELL_LESS
-    # --strategy entrypoint: no USER; a wrapper drops to the user at start (fixuser.entrypoint)
+    # --strategy entrypoint: no USER; a wrapper drops to the user at start (fixuser.plan.entrypoint)
     entry = settings.strategy == "entrypoint"
     if entry and not has_shell:
-        from fixuser.entrypoint import refuse_without_shell
+        from fixuser.plan.entrypoint import refuse_without_shell
 
         refuse_without_shell(facts)
     choice = choose_user(facts, settings, warnings)
@@ -621,7 +621,7 @@ def plan_edits(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: s
         late += [p for p in settings.writable if p not in late and p != own_home]
     tool = ""
     if entry:
-        from fixuser import entrypoint
+        from fixuser.plan import entrypoint
 
         tool = entrypoint.render_tool(dockerfile, facts.family)
 
@@ -703,7 +703,7 @@ def plan_edits(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: s
         user_text = wrapped.text
     lock = ""
     if settings.lock_users:  # one RUN before the USER, after the stage's own RUN steps
-        from fixuser.accounts import lock_users
+        from fixuser.analysis.accounts import lock_users
 
         lock, said = lock_users(
             facts.family if has_shell else None,

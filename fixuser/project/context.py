@@ -13,7 +13,7 @@ read). ``read_context(texts)`` is the pure rest: texts by repository-relative pa
 ``RepoContext`` out. YAML is read with PyYAML's composer, whose nodes carry line marks, and its
 scalars are taken as written: compose reads YAML 1.2, where ``22:22`` and ``0:0`` are strings,
 not PyYAML's YAML 1.1 sexagesimal integers. Shell lines and HCL are read by small tolerant
-scanners (``fixuser.buildcmd``), which is all the simple shapes need.
+scanners (``fixuser.project.buildcmd``), which is all the simple shapes need.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, cast
 
-from fixuser import buildcmd, fileio
-from fixuser.buildcmd import ROOT, join
-from fixuser.context_names import (  # discovery reads them without loading the readers
+from fixuser.model import Target
+from fixuser.project import buildcmd
+from fixuser.project.buildcmd import ROOT, join
+from fixuser.project.names import (  # discovery reads them without loading the readers
     BAKE_PREFIX,
     CHART,
     COMPOSE_NAMES,
@@ -40,12 +41,12 @@ from fixuser.context_names import (  # discovery reads them without loading the 
     YAML_SUFFIXES,
     is_context_name,
 )
-from fixuser.model import Target
+from fixuser.tree import fileio
 
 if TYPE_CHECKING:
     from yaml.nodes import MappingNode, Node, ScalarNode
 
-    from fixuser.discover import ContextWalk
+    from fixuser.tree.discover import ContextWalk
 
 # Rule ids of the overrides, beside report.py's FIXUSER-* warning rules.
 RULES = {
@@ -210,7 +211,7 @@ class RepoContext(NamedTuple):
 def repository_root(start: Path, default: Path | None = None) -> Path:
     """The nearest directory at or above ``start`` (a file or a directory) holding ``.git``,
     else ``default`` (else ``start``'s own directory)."""
-    from fixuser.discover import git_root
+    from fixuser.tree.discover import git_root
 
     directory = start if start.is_dir() else start.parent
     found = git_root(str(directory.absolute()))
@@ -224,7 +225,7 @@ def walk(root: str) -> tuple[list[str], list[str]]:
     symlinks among them. Skips what discover.py skips (.git, node_modules, vendor, ...) and,
     like os.walk, never enters a symlinked directory. Listings are not sorted (only the few
     files found are): on a tree without context files the walk is all discovery costs."""
-    from fixuser.discover import SKIP_DIRS
+    from fixuser.tree.discover import SKIP_DIRS
 
     skip = SKIP_DIRS | TOOL_CACHES
 
@@ -302,8 +303,8 @@ def context_of_files(
 
 def discover_context(root: Path, walked: ContextWalk | None = None) -> RepoContext:
     """Every context file under ``root`` (the repository root), read; ``walked``: what
-    ``walk`` finds there, when fixuser.discover has collected it in its own walk of root."""
-    from fixuser.discover import git_ignored, inside
+    ``walk`` finds there, when fixuser.tree.discover has collected it in its own walk of root."""
+    from fixuser.tree.discover import git_ignored, inside
 
     base = str(root)
     found, links = walk(base) if walked is None else (sorted(walked[0]), walked[1])
@@ -647,7 +648,7 @@ def interpolate(text: str) -> str | None:
 
 
 def read_compose(path: str, text: str, found: Found) -> None:
-    from fixuser.stages import is_root_user
+    from fixuser.dockerfile.stages import is_root_user
 
     base = posixpath.dirname(path)
     for document in load_yaml(path, text, found):

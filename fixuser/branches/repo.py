@@ -29,17 +29,18 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fixuser import core, review
-from fixuser.cli import DEFAULT_BRANCH as DEFAULT_BRANCH  # where it used to live
-from fixuser.discover import SKIP_DIRS, is_dockerfile_name
+from fixuser import core
+from fixuser.branches import review
+from fixuser.commands.options import DEFAULT_BRANCH as DEFAULT_BRANCH  # where it used to live
 from fixuser.escape import pasted_word, printable
 from fixuser.model import DockerfileError, ExtraFile, FixResult
 from fixuser.settings import Settings
+from fixuser.tree.discover import SKIP_DIRS, is_dockerfile_name
 
 if TYPE_CHECKING:
     import git
 
-    from fixuser.context import Mount, Note, Override, Port, RepoContext
+    from fixuser.project.context import Mount, Note, Override, Port, RepoContext
 
 FORMAT = "--format=commit %H%nAuthor: %an <%ae>%n%n%w(0,4,4)%B"
 TRAILER = "Fixed-by: fixuser"
@@ -164,12 +165,12 @@ def tree_reader(tree: git.Tree, dockerfile_path: str) -> Callable[[str], bytes |
 
 
 def tree_context(tree: git.Tree) -> RepoContext:
-    """The repository context (fixuser.context) of a commit: its compose files, workflows,
+    """The repository context (fixuser.project.context) of a commit: its compose files, workflows,
     manifests, ... as committed, so what ships is judged on the tree being fixed."""
     import git
 
-    from fixuser.context import context_of_files
-    from fixuser.context_names import TOOL_CACHES, is_context_name
+    from fixuser.project.context import context_of_files
+    from fixuser.project.names import TOOL_CACHES, is_context_name
 
     skip = SKIP_DIRS | TOOL_CACHES
     blobs: dict[str, git.Blob] = {}
@@ -249,7 +250,7 @@ def base_blob(repo_path: Path, commit: str, path: str) -> bytes:
 def render_commit_message(
     plan: RepoPlan, *, signoff: str | None = None, branch: str | None = None
 ) -> str:
-    """The message of the commit that fixes ``plan`` (see ``fixuser.review``)."""
+    """The message of the commit that fixes ``plan`` (see ``fixuser.branches.review``)."""
     return review.commit_message(
         plan.fixes, branch=branch, signoff=signoff, overrides=override_texts(plan)
     )

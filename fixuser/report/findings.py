@@ -14,7 +14,7 @@ from fixuser.escape import printable, utf8_data
 from fixuser.model import Analysis, Verdict
 
 if TYPE_CHECKING:
-    from fixuser.context import Override
+    from fixuser.project.context import Override
 
 EXIT_OK, EXIT_FINDING, EXIT_ERROR = 0, 1, 2
 RULE_ID = "CIS-DOCKER-4.1"
@@ -294,7 +294,7 @@ def as_sarif(report: Report) -> dict[str, Any]:
                 }
             )
     if report.overrides:
-        from fixuser.context import RULES as OVERRIDE_RULES
+        from fixuser.project.context import RULES as OVERRIDE_RULES
 
         for rule_id in sorted({o.rule for o in report.overrides}):
             rules.append(

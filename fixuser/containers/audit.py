@@ -7,7 +7,7 @@ drop privileges (gosu, su-exec, setpriv) both make it lie. Talks the Docker Engi
 the ``docker`` SDK, which podman's service speaks too. It only reads: no container is changed.
 
 ``--users`` also lists, per container, the accounts of its /etc/passwd it does not need (a
-login shell, a password, UID 0 besides root: ``fixuser.accounts``), read with ``cat`` inside
+login shell, a password, UID 0 besides root: ``analysis.accounts``), read with ``cat`` inside
 it, else through the API's archive endpoint (which works without a shell and whoever the
 container runs as: /etc/shadow is root's to read).
 """
@@ -26,8 +26,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from fixuser.accounts import Account, review
-from fixuser.engine import dockerfile_label, parse_status_uid
+from fixuser.analysis.accounts import Account, review
+from fixuser.containers.engine import dockerfile_label, parse_status_uid
 from fixuser.escape import printable
 
 EXIT_OK, EXIT_ROOT, EXIT_CANNOT_RUN = 0, 1, 2
