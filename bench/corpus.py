@@ -351,7 +351,7 @@ def step_users(commands: Iterable[Any]) -> list[tuple[str, str]]:
 
 def same_user(a: str, b: str) -> bool:
     """'' is the image default: root wherever fixuser changes a file (it fixes root stages)."""
-    from fixuser.dockerfile.stages import is_root_user
+    from fixuser.dockerfile.users import is_root_user
 
     def norm(u: str) -> str:
         return "root" if not u or is_root_user(u) else u

@@ -81,7 +81,7 @@ def validate_user_name(name: object) -> None:
             f"user name {name!r} is not a portable POSIX user name "
             "(lower-case letters, digits, '_' and '-', starting with a letter or '_', at most 32)"
         )
-    from fixuser.dockerfile.stages import is_root_user
+    from fixuser.dockerfile.users import is_root_user
 
     if is_root_user(name):
         raise SettingsError(f"user name {name!r} is root's (UID 0): name a user that is not root")

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from fixuser.analysis.analyze import candidate_rules, command
+from fixuser.analysis.privileges import candidate_rules
+from fixuser.analysis.runs import command
 from fixuser.core import check, fix
 from fixuser.knowledge import images
 from fixuser.model import ContextReader, Verdict

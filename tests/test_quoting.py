@@ -22,7 +22,7 @@ import dockerfile as buildkit
 import pytest
 
 from fixuser.core import fix
-from fixuser.dockerfile.stages import process_word, volume_words
+from fixuser.dockerfile.words import process_word, volume_words
 from fixuser.model import FixRefused
 from fixuser.plan.entrypoint import render_wrapper
 from fixuser.quoting import Unwritable, dockerfile_word, flag_word, shell_word

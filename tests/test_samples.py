@@ -16,7 +16,7 @@ from preserve import missing_lines
 
 from fixuser.core import check, fix
 from fixuser.model import ContextReader, Verdict
-from fixuser.plan import plan
+from fixuser.plan import blocks
 from fixuser.render import render
 from fixuser.settings import Settings
 
@@ -84,7 +84,7 @@ def test_there_are_enough_samples_and_each_has_one_readme_line() -> None:
 
 def test_samples_cover_every_family() -> None:
     families = {check(s.source, SETTINGS, context=s.context()).family for s in SAMPLE_LIST}
-    assert set(plan.TEMPLATES) <= families
+    assert set(blocks.TEMPLATES) <= families
 
 
 def test_samples_cover_every_verdict() -> None:
@@ -180,7 +180,7 @@ SHELL_LESS = {"distroless.sh.j2", "scratch.sh.j2", "windows.sh.j2"}
 
 
 def test_every_family_has_a_template_file() -> None:
-    assert set(plan.TEMPLATES.values()) <= set(TEMPLATE_FILES)
+    assert set(blocks.TEMPLATES.values()) <= set(TEMPLATE_FILES)
 
 
 def shell_of(rendered: str, esc: str) -> str:

@@ -10,17 +10,9 @@ from hypothesis import strategies as st
 
 from fixuser.core import check, fix
 from fixuser.dockerfile.parse import parse
-from fixuser.dockerfile.stages import (
-    build_stages,
-    chain,
-    env_pairs,
-    global_args,
-    is_root_user,
-    last_user,
-    misspelled_root,
-    posix_split,
-    substitute,
-)
+from fixuser.dockerfile.stages import build_stages, chain, global_args, last_user
+from fixuser.dockerfile.users import is_root_user, misspelled_root
+from fixuser.dockerfile.words import env_pairs, posix_split, substitute
 from fixuser.model import Verdict
 from fixuser.settings import Settings
 

@@ -18,9 +18,12 @@ import re
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from fixuser.analysis.analyze import WRAPPER_PATH, Facts, effective
+from fixuser.analysis.analyze import Facts
+from fixuser.analysis.privileges import WRAPPER_PATH
+from fixuser.analysis.runs import effective
 from fixuser.dockerfile.parse import Dockerfile, Instruction, encode, exec_form, strip_eol
-from fixuser.dockerfile.stages import Stage, chain, process_word, volume_words
+from fixuser.dockerfile.stages import Stage, chain
+from fixuser.dockerfile.words import process_word, volume_words
 from fixuser.edits import Edit
 from fixuser.knowledge.paths import normalise
 from fixuser.model import ExtraFile, FixRefused

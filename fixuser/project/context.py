@@ -648,7 +648,7 @@ def interpolate(text: str) -> str | None:
 
 
 def read_compose(path: str, text: str, found: Found) -> None:
-    from fixuser.dockerfile.stages import is_root_user
+    from fixuser.dockerfile.users import is_root_user
 
     base = posixpath.dirname(path)
     for document in load_yaml(path, text, found):

@@ -1,0 +1,60 @@
+"""Warnings about a stage that do not change its verdict: ports below 1024, sudo, other stages
+that end in USER root (hadolint DL3002 flags them)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from fixuser.analysis.runs import command, run_text
+from fixuser.dockerfile.stages import Stage, chain, last_user
+from fixuser.dockerfile.users import user_is_root
+from fixuser.dockerfile.words import substitute
+
+SUDO_RE = re.compile(command("sudo") + r"(?![\w-])")
+
+
+def stage_warnings(
+    stages: list[Stage], stage: Stage, env: Mapping[str, str], args: dict[str, str]
+) -> list[str]:
+    warnings = []
+    for link in chain(stages, stage):
+        for instruction in link.of("EXPOSE"):
+            for word in substitute(instruction.value, env).split():
+                port = word.split("/")[0].split("-")[0]
+                if port.isdigit() and int(port) < 1024:
+                    warnings.append(
+                        f"line {instruction.lineno}: EXPOSE {word}: a port below 1024 needs "
+                        "root or CAP_NET_BIND_SERVICE; move the server to a port >= 1024"
+                    )
+    for instruction in stage.of("RUN"):
+        mentions = "sudo" in instruction.value or "sudo" in "".join(instruction.heredocs)
+        if mentions and SUDO_RE.search(run_text(instruction)):
+            warnings.append(f"line {instruction.lineno}: sudo in the runtime stage")
+    return warnings + other_stage_warnings(stages, stage, args)
+
+
+def other_stage_warnings(stages: list[Stage], stage: Stage, args: dict[str, str]) -> list[str]:
+    """Stages other than the runtime one that end in USER root: harmless at run time, but
+    hadolint DL3002 flags them, so they are named on every verdict, compliant included."""
+    warnings = []
+    runtime_chain = chain(stages, stage)
+    runtime_source = last_user(stages, stage, args).stage  # where the runtime's USER is set
+    for other in stages:
+        if other is stage or other is runtime_source:
+            continue
+        if other._by_keyword is None and all(i.keyword != "USER" for i in other.instructions):
+            continue  # most builder stages: no USER, and no keyword index built for them
+        if not other.of("USER"):
+            continue
+        setting = last_user(stages, other, args)
+        if setting.instruction is None or setting.unresolved or setting.error:
+            continue
+        if not user_is_root(setting.value):
+            continue
+        kind = "parent stage" if other in runtime_chain else "builder stage"
+        warnings.append(
+            f"line {setting.instruction.lineno}: {kind} {other.label} ends in USER "
+            f"{setting.value} (harmless at run time; hadolint DL3002 still flags it)"
+        )
+    return warnings
