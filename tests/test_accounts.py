@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from fixuser.analysis import accounts
-from fixuser.analysis.accounts import Account, changes, lock_users, password_of, review
+from fixuser.analysis.accounts import Account, changes, password_of, review
 from fixuser.core import check, fix
 from fixuser.model import Verdict
+from fixuser.plan.lock import lock_users
 from fixuser.settings import Settings, SettingsError, build_settings
 
 DEBIAN_PASSWD = """\

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from typing import NamedTuple
 
 from fixuser.analysis.family import contradicting_evidence, detect_family, generic
 from fixuser.analysis.privileges import lives_under_root, privileges
 from fixuser.analysis.users import CreatedUser, created_users, earlier_non_root
 from fixuser.analysis.warnings import other_stage_warnings, stage_warnings
 from fixuser.dockerfile.parse import Dockerfile
-from fixuser.dockerfile.stages import Stage, build_stages, chain, global_args, last_user, stage_env
+from fixuser.dockerfile.stages import Runtime, Stage, UserSetting, build_stages, global_args
 from fixuser.dockerfile.users import is_root_user, misspelled_root, user_is_root, user_part
 from fixuser.dockerfile.words import split_flags
-from fixuser.knowledge.images import (
-    ImageInfo,
-    lookup,
-)
+from fixuser.knowledge.images import ImageInfo, lookup
 from fixuser.model import Analysis, ContextReader, DockerfileError, Verdict
 from fixuser.settings import Settings
 
@@ -24,40 +21,15 @@ PRAGMA_RE = re.compile(r"^\s*#\s*fixuser\s*:\s*ignore\b", re.IGNORECASE)
 
 
 class Facts:
-    """Everything plan.py needs, beyond the public Analysis."""
+    """Everything plan needs, beyond the public Analysis: the runtime stage's view, what the
+    image table knows of its base, its family."""
 
-    __slots__ = (
-        "_created",
-        "_earlier_user",
-        "analysis",
-        "args",
-        "env",
-        "escape",
-        "family",
-        "image",
-        "prepares",
-        "stage",
-        "stages",
-    )
+    __slots__ = ("_created", "_earlier_user", "analysis", "family", "image", "prepares", "runtime")
 
-    def __init__(
-        self,
-        analysis: Analysis,
-        stages: tuple[Stage, ...],
-        stage: Stage | None,
-        image: ImageInfo,
-        env: Mapping[str, str],
-        args: dict[str, str],
-        family: str,
-        escape: str = "\\",
-    ) -> None:
+    def __init__(self, analysis: Analysis, runtime: Runtime, image: ImageInfo, family: str) -> None:
         self.analysis = analysis
-        self.escape = escape  # the file's escape character: WORKDIR and USER values use it
-        self.stages = stages
-        self.stage = stage
+        self.runtime = runtime
         self.image = image
-        self.env = env
-        self.args = args
         self.family = family
         self._earlier_user: str | None = None
         self._created: tuple[CreatedUser, ...] | None = None
@@ -71,17 +43,26 @@ class Facts:
     def earlier_user(self) -> str:
         """The last non-root USER the chain set before switching back to root, or ""."""
         if self._earlier_user is None:
-            assert self.stage is not None
-            self._earlier_user = earlier_non_root(list(self.stages), self.stage, self.args)
+            self._earlier_user = earlier_non_root(self.runtime)
         return self._earlier_user
 
     @property
     def created(self) -> tuple[CreatedUser, ...]:
         """Users the chain's RUN steps create with useradd/adduser, oldest first."""
         if self._created is None:
-            assert self.stage is not None
-            self._created = tuple(created_users(list(self.stages), self.stage, self.args))
+            self._created = tuple(created_users(self.runtime))
         return self._created
+
+
+class Base(NamedTuple):
+    """What fixuser knows of the image the runtime stage is built on."""
+
+    reference: str  # the image reference at the end of the FROM chain
+    unresolved: str  # the variable without a value its name is made of, or ""
+    image: ImageInfo
+    family: str
+    evidence: str
+    overruled: str  # the table entry the file's own evidence contradicts, said as a warning
 
 
 def pragma_above(dockerfile: Dockerfile, line: int) -> bool:
@@ -113,21 +94,24 @@ def runtime_stage(stages: list[Stage], settings: Settings) -> Stage:
     raise DockerfileError(f"no stage named {settings.target!r} (--target)")
 
 
-def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader | None) -> Facts:
+def runtime_view(dockerfile: Dockerfile, settings: Settings) -> Runtime:
+    """The stage that runs (the last, or --target), seen once for everything that follows."""
     args = global_args(dockerfile, {})
     stages = build_stages(dockerfile, args)
-    stage = runtime_stage(stages, settings)
-    links = chain(stages, stage)
-    root_stage = links[-1]
-    base = root_stage.image
-    name_unresolved = bool(root_stage.unresolved) and "$" in reference_name(
-        root_stage.from_instruction.value
-    )
-    image = lookup("" if name_unresolved else base)
-    family, evidence = detect_family(stages, stage, image, dockerfile.escape)
+    return Runtime(stages, runtime_stage(stages, settings), args, dockerfile.escape)
+
+
+def base_of(runtime: Runtime) -> Base:
+    """The base image, its family and why fixuser believes it: the image table, unless the
+    file's own RUN steps prove another family."""
+    root_stage = runtime.chain[-1]
+    name = reference_name(root_stage.from_instruction.value)
+    unresolved = root_stage.unresolved if root_stage.unresolved and "$" in name else ""
+    image = lookup("" if unresolved else root_stage.image)
+    family, evidence = detect_family(runtime, image)
     overruled = ""
     if image.known:
-        contradiction = contradicting_evidence(stages, stage, family)
+        contradiction = contradicting_evidence(runtime, family)
         if contradiction is not None:
             overruled = (
                 f"the image table says {family} ({image.evidence}), but {contradiction[1]}: "
@@ -135,8 +119,13 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
             )
             family, evidence = contradiction
             image = generic(family, evidence)
-    env = stage_env(stages, stage, args)
-    setting = last_user(stages, stage, args)
+    return Base(root_stage.image, unresolved, image, family, evidence, overruled)
+
+
+def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader | None) -> Facts:
+    runtime = runtime_view(dockerfile, settings)
+    base = base_of(runtime)
+    stage = runtime.stage
 
     def result(
         verdict: Verdict, user: str, reason: str = "", warnings: tuple[str, ...] = ()
@@ -145,61 +134,24 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
             verdict,
             stage.label,
             stage.from_instruction.lineno,
-            base,
-            family,
-            evidence,
+            base.reference,
+            base.family,
+            base.evidence,
             user,
             reason,
-            (overruled, *warnings) if overruled else warnings,
+            (base.overruled, *warnings) if base.overruled else warnings,
         )
-        return Facts(
-            analysis,
-            tuple(stages),
-            stage,
-            image,
-            env,
-            args,
-            family,
-            dockerfile.escape,
-        )
+        return Facts(analysis, runtime, base.image, base.family)
 
-    if file_pragma(dockerfile):
-        return result(Verdict.IGNORED, "", "# fixuser: ignore at the top of the file")
-    if pragma_above(dockerfile, stage.from_instruction.start):
-        return result(
-            Verdict.IGNORED, "", f"# fixuser: ignore above the FROM of stage {stage.label}"
-        )
-    if setting.unresolved:
-        return result(
-            Verdict.UNKNOWN,
-            setting.value,
-            f"line {setting.instruction.lineno if setting.instruction else 0}: USER uses "
-            f"${setting.unresolved}, which has no value in the Dockerfile",
-        )
-    if setting.error:
-        return result(
-            Verdict.UNKNOWN,
-            setting.value,
-            f"line {setting.instruction.lineno if setting.instruction else 0}: BuildKit cannot "
-            f"expand USER {setting.value} ({setting.error}): the build fails there",
-        )
-    if setting.instruction is not None:
-        user = setting.value
-        source = f"line {setting.instruction.lineno}"
-        if not user_part(user):
-            # USER $EMPTY resets the image's user: the runtime then starts as root.
-            source += f": USER {setting.instruction.value} is empty, which runs as root"
-    elif name_unresolved:
-        return result(
-            Verdict.UNKNOWN,
-            "",
-            f"the base image is ${root_stage.unresolved}, which has no default value",
-        )
-    else:
-        user = image.user
-        source = "the base image's default"
-    described = f"{user or '(nothing)'} ({source})"
-    if setting.instruction is not None and family != "windows" and misspelled_root(user):
+    ignored = ignored_because(dockerfile, stage)
+    if ignored:
+        return result(Verdict.IGNORED, "", ignored)
+    setting = runtime.last_user()
+    unknown = unknown_because(setting, base)
+    if unknown:
+        return result(Verdict.UNKNOWN, setting.value, unknown)
+    user, described = runs_as(setting, base)
+    if setting.instruction is not None and base.family != "windows" and misspelled_root(user):
         return result(
             Verdict.INVALID_USER,
             described,
@@ -209,19 +161,55 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
         )
     root = user_is_root(user) if setting.instruction is not None else is_root_user(user)
     if not root:
-        return result(
-            Verdict.COMPLIANT, described, warnings=tuple(other_stage_warnings(stages, stage, args))
-        )
-    warnings = stage_warnings(stages, stage, env, args)
+        return result(Verdict.COMPLIANT, described, warnings=tuple(other_stage_warnings(runtime)))
+    warnings = stage_warnings(runtime)
     prepared: list[str] = []
-    verdict, reason = privileges(stages, stage, image, env, context, warnings, prepared)
+    verdict, reason = privileges(runtime, base.image, context, warnings, prepared)
     if verdict is None:
-        under_root = lives_under_root(stages, stage, env)
+        under_root = lives_under_root(runtime)
         if under_root:
             verdict, reason = Verdict.NEEDS_ROOT, under_root
     facts = result(verdict or Verdict.ROOT, described, reason, tuple(warnings))
     facts.prepares = tuple(prepared)
     return facts
+
+
+def ignored_because(dockerfile: Dockerfile, stage: Stage) -> str:
+    """Why the file or the stage is ignored (a ``# fixuser: ignore`` pragma), or ""."""
+    if file_pragma(dockerfile):
+        return "# fixuser: ignore at the top of the file"
+    if pragma_above(dockerfile, stage.from_instruction.start):
+        return f"# fixuser: ignore above the FROM of stage {stage.label}"
+    return ""
+
+
+def unknown_because(setting: UserSetting, base: Base) -> str:
+    """Why the user the stage runs as cannot be known, or ""."""
+    line = setting.instruction.lineno if setting.instruction else 0
+    if setting.unresolved:
+        return f"line {line}: USER uses ${setting.unresolved}, which has no value in the Dockerfile"
+    if setting.error:
+        return (
+            f"line {line}: BuildKit cannot expand USER {setting.value} ({setting.error}): the "
+            "build fails there"
+        )
+    if setting.instruction is None and base.unresolved:
+        return f"the base image is ${base.unresolved}, which has no default value"
+    return ""
+
+
+def runs_as(setting: UserSetting, base: Base) -> tuple[str, str]:
+    """The user the stage runs as, and that user described with where it comes from."""
+    if setting.instruction is not None:
+        user = setting.value
+        source = f"line {setting.instruction.lineno}"
+        if not user_part(user):
+            # USER $EMPTY resets the image's user: the runtime then starts as root.
+            source += f": USER {setting.instruction.value} is empty, which runs as root"
+    else:
+        user = base.image.user
+        source = "the base image's default"
+    return user, f"{user or '(nothing)'} ({source})"
 
 
 def reference_name(from_value: str) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from fixuser.analysis.runs import chain_run_text, command, run_text
-from fixuser.dockerfile.stages import Stage, chain
+from fixuser.analysis.runs import command
+from fixuser.dockerfile.stages import Runtime, run_text
 from fixuser.knowledge.images import (
     ImageInfo,
 )
@@ -44,14 +44,12 @@ WINDOWS_PATH_RE = re.compile(r"(?:^|[\s\"'\[=])[A-Za-z]:[\\/]")
 WINDOWS_PATH_KEYWORDS = frozenset({"WORKDIR", "VOLUME", "COPY", "ADD", "ENTRYPOINT", "CMD"})
 
 
-def detect_family(
-    stages: list[Stage], stage: Stage, image: ImageInfo, escape: str = "\\"
-) -> tuple[str, str]:
+def detect_family(runtime: Runtime, image: ImageInfo) -> tuple[str, str]:
     if image.known and image.family != "unknown":
         return image.family, image.evidence
-    if escape == "`":
+    if runtime.escape == "`":
         return "windows", "the # escape=` directive (used by Windows Dockerfiles)"
-    for link in chain(stages, stage):
+    for link in runtime.chain:
         for instruction in link.instructions:
             if instruction.keyword in WINDOWS_PATH_KEYWORDS and WINDOWS_PATH_RE.search(
                 instruction.value
@@ -77,9 +75,7 @@ def detect_family(
 KINDRED = ({"rhel", "rhel-minimal"},)
 
 
-def contradicting_evidence(
-    stages: list[Stage], stage: Stage, family: str
-) -> tuple[str, str] | None:
+def contradicting_evidence(runtime: Runtime, family: str) -> tuple[str, str] | None:
     """The family the chain's RUN steps prove when it is not ``family`` (the image table's):
     every package manager they use belongs to one other family. (family, evidence) or None.
 
@@ -88,7 +84,7 @@ def contradicting_evidence(
     install``) prove nothing."""
     if family in ("windows", "unknown"):
         return None  # Windows images run PowerShell, and pwsh on Linux looks just the same
-    text = chain_run_text(stages, stage)
+    text = runtime.run_text
     if not text:
         return None
     # The table's own family's tool in the text: then no single other family can be proven,
@@ -106,7 +102,7 @@ def contradicting_evidence(
     ((other, tool),) = found.items()
     if other == family or any({other, family} <= kin for kin in KINDRED):
         return None
-    for instruction in (i for link in chain(stages, stage) for i in link.of("RUN")):
+    for instruction in (i for link in runtime.chain for i in link.of("RUN")):
         for pattern, pattern_family, _ in PACKAGE_MANAGERS:
             if pattern_family == other and pattern.search(run_text(instruction)):
                 return other, f"line {instruction.lineno}: RUN uses {tool}"

@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 
 from fixuser.analysis.runs import (
     WRAPPERS,
     command,
-    effective,
     entry_words,
     first_run_matching,
     instructions_text,
-    runtime_workdir,
     safe_split,
+    start_workdir,
 )
 from fixuser.analysis.scripts import copied_configs, copied_from_context, locate_scripts
-from fixuser.dockerfile.stages import Stage, chain
+from fixuser.dockerfile.stages import Runtime
 from fixuser.dockerfile.users import is_root_user
 from fixuser.dockerfile.words import substitute
 from fixuser.knowledge.images import (
@@ -97,20 +96,18 @@ SERVER_PACKAGES = (
 
 
 def privileges(
-    stages: list[Stage],
-    stage: Stage,
+    runtime: Runtime,
     image: ImageInfo,
-    env: Mapping[str, str],
     context: ContextReader | None,
     warnings: list[str],
     prepared: list[str] | None = None,
 ) -> tuple[Verdict | None, str]:
     """drops-privileges / needs-root / root-by-design, with the reason, or (None, "").
     ``prepared`` receives what a needs-root entrypoint prepares as root, when that is all."""
-    words, instruction = entry_words(stages, stage)
+    words, instruction = entry_words(runtime)
     text = " ".join(words)
     where = f"line {instruction.lineno}" if instruction else ""
-    if words and words[0] == WRAPPER_PATH and copied_from_context(stages, stage, words[0], env):
+    if words and words[0] == WRAPPER_PATH and copied_from_context(runtime, words[0]):
         return Verdict.DROPS_PRIVILEGES, (
             f"{where}: the entrypoint is fixuser's wrapper {WRAPPER_PATH}, which drops to a "
             "non-root user at start (fixuser fix --strategy entrypoint)"
@@ -119,12 +116,12 @@ def privileges(
     if dropping:
         return Verdict.DROPS_PRIVILEGES, f"{where}: the entrypoint execs {dropping.group(0)}"
     scripts = [w for w in words if w not in WRAPPERS and not w.startswith("-")][:2]
-    located = locate_scripts(stages, stage, scripts, env, context)
+    located = locate_scripts(runtime, scripts, context)
     for script, (source, body) in located.items():
         if source is None:
             continue
         if body is None:
-            if first_run_matching(stages, stage, INSTALLS_DROP_RE, ("gosu", "su-exec")):
+            if first_run_matching(runtime, INSTALLS_DROP_RE, ("gosu", "su-exec")):
                 return Verdict.DROPS_PRIVILEGES, (
                     f"the image installs gosu/su-exec and its entrypoint {script} (from the build "
                     f"context, {source}) could not be read: presumed to drop privileges"
@@ -139,26 +136,26 @@ def privileges(
         for source, body in located.values()
         if source is not None and body is not None
     ]
-    dockerfile_text = instructions_text(stages, stage)
+    dockerfile_text = instructions_text(runtime)
     # One search over all the tables read: most entrypoints name none of their programs.
     named = any_program("\n".join([dockerfile_text, *(body for _, body, _ in texts)]))
-    daemon = drops_by_flag(stages, stage, texts, env, context) if named else ""
+    daemon = drops_by_flag(runtime, texts, context) if named else ""
     if daemon:
         return Verdict.DROPS_PRIVILEGES, daemon
-    entry_overridden = effective(stages, stage, "ENTRYPOINT") is not None
+    entry_overridden = runtime.effective("ENTRYPOINT") is not None
     if image.entrypoint == "drops-privileges" and not entry_overridden:
         return Verdict.DROPS_PRIVILEGES, (
             f"the base image's own entrypoint drops privileges ({image.evidence})"
         )
     if image.entrypoint == "needs-root" and not entry_overridden:
         return Verdict.NEEDS_ROOT, f"the base image needs root ({image.evidence}): {image.remedy}"
-    needs, rule = needs_root(stages, stage, texts, dockerfile_text) if named else ("", None)
+    needs, rule = needs_root(texts, dockerfile_text) if named else ("", None)
     paths = preparation(texts) if rule is not None and rule.program in PREPARE_PROGRAMS else None
     if rule is not None and not paths:
         return Verdict.NEEDS_ROOT, f"{needs}; remedy: {rule.remedy}"
     # Root only to prepare, then the app: unless the app is a server that keeps a root
     # master (below), fix --strategy entrypoint's wrapper can do the preparing.
-    verdict, reason = root_by_design(stages, stage, image, located, scripts, text, where)
+    verdict, reason = root_by_design(runtime, image, located, scripts, text, where)
     if verdict is None and paths:
         if prepared is not None:
             prepared.extend(paths)
@@ -171,8 +168,7 @@ def privileges(
 
 
 def root_by_design(
-    stages: list[Stage],
-    stage: Stage,
+    runtime: Runtime,
     image: ImageInfo,
     located: dict[str, tuple[str | None, str | None]],
     scripts: list[str],
@@ -181,14 +177,14 @@ def root_by_design(
 ) -> tuple[Verdict | None, str]:
     """A server that keeps a root master process and forks unprivileged workers: the
     reason, or (None, "")."""
-    entry_overridden = effective(stages, stage, "ENTRYPOINT") is not None
+    entry_overridden = runtime.effective("ENTRYPOINT") is not None
     script_server = scripts_start_server(located)
     if script_server:
         return Verdict.ROOT_BY_DESIGN, script_server
     started_by_script = any(
         w.endswith(".sh") or w.startswith(("/", "./")) or "supervisord" in w for w in scripts
     )
-    installed = installed_server(stages, stage) if started_by_script else None
+    installed = installed_server(runtime) if started_by_script else None
     if installed:
         return Verdict.ROOT_BY_DESIGN, (
             f"{installed[1]}: installs {installed[0]}, a server that starts as root and drops "
@@ -241,10 +237,8 @@ def candidate_rules(kind: str, texts: Texts, extra: str = "") -> list[ProgramRul
 
 
 def drops_by_flag(
-    stages: list[Stage],
-    stage: Stage,
+    runtime: Runtime,
     texts: Texts,
-    env: Mapping[str, str],
     context: ContextReader | None,
 ) -> str:
     """A daemon the entrypoint starts that drops privileges by its own flag or config
@@ -267,7 +261,7 @@ def drops_by_flag(
             if not started:
                 continue
             if rule.setting is not None:
-                for source, config in copied_configs(stages, stage, rule.config, env, context):
+                for source, config in copied_configs(runtime, rule.config, context):
                     setting = rule.setting.search(config)
                     if setting is None:
                         continue
@@ -291,9 +285,7 @@ def any_program(text: str) -> bool:
     return any(program_needles(kind)[0].search(text) for kind in PROGRAM_TABLES)
 
 
-def needs_root(
-    stages: list[Stage], stage: Stage, texts: Texts, dockerfile_text: str
-) -> tuple[str, ProgramRule | None]:
+def needs_root(texts: Texts, dockerfile_text: str) -> tuple[str, ProgramRule | None]:
     """What the stage does that cannot work as a plain non-root USER (images.toml
     [[needs_root]]): the reason (its remedy is the rule's), and the rule; ("", None)."""
     for rule in candidate_rules("needs_root", texts, dockerfile_text):
@@ -355,8 +347,8 @@ def written_dirs(text: str) -> list[str] | None:
     return list(dict.fromkeys(dirs))
 
 
-def installed_server(stages: list[Stage], stage: Stage) -> tuple[str, str] | None:
-    found = first_run_matching(stages, stage, SERVER_PACKAGE_RE, SERVER_PACKAGES)
+def installed_server(runtime: Runtime) -> tuple[str, str] | None:
+    found = first_run_matching(runtime, SERVER_PACKAGE_RE, SERVER_PACKAGES)
     if found is None:
         return None
     instruction, match = found
@@ -376,21 +368,22 @@ def scripts_start_server(located: dict[str, tuple[str | None, str | None]]) -> s
     return ""
 
 
-def lives_under_root(stages: list[Stage], stage: Stage, env: Mapping[str, str]) -> str:
+def lives_under_root(runtime: Runtime) -> str:
     """The application lives in root's home (its WORKDIR, or the program it starts): /root is
     mode 0700 on Debian, Ubuntu and Alpine, so no other user can even enter it. The reason,
     or ""."""
     values = [
         i.value
-        for link in chain(stages, stage)
+        for link in runtime.chain
         for keyword in ("WORKDIR", "ENTRYPOINT", "CMD")
         for i in link.of(keyword)
     ]
     joined = "\n".join(values)
     if "root" not in joined and "~" not in joined and "$" not in joined:
         return ""  # most files: nothing under /root, nothing to work out
-    workdir = runtime_workdir(stages, stage, env)
-    words, instruction = entry_words(stages, stage)
+    env = runtime.env
+    workdir = start_workdir(runtime.chain, env)
+    words, instruction = entry_words(runtime)
     program = next((w for w in words if w not in WRAPPERS and not w.startswith("-")), "")
     program = substitute(program, env)
     if workdir == "/root" or workdir.startswith("/root/"):

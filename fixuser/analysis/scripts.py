@@ -5,26 +5,26 @@ from __future__ import annotations
 
 import fnmatch
 import posixpath
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 
-from fixuser.analysis.runs import runtime_workdir
-from fixuser.dockerfile.stages import Stage, chain
+from fixuser.analysis.runs import start_workdir
+from fixuser.dockerfile.stages import Runtime
 from fixuser.dockerfile.words import process_word, split_flags, substitute
 from fixuser.model import ContextReader
 
 
-def copied_from_context(
-    stages: list[Stage], stage: Stage, target: str, env: Mapping[str, str]
-) -> str | None:
+def copied_from_context(runtime: Runtime, target: str) -> str | None:
     """The build-context source of the file the chain COPYs to ``target`` (a path or name).
 
     ``target`` is an ENTRYPOINT/CMD word: a bare name (found on PATH), an absolute path, or a
     path relative to the WORKDIR the container starts in (``./entrypoint.sh``).
     """
+    env = runtime.env
     if "/" in target and not target.startswith("/"):
-        target = posixpath.normpath(posixpath.join(runtime_workdir(stages, stage, env), target))
+        workdir = start_workdir(runtime.chain, env)
+        target = posixpath.normpath(posixpath.join(workdir, target))
     guess: str | None = None  # a directory copied whole that may hold the file
-    for link in chain(stages, stage):
+    for link in runtime.chain:
         workdir = "/"
         for instruction in link.instructions:
             if instruction.keyword == "WORKDIR":
@@ -61,10 +61,8 @@ def copied_from_context(
 
 
 def copied_configs(
-    stages: list[Stage],
-    stage: Stage,
+    runtime: Runtime,
     globs: tuple[str, ...],
-    env: Mapping[str, str],
     context: ContextReader | None,
 ) -> Iterator[tuple[str, str]]:
     """Files the chain copies from the build context whose name matches one of ``globs``
@@ -72,7 +70,8 @@ def copied_configs(
     if context is None or not globs:
         return
     literal = [g for g in globs if not any(c in g for c in "*?[")]
-    for link in chain(stages, stage):
+    env = runtime.env
+    for link in runtime.chain:
         for instruction in link.instructions:
             if instruction.keyword not in ("COPY", "ADD"):
                 continue
@@ -92,17 +91,15 @@ def copied_configs(
 
 
 def locate_scripts(
-    stages: list[Stage],
-    stage: Stage,
+    runtime: Runtime,
     scripts: list[str],
-    env: Mapping[str, str],
     context: ContextReader | None,
 ) -> dict[str, tuple[str | None, str | None]]:
     """Each entrypoint word -> the build-context file the chain copies to it (or None), and
     that file's text when the context can be read (or None), decoded once for every reader."""
     located: dict[str, tuple[str | None, str | None]] = {}
     for script in scripts:
-        source = copied_from_context(stages, stage, script, env)
+        source = copied_from_context(runtime, script)
         content = context(source) if source is not None and context is not None else None
         if content is not None and not is_text(content):
             continue  # a program (ELF, a static busybox, tini): nothing in it is a shell command

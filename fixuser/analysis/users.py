@@ -7,10 +7,10 @@ import re
 from collections.abc import Mapping
 from typing import NamedTuple
 
-from fixuser.analysis.runs import run_text, safe_split
+from fixuser.analysis.runs import safe_split
 from fixuser.dockerfile.lex import LexError, Unresolved
 from fixuser.dockerfile.parse import Instruction
-from fixuser.dockerfile.stages import Stage, chain, stage_env, user_value
+from fixuser.dockerfile.stages import Runtime, run_text, user_value
 from fixuser.dockerfile.users import is_root_user, misspelled_root, user_is_root
 from fixuser.dockerfile.words import substitute
 
@@ -108,11 +108,11 @@ def as_id(text: str | None, env: Mapping[str, str]) -> int | None:
     return int(value) if value.isascii() and value.isdigit() else None  # "²": isdigit(), not int()
 
 
-def created_users(stages: list[Stage], stage: Stage, args: dict[str, str]) -> list[CreatedUser]:
+def created_users(runtime: Runtime) -> list[CreatedUser]:
     """Users that RUN steps of the chain create with useradd/adduser, oldest first."""
     users: list[CreatedUser] = []
-    for link in reversed(chain(stages, stage)):
-        env = stage_env(stages, link, args)
+    for link in reversed(runtime.chain):
+        env = runtime.env_of(link)
         groups: dict[str, int] = {}
         for instruction in link.of("RUN"):
             text = run_text(instruction)
@@ -147,13 +147,13 @@ def created_users(stages: list[Stage], stage: Stage, args: dict[str, str]) -> li
     return users
 
 
-def earlier_non_root(stages: list[Stage], stage: Stage, args: dict[str, str]) -> str:
+def earlier_non_root(runtime: Runtime) -> str:
     """The last non-root user a USER of the chain sets, each read with the values in effect
     at its own line, or ""."""
-    for link in chain(stages, stage):
+    for link in runtime.chain:
         for instruction in reversed(link.of("USER")):
             try:
-                value = user_value(stages, link, instruction, args)
+                value = user_value(runtime.stages, link, instruction, runtime.args)
             except LexError:
                 continue
             if not user_is_root(value) and not misspelled_root(value):

@@ -4,10 +4,9 @@ that end in USER root (hadolint DL3002 flags them)."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 
-from fixuser.analysis.runs import command, run_text
-from fixuser.dockerfile.stages import Stage, chain, last_user
+from fixuser.analysis.runs import command
+from fixuser.dockerfile.stages import Runtime, last_user, run_text
 from fixuser.dockerfile.users import user_is_root
 from fixuser.dockerfile.words import substitute
 
@@ -15,10 +14,11 @@ SUDO_RE = re.compile(command("sudo") + r"(?![\w-])")
 
 
 def stage_warnings(
-    stages: list[Stage], stage: Stage, env: Mapping[str, str], args: dict[str, str]
+    runtime: Runtime,
 ) -> list[str]:
     warnings = []
-    for link in chain(stages, stage):
+    env = runtime.env
+    for link in runtime.chain:
         for instruction in link.of("EXPOSE"):
             for word in substitute(instruction.value, env).split():
                 port = word.split("/")[0].split("-")[0]
@@ -27,19 +27,19 @@ def stage_warnings(
                         f"line {instruction.lineno}: EXPOSE {word}: a port below 1024 needs "
                         "root or CAP_NET_BIND_SERVICE; move the server to a port >= 1024"
                     )
-    for instruction in stage.of("RUN"):
+    for instruction in runtime.stage.of("RUN"):
         mentions = "sudo" in instruction.value or "sudo" in "".join(instruction.heredocs)
         if mentions and SUDO_RE.search(run_text(instruction)):
             warnings.append(f"line {instruction.lineno}: sudo in the runtime stage")
-    return warnings + other_stage_warnings(stages, stage, args)
+    return warnings + other_stage_warnings(runtime)
 
 
-def other_stage_warnings(stages: list[Stage], stage: Stage, args: dict[str, str]) -> list[str]:
+def other_stage_warnings(runtime: Runtime) -> list[str]:
     """Stages other than the runtime one that end in USER root: harmless at run time, but
     hadolint DL3002 flags them, so they are named on every verdict, compliant included."""
     warnings = []
-    runtime_chain = chain(stages, stage)
-    runtime_source = last_user(stages, stage, args).stage  # where the runtime's USER is set
+    stages, stage, args = runtime.stages, runtime.stage, runtime.args
+    runtime_source = runtime.last_user().stage  # where the runtime's USER is set
     for other in stages:
         if other is stage or other is runtime_source:
             continue
@@ -52,7 +52,7 @@ def other_stage_warnings(stages: list[Stage], stage: Stage, args: dict[str, str]
             continue
         if not user_is_root(setting.value):
             continue
-        kind = "parent stage" if other in runtime_chain else "builder stage"
+        kind = "parent stage" if other in runtime.chain else "builder stage"
         warnings.append(
             f"line {setting.instruction.lineno}: {kind} {other.label} ends in USER "
             f"{setting.value} (harmless at run time; hadolint DL3002 still flags it)"

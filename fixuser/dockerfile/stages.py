@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import posixpath
+import re
+import shlex
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import NamedTuple
 
 from fixuser.dockerfile.lex import LexError, Unresolved
-from fixuser.dockerfile.parse import Dockerfile, Instruction
+from fixuser.dockerfile.parse import Dockerfile, Instruction, exec_form
 from fixuser.dockerfile.words import arg_pairs, env_pairs, expand, split_flags, substitute
 
 
@@ -15,9 +18,6 @@ class Stage:
 
     __slots__ = (
         "_by_keyword",
-        "_chain",
-        "_env",
-        "_run_text",
         "escape",
         "from_instruction",
         "image",
@@ -51,9 +51,6 @@ class Stage:
         self.parent = parent
         self.unresolved = unresolved
         self._by_keyword: dict[str, list[Instruction]] | None = None
-        self._chain: tuple[Stage, ...] | None = None  # see chain()
-        self._env: tuple[Mapping[str, str], LazyEnv] | None = None  # (the args, the env)
-        self._run_text: str | None = None  # see analysis.chain_run_text
 
     def __repr__(self) -> str:
         return f"Stage({self.index}, {self.name!r}, {self.image!r})"
@@ -129,14 +126,12 @@ def build_stages(dockerfile: Dockerfile, args: Mapping[str, str] | None = None) 
 
 
 def chain(stages: Sequence[Stage], stage: Stage) -> tuple[Stage, ...]:
-    """The stage and the stages it is built FROM, nearest first (worked out once per stage:
-    analysis and plan ask for it a dozen times a file)."""
-    if stage._chain is None:
-        out = [stage]
-        while out[-1].parent is not None and len(out) <= len(stages):
-            out.append(stages[out[-1].parent])
-        stage._chain = tuple(out)
-    return stage._chain
+    """The stage and the stages it is built FROM, nearest first. (The runtime stage's chain is
+    worked out once, by its Runtime.)"""
+    out = [stage]
+    while out[-1].parent is not None and len(out) <= len(stages):
+        out.append(stages[out[-1].parent])
+    return tuple(out)
 
 
 class LazyEnv(Mapping[str, str]):
@@ -166,20 +161,14 @@ class LazyEnv(Mapping[str, str]):
         return len(self._get())
 
 
-def stage_env(stages: list[Stage], stage: Stage, args: Mapping[str, str]) -> Mapping[str, str]:
-    """ARG and ENV values visible at the end of ``stage`` (ENV is inherited through FROM).
-
-    Computed once per stage and args, on first use (analysis asks repeatedly).
-    """
-    if stage._env is not None and stage._env[0] is args:
-        return stage._env[1]
-    env = LazyEnv(lambda: compute_env(stages, stage, args))
-    stage._env = (args, env)
-    return env
+def stage_env(stages: Sequence[Stage], stage: Stage, args: Mapping[str, str]) -> Mapping[str, str]:
+    """ARG and ENV values visible at the end of ``stage`` (ENV is inherited through FROM),
+    computed on the first lookup: most values fixuser reads have no ``$`` in them."""
+    return LazyEnv(lambda: compute_env(stages, stage, args))
 
 
 def compute_env(
-    stages: list[Stage], stage: Stage, args: Mapping[str, str], until: Instruction | None = None
+    stages: Sequence[Stage], stage: Stage, args: Mapping[str, str], until: Instruction | None = None
 ) -> dict[str, str]:
     """The variables BuildKit expands with just before ``until`` (an instruction of
     ``stage``), or after the stage's last instruction.
@@ -219,14 +208,14 @@ def compute_env(
 
 
 def env_at(
-    stages: list[Stage], stage: Stage, instruction: Instruction, args: Mapping[str, str]
+    stages: Sequence[Stage], stage: Stage, instruction: Instruction, args: Mapping[str, str]
 ) -> Mapping[str, str]:
     """The variables in effect at ``instruction`` of ``stage`` (computed on first lookup)."""
     return LazyEnv(lambda: compute_env(stages, stage, args, until=instruction))
 
 
 def user_value(
-    stages: list[Stage], stage: Stage, instruction: Instruction, args: Mapping[str, str]
+    stages: Sequence[Stage], stage: Stage, instruction: Instruction, args: Mapping[str, str]
 ) -> str:
     """What the USER ``instruction`` of ``stage`` sets, expanded as BuildKit expands it with
     the ENV and ARG values in effect at that line (not the stage's last ones). Raises
@@ -244,7 +233,7 @@ class UserSetting(NamedTuple):
     error: str = ""  # BuildKit cannot expand the value: the build fails there
 
 
-def last_user(stages: list[Stage], stage: Stage, args: Mapping[str, str]) -> UserSetting:
+def last_user(stages: Sequence[Stage], stage: Stage, args: Mapping[str, str]) -> UserSetting:
     """The last USER in the stage or, failing that, in the stages it is built FROM."""
     for link in chain(stages, stage):
         users = link.of("USER")
@@ -258,3 +247,90 @@ def last_user(stages: list[Stage], stage: Stage, args: Mapping[str, str]) -> Use
                 return UserSetting(instruction.value, instruction, link, error=str(e))
             return UserSetting(value, instruction, link)
     return UserSetting("", None, None)
+
+
+# Shells whose ``-c SCRIPT`` an exec-form RUN may run (any directory, any version suffix).
+SHELL_NAME_RE = re.compile(r"(?:ba|da|a|z|k|mk)?sh[0-9.]*\Z")
+
+
+def run_text(instruction: Instruction) -> str:
+    """The shell text a RUN runs: its shell form and heredoc bodies; for the exec form
+    (``RUN ["sh", "-c", "useradd app"]``), the script a shell's ``-c`` runs, else the argv as
+    one command line, each word quoted as the shell would need it (``["useradd", "app"]`` is
+    ``useradd app``: the words are the argv, never ``app"]``)."""
+    value = instruction.value
+    if "[" in value:
+        argv = exec_form(value)
+        if argv is not None:
+            return exec_script(argv) + "\n"
+    return value + "\n" + "".join(instruction.heredocs)
+
+
+def exec_script(argv: list[str]) -> str:
+    """What an exec-form argv runs, as shell text."""
+    if argv and SHELL_NAME_RE.match(posixpath.basename(argv[0])):
+        index = 1
+        while index < len(argv) - 1:
+            option = argv[index]
+            if option in ("-o", "+o", "-O", "+O"):  # bash -o pipefail -c SCRIPT
+                index += 2
+                continue
+            if not option.startswith(("-", "+")) or option in ("-", "--"):
+                break
+            if not option.startswith("--") and "c" in option:
+                return argv[index + 1]  # sh -c SCRIPT [NAME [ARG...]]
+            index += 1
+    return shlex.join(argv)
+
+
+class Runtime:
+    """The stage a container runs, seen once: the file's stages, the stage, its FROM chain
+    (the stage, then each stage it is built FROM), the global ARG values, the variables in
+    effect at the end of each stage of the chain, and the text of every RUN of the chain.
+    analysis and plan take one of these instead of working any of it out again; the parts
+    that cost something are computed on first use and kept here, not in the Stage objects."""
+
+    __slots__ = ("_envs", "_run_text", "args", "chain", "escape", "stage", "stages")
+
+    def __init__(
+        self, stages: Sequence[Stage], stage: Stage, args: Mapping[str, str], escape: str = "\\"
+    ) -> None:
+        self.stages = tuple(stages)
+        self.stage = stage
+        self.args = args
+        self.escape = escape  # the file's escape character: WORKDIR and USER values use it
+        self.chain = chain(self.stages, stage)
+        self._envs: dict[int, Mapping[str, str]] = {}
+        self._run_text: str | None = None
+
+    @property
+    def env(self) -> Mapping[str, str]:
+        """The ARG and ENV values in effect at the end of the runtime stage."""
+        return self.env_of(self.stage)
+
+    def env_of(self, link: Stage) -> Mapping[str, str]:
+        """The values in effect at the end of ``link`` (a stage of the chain)."""
+        env = self._envs.get(link.index)
+        if env is None:
+            env = self._envs[link.index] = stage_env(self.stages, link, self.args)
+        return env
+
+    @property
+    def run_text(self) -> str:
+        """Every RUN of the chain, one text ("" when there is none), for the searches that
+        first ask whether a word is there at all."""
+        if self._run_text is None:
+            self._run_text = "\n".join(run_text(i) for link in self.chain for i in link.of("RUN"))
+        return self._run_text
+
+    def effective(self, keyword: str) -> Instruction | None:
+        """The last ``keyword`` instruction of the chain, nearest stage first (ENTRYPOINT, CMD:
+        a stage inherits them from the stage it is built FROM)."""
+        for link in self.chain:
+            found = link.of(keyword)
+            if found:
+                return found[-1]
+        return None
+
+    def last_user(self) -> UserSetting:
+        return last_user(self.stages, self.stage, self.args)

@@ -76,7 +76,7 @@ def home_of(choice: Choice) -> str:
 def new_home(facts: Facts, choice: Choice) -> str:
     """A home for the user when the stage sets HOME to root's (/root or below): caches and
     dotfiles under $HOME keep working once the container no longer runs as root."""
-    home = facts.env.get("HOME", "")
+    home = facts.runtime.env.get("HOME", "")
     if not choice.name or not (home == "/root" or home.startswith("/root/")):
         return ""
     return home_of(choice)

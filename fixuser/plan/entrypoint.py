@@ -20,9 +20,8 @@ from typing import NamedTuple
 
 from fixuser.analysis.analyze import Facts
 from fixuser.analysis.privileges import WRAPPER_PATH
-from fixuser.analysis.runs import effective
 from fixuser.dockerfile.parse import Dockerfile, Instruction, encode, exec_form, strip_eol
-from fixuser.dockerfile.stages import Stage, chain
+from fixuser.dockerfile.stages import Runtime, Stage
 from fixuser.dockerfile.words import process_word, volume_words
 from fixuser.edits import Edit
 from fixuser.knowledge.paths import normalise
@@ -81,26 +80,26 @@ def exec_words(value: str) -> list[str] | None:
     return exec_form(value)
 
 
-def shell_of(facts: Facts, stage: Stage) -> list[str]:
-    found = effective(list(facts.stages), stage, "SHELL")
+def shell_of(facts: Facts) -> list[str]:
+    found = facts.runtime.effective("SHELL")
     words = exec_words(found.value) if found is not None else None
     return words or list(DEFAULT_SHELL)
 
 
-def as_exec(facts: Facts, stage: Stage, instruction: Instruction) -> list[str]:
+def as_exec(facts: Facts, instruction: Instruction) -> list[str]:
     """ENTRYPOINT's words in exec form: the shell form runs in the stage's SHELL."""
     words = exec_words(instruction.value)
     if words is not None:
         return words
-    return [*shell_of(facts, stage), instruction.value]  # as BuildKit trimmed it
+    return [*shell_of(facts), instruction.value]  # as BuildKit trimmed it
 
 
-def inherited_cmd(stages: list[Stage], stage: Stage) -> Instruction | str:
+def inherited_cmd(runtime: Runtime) -> Instruction | str:
     """The CMD the stage's image has from the stages it is built FROM: their last CMD, "none"
     when an ENTRYPOINT reset it (setting ENTRYPOINT clears a CMD inherited from the image it
     builds on, unless the same stage sets one), "base" when it is the base image's."""
     state: Instruction | str = "base"
-    for link in reversed(chain(stages, stage)[1:]):
+    for link in reversed(runtime.chain[1:]):
         commands = link.of("CMD")
         if commands:
             state = commands[-1]
@@ -109,7 +108,7 @@ def inherited_cmd(stages: list[Stage], stage: Stage) -> Instruction | str:
     return state
 
 
-def rewrite_in_place(dockerfile: Dockerfile, facts: Facts, stage: Stage, own: Instruction) -> Edit:
+def rewrite_in_place(dockerfile: Dockerfile, facts: Facts, own: Instruction) -> Edit:
     """The stage's ENTRYPOINT with the wrapper in front: an exec form gets one more word after
     its ``[`` (the rest of the line, continuations included, stays as written); a shell form
     becomes the exec form of its shell."""
@@ -130,7 +129,7 @@ def rewrite_in_place(dockerfile: Dockerfile, facts: Facts, stage: Stage, own: In
     last = dockerfile.lines[own.end]
     ending = last[len(strip_eol(last)) :] or ""
     indent = first[: len(first) - len(first.lstrip())]
-    line = f"{indent}{own.written} {dumps([WRAPPER_PATH, *as_exec(facts, stage, own)])}"
+    line = f"{indent}{own.written} {dumps([WRAPPER_PATH, *as_exec(facts, own)])}"
     return Edit(own.start, own.end + 1, 0, line + ending)
 
 
@@ -138,18 +137,20 @@ def dumps(words: list[str]) -> str:
     return json.dumps(words, ensure_ascii=False)
 
 
-def chain_volumes(facts: Facts, stage: Stage) -> list[str]:
+def chain_volumes(facts: Facts) -> list[str]:
     """The VOLUME paths of the stage and the stages it is built FROM, resolved as the VOLUME
     instruction resolves them (against the WORKDIR)."""
     found: list[str] = []
-    for link in reversed(chain(facts.stages, stage)):
+    for link in reversed(facts.runtime.chain):
         workdir = "/"
         for instruction in link.instructions:
             if instruction.keyword == "WORKDIR":
-                value = process_word(instruction.value, facts.env, link.escape)
+                value = process_word(instruction.value, facts.runtime.env, link.escape)
                 workdir = normalise(posixpath.join(workdir, value))
             elif instruction.keyword == "VOLUME":
-                for path in volume_words(instruction.value, facts.env, facts.escape):
+                for path in volume_words(
+                    instruction.value, facts.runtime.env, facts.runtime.escape
+                ):
                     if path and ":" not in path and "\\" not in path and "$" not in path:
                         path = normalise(posixpath.join(workdir, path))
                         if path != "/" and path not in found:
@@ -170,9 +171,9 @@ def plan_entrypoint(
 ) -> EntrypointPlan:
     """The ENTRYPOINT edits, the text that goes where USER would, and the wrapper's text.
     Raises FixRefused when what the stage runs cannot be kept behind the wrapper."""
-    stage = facts.stage
+    stage = facts.runtime.stage
     assert stage is not None
-    stages = list(facts.stages)
+    stages = list(facts.runtime.stages)
     name = wrapper_name(path, stage, stage.index == len(stages) - 1)
     kw = {k: (k.lower() if dockerfile.lower_case else k) for k in ("COPY", "ENTRYPOINT", "CMD")}
     text = f"{COMMENT}\n{kw['COPY']} --chmod=0755 {name} {WRAPPER_PATH}\n"
@@ -180,13 +181,13 @@ def plan_entrypoint(
     notes: list[str] = []
     own = stage.of("ENTRYPOINT")
     if own:
-        edits.append(rewrite_in_place(dockerfile, facts, stage, own[-1]))
+        edits.append(rewrite_in_place(dockerfile, facts, own[-1]))
         notes.append(f"ENTRYPOINT on line {own[-1].lineno}: {WRAPPER_PATH} in front of it")
     else:
-        inherited = effective(stages, stage, "ENTRYPOINT")
+        inherited = facts.runtime.effective("ENTRYPOINT")
         base_cmd: tuple[str, ...] | None = None
         if inherited is not None:
-            words = as_exec(facts, stage, inherited)
+            words = as_exec(facts, inherited)
             whose = f"stage {stages_of(facts, inherited)}'s, line {inherited.lineno}"
         else:
             from fixuser.knowledge.images import base_entrypoint
@@ -204,7 +205,7 @@ def plan_entrypoint(
         notes.append(f"ENTRYPOINT {WRAPPER_PATH} {kept}")
         if not stage.of("CMD"):
             # Setting ENTRYPOINT resets the CMD the stage inherits: say it again.
-            cmd = inherited_cmd(stages, stage)
+            cmd = inherited_cmd(facts.runtime)
             if cmd == "base" and base_cmd is None:
                 raise FixRefused(
                     f"--strategy entrypoint: the command is {facts.analysis.base_image}'s own "
@@ -217,7 +218,7 @@ def plan_entrypoint(
             elif isinstance(cmd, Instruction):
                 text += f"{kw['CMD']} {cmd.value}\n"
                 notes.append(f"CMD of line {cmd.lineno} restated: a new ENTRYPOINT resets it")
-    handed = [*chain_volumes(facts, stage), *settings.writable, *facts.prepares]
+    handed = [*chain_volumes(facts), *settings.writable, *facts.prepares]
     handed = list(dict.fromkeys(handed))
     tools = DROP_TOOLS.get(facts.family, DEFAULT_TOOLS)
     wrapper = render_wrapper(user, uid, gid, owner, handed, tools)
@@ -228,7 +229,7 @@ def plan_entrypoint(
 
 def stages_of(facts: Facts, instruction: Instruction) -> str:
     """The label of the stage ``instruction`` belongs to."""
-    for stage in facts.stages:
+    for stage in facts.runtime.stages:
         if instruction in stage.instructions:
             return stage.label
     return "?"

@@ -9,9 +9,9 @@ import re
 from collections.abc import Callable, Mapping
 
 from fixuser.analysis.analyze import Facts
-from fixuser.analysis.runs import command, entry_words, run_text, safe_split
+from fixuser.analysis.runs import command, entry_words, safe_split
 from fixuser.dockerfile.parse import Dockerfile, Instruction
-from fixuser.dockerfile.stages import Stage, chain
+from fixuser.dockerfile.stages import Stage, run_text
 from fixuser.dockerfile.words import process_word, split_flags, substitute, volume_words
 from fixuser.edits import Edit
 from fixuser.knowledge.paths import is_app_location, is_state_dir, is_system, normalise, under
@@ -60,16 +60,14 @@ def command_paths(command: str, text: str, workdir: str, env: Mapping[str, str])
     return targets
 
 
-def writable_dirs(
-    facts: Facts, stage: Stage, settings: Settings
-) -> tuple[list[Writable], list[str]]:
+def writable_dirs(facts: Facts, settings: Settings) -> tuple[list[Writable], list[str]]:
     """Directories the app must be able to write, and its app directories (for --chown).
 
     The app's directories are its WORKDIRs and VOLUMEs; a directory a RUN step makes counts
     when it lies in one of them or outside the shared system roots (/opt/java, made by an
     install step, does not), and not when a later step removes it again (a build scratch dir).
     """
-    env = facts.env
+    env = facts.runtime.env
     found: dict[str, Writable] = {}
     app_dirs: list[str] = []
     runs: list[tuple[int, str, str]] = []  # (position, text, WORKDIR) of each RUN
@@ -83,7 +81,8 @@ def writable_dirs(
         elif deadline >= 0 and (found[path].deadline < 0 or deadline < found[path].deadline):
             found[path].deadline = deadline
 
-    for link in reversed(chain(facts.stages, stage)):
+    stage = facts.runtime.stage
+    for link in reversed(facts.runtime.chain):
         workdir = "/"
         for index, instruction in enumerate(link.instructions):
             position += 1
@@ -99,7 +98,7 @@ def writable_dirs(
             elif instruction.keyword == "RUN":
                 runs.append((position, run_text(instruction), workdir))
             elif instruction.keyword == "VOLUME":
-                for path in volume_paths(instruction.value, env, facts.escape):
+                for path in volume_paths(instruction.value, env, facts.runtime.escape):
                     path = normalise(posixpath.join(workdir, path))
                     app_dirs.append(path)
                     if link is stage:
@@ -118,13 +117,13 @@ def writable_dirs(
     return list(found.values()), app_dirs
 
 
-def inherited_volumes(facts: Facts, stage: Stage) -> list[tuple[str, Stage, Instruction]]:
+def inherited_volumes(facts: Facts) -> list[tuple[str, Stage, Instruction]]:
     """The absolute VOLUME paths the stage inherits from the stages of this file it is built
     FROM, outside the system directories, each with its stage and VOLUME line."""
     found: list[tuple[str, Stage, Instruction]] = []
-    for link in chain(facts.stages, stage)[1:]:
+    for link in facts.runtime.chain[1:]:
         for instruction in link.of("VOLUME"):
-            for path in volume_paths(instruction.value, facts.env, facts.escape):
+            for path in volume_paths(instruction.value, facts.runtime.env, facts.runtime.escape):
                 path = normalise(path)
                 if path.startswith("/") and not is_system(path):
                     found.append((path, link, instruction))
@@ -202,25 +201,25 @@ def chown_edits(
 CLASSPATH_FLAGS = frozenset({"-cp", "-classpath", "--classpath", "--class-path"})
 
 
-def directories_named(facts: Facts, stage: Stage) -> frozenset[str]:
+def directories_named(facts: Facts) -> frozenset[str]:
     """Top-level paths the stage uses as directories: a path below them in ENTRYPOINT/CMD, a
     WORKDIR or a COPY destination (``/app/bin/run``), or a class path (``java -cp /app``).
     ``COPY classes /app`` then copies a directory, not a file such as ``/server``."""
-    words, _ = entry_words(list(facts.stages), stage)
-    paths = [substitute(w, facts.env) for w in words]
+    words, _ = entry_words(facts.runtime)
+    paths = [substitute(w, facts.runtime.env) for w in words]
     named = {
         value
         for flag, value in itertools.pairwise(paths)
         if flag in CLASSPATH_FLAGS and value.startswith("/")
     }
-    for link in chain(facts.stages, stage):
+    for link in facts.runtime.chain:
         for instruction in link.instructions:
             if instruction.keyword == "WORKDIR":
-                paths.append(process_word(instruction.value, facts.env, link.escape))
+                paths.append(process_word(instruction.value, facts.runtime.env, link.escape))
             elif instruction.keyword in ("COPY", "ADD"):
                 words = split_flags(instruction.value)[1]
                 if words:
-                    paths.append(substitute(words[-1], facts.env))
+                    paths.append(substitute(words[-1], facts.runtime.env))
     for path in paths:
         for part in path.split(":"):  # -cp /app/lib:/app/classes
             if part.startswith("/") and part.count("/") >= 2:

@@ -67,11 +67,12 @@ def user_before(facts: Facts, stage: Stage, instruction: Instruction) -> str:
     earlier = [u for u in stage.of("USER") if u.start < instruction.start]
     if earlier:
         try:
-            value = user_value(list(facts.stages), stage, earlier[-1], facts.args)
+            value = user_value(facts.runtime.stages, stage, earlier[-1], facts.runtime.args)
         except LexError:
             return ""
     elif stage.parent is not None:
-        setting = last_user(list(facts.stages), facts.stages[stage.parent], facts.args)
+        runtime = facts.runtime
+        setting = last_user(runtime.stages, runtime.stages[stage.parent], runtime.args)
         if setting.unresolved or setting.error or setting.instruction is None:
             return ""
         value = setting.value
@@ -88,7 +89,8 @@ def sets_root(facts: Facts, stage: Stage, instruction: Instruction) -> bool:
     """The USER ``instruction`` of ``stage`` makes it root, read as BuildKit reads it there:
     ``root``, 0, or nothing at all (``USER $EMPTY``)."""
     try:
-        return user_is_root(user_value(list(facts.stages), stage, instruction, facts.args))
+        runtime = facts.runtime
+        return user_is_root(user_value(runtime.stages, stage, instruction, runtime.args))
     except LexError:
         return False
 
@@ -101,7 +103,7 @@ def child_edits(
     inherits from them, unchanged. Not where the stage's first instruction is its own USER."""
     kw_user = "user" if dockerfile.lower_case else "USER"
     out: list[tuple[Edit, str]] = []
-    for child in facts.stages:
+    for child in facts.runtime.stages:
         if child.parent != stage.index:
             continue
         header = after_header(child)

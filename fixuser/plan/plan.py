@@ -7,14 +7,22 @@ import posixpath
 from typing import NamedTuple
 
 from fixuser.analysis.analyze import Facts
-from fixuser.analysis.runs import runtime_workdir
-from fixuser.dockerfile.parse import Dockerfile
+from fixuser.analysis.runs import start_workdir
+from fixuser.dockerfile.parse import Dockerfile, Instruction
+from fixuser.dockerfile.stages import chain
 from fixuser.dockerfile.words import process_word
 from fixuser.edits import Edit
 from fixuser.knowledge.paths import normalise
 from fixuser.model import Change, ExtraFile, FixRefused
 from fixuser.plan.blocks import COMMENT, SHELL_LESS, TEMPLATES, home_of, new_home, render_block
-from fixuser.plan.ownership import chown_edits, directories_named, inherited_volumes, writable_dirs
+from fixuser.plan.entrypoint import EntrypointPlan
+from fixuser.plan.ownership import (
+    Writable,
+    chown_edits,
+    directories_named,
+    inherited_volumes,
+    writable_dirs,
+)
 from fixuser.plan.placement import (
     after_header,
     child_edits,
@@ -25,7 +33,7 @@ from fixuser.plan.placement import (
     sets_root,
     user_before,
 )
-from fixuser.plan.user import choose_user
+from fixuser.plan.user import Choice, choose_user
 from fixuser.quoting import Unwritable, dockerfile_word
 from fixuser.settings import Settings
 
@@ -46,240 +54,337 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: str = "
         raise FixRefused(f"cannot write a value of this file into the fix: {e}") from e
 
 
+class Draft:
+    """The fix as it is being planned: what every step reads, and the edits, notes, warnings
+    and owned paths they add, in order."""
+
+    # set by choose()
+    choice: Choice
+    header: Instruction  # the FROM and the ARG/ENV/LABEL lines under it
+    anchor: Instruction  # the USER goes after it: the stage's last RUN, else the header
+    anchor_index: int
+    users_after: list[Instruction]  # USER instructions after the last RUN
+    # set by find_writable()
+    targets: list[Writable]
+    app_dirs: list[str]
+    early: list[Writable]
+    late: list[str]
+    own_home: str
+    home: str
+    # set by compose_user_text()
+    trailing: Instruction | None
+    trailing_root: bool
+
+    def __init__(self, dockerfile: Dockerfile, facts: Facts, settings: Settings, path: str):
+        self.dockerfile, self.facts, self.settings, self.path = dockerfile, facts, settings, path
+        self.stage = facts.runtime.stage
+        self.has_shell = facts.image.shell and facts.family not in SHELL_LESS
+        # --strategy entrypoint: no USER; a wrapper drops to the user at start
+        self.entry = settings.strategy == "entrypoint"
+        self.warnings: list[str] = []
+        self.edits: list[Edit] = []
+        self.notes: list[str] = []
+        self.chowned: list[str] = []
+        self.user_text = ""
+        self.lock = ""
+        self.tool = ""
+        self.wrapped: EntrypointPlan | None = None
+
+    def insert_after(self, instruction: Instruction, priority: int, text: str) -> None:
+        """``text`` after ``instruction`` (closing a dangling continuation first, once)."""
+        at, extra = insertion_after(self.dockerfile, instruction)
+        self.edits += [e for e in extra if e not in self.edits]
+        self.edits.append(Edit(at, at, priority, eol(text, self.dockerfile)))
+
+
 def plan_edits(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: str) -> Plan:
-    stage = facts.stage
-    assert stage is not None
-    warnings: list[str] = []
-    has_shell = facts.image.shell and facts.family not in SHELL_LESS
-    # --strategy entrypoint: no USER; a wrapper drops to the user at start (fixuser.plan.entrypoint)
-    entry = settings.strategy == "entrypoint"
-    if entry and not has_shell:
+    """The fix as a chain of steps, each adding its edits to one Draft."""
+    draft = Draft(dockerfile, facts, settings, path)
+    choose(draft)
+    find_writable(draft)
+    insert_user_block(draft)
+    own_without_shell(draft)
+    warn_inherited_volumes(draft)
+    own_before_volumes(draft)
+    compose_user_text(draft)
+    place_home(draft)
+    place_user(draft)
+    chown_copies(draft)
+    keep_children_building_as_root(draft)
+    return finish(draft)
+
+
+def choose(d: Draft) -> None:
+    """The user, and where the USER goes: after the stage's last RUN (or its FROM header)."""
+    if d.entry and not d.has_shell:
         from fixuser.plan.entrypoint import refuse_without_shell
 
-        refuse_without_shell(facts)
-    choice = choose_user(facts, settings, warnings)
-    edits: list[Edit] = []
-    notes: list[str] = []
-    kw_user = "user" if dockerfile.lower_case else "USER"
-
-    header = after_header(stage)
-    runs = stage.of("RUN")
+        refuse_without_shell(d.facts)
+    d.choice = choose_user(d.facts, d.settings, d.warnings)
+    d.header = after_header(d.stage)
+    runs = d.stage.of("RUN")
     last_run = runs[-1] if runs else None
-    anchor = last_run or header
-    users_after = [u for u in stage.of("USER") if last_run is None or u.start > last_run.end]
+    d.anchor = last_run or d.header
+    d.users_after = [u for u in d.stage.of("USER") if last_run is None or u.start > last_run.end]
+    instructions = d.stage.instructions
+    d.anchor_index = instructions.index(d.anchor) if d.anchor in instructions else -1
 
-    targets, app_dirs = writable_dirs(facts, stage, settings)
-    anchor_index = stage.instructions.index(anchor) if anchor in stage.instructions else -1
-    early = [t for t in targets if 0 <= t.deadline <= anchor_index]
-    late = [t.path for t in targets if t not in early]
+
+def find_writable(d: Draft) -> None:
+    """What the user must be able to write: owned before a VOLUME fixes it (early), or with
+    the USER (late); its own home; a HOME that was root's; --writable."""
+    d.targets, d.app_dirs = writable_dirs(d.facts, d.settings)
+    d.early = [t for t in d.targets if 0 <= t.deadline <= d.anchor_index]
+    d.late = [t.path for t in d.targets if t not in d.early]
     # A user fixuser creates gets a home of its own, made and owned in its block: HOME is
     # where tools keep caches and dotfiles, and /nonexistent breaks them.
-    own_home = home_of(choice) if has_shell and choice.create else ""
-    home = new_home(facts, choice) if has_shell and not entry else ""  # the wrapper sets HOME
-    if home and home not in late and home != own_home:
-        late.append(home)
-    if not entry:  # --writable with a USER: made the user's at build time
-        late += [p for p in settings.writable if p not in late and p != own_home]
-    tool = ""
-    if entry:
+    d.own_home = home_of(d.choice) if d.has_shell and d.choice.create else ""
+    # the wrapper sets HOME itself
+    d.home = new_home(d.facts, d.choice) if d.has_shell and not d.entry else ""
+    if d.home and d.home not in d.late and d.home != d.own_home:
+        d.late.append(d.home)
+    if not d.entry:  # --writable with a USER: made the user's at build time
+        d.late += [p for p in d.settings.writable if p not in d.late and p != d.own_home]
+
+
+def insert_user_block(d: Draft) -> None:
+    """The family's user block (and the wrapper's tool) right after the FROM header."""
+    if d.entry:
         from fixuser.plan import entrypoint
 
-        tool = entrypoint.render_tool(dockerfile, facts.family)
-
-    chowned: list[str] = []
-    if has_shell and choice.create:
-        block_dirs = [own_home, *(late if anchor is header else [])]
-        block = render_block(
-            TEMPLATES.get(facts.family, "portable.sh.j2"), dockerfile, choice, settings, block_dirs
-        )
-        at, extra = insertion_after(dockerfile, header)
-        edits += extra
-        edits.append(Edit(at, at, 1, eol(block + tool, dockerfile)))
-        notes.append(
-            f"creates user {choice.name} ({choice.owner}) with the {facts.family} "
+        d.tool = entrypoint.render_tool(d.dockerfile, d.facts.family)
+    if d.has_shell and d.choice.create:
+        block_dirs = [d.own_home, *(d.late if d.anchor is d.header else [])]
+        template = TEMPLATES.get(d.facts.family, "portable.sh.j2")
+        block = render_block(template, d.dockerfile, d.choice, d.settings, block_dirs)
+        at, extra = insertion_after(d.dockerfile, d.header)
+        d.edits += extra
+        d.edits.append(Edit(at, at, 1, eol(block + d.tool, d.dockerfile)))
+        d.notes.append(
+            f"creates user {d.choice.name} ({d.choice.owner}) with the {d.facts.family} "
             "template after the FROM"
         )
-        chowned += block_dirs
-        notes.append(f"makes {', '.join(block_dirs)} writable by {choice.owner} in that block")
-        if anchor is header:
-            late = []
-    elif tool:
-        at, extra = insertion_after(dockerfile, header)
-        edits += extra
-        edits.append(Edit(at, at, 1, eol(tool, dockerfile)))
-    if tool:
-        notes.append(f"puts the wrapper's tool in the image ({facts.family}) after the FROM")
-    if targets and not has_shell:
-        # No RUN is possible. A WORKDIR that comes after the USER is created owned by that
-        # user (BuildKit and buildah alike: tests/test_engine.py proves it for buildah), and
-        # COPY --chown creates its destination owned; anything else stays root's.
-        after_user = {
-            normalise(posixpath.join("/", process_word(i.value, facts.env, stage.escape)))
-            for i in stage.instructions[anchor_index + 1 :]
-            if i.keyword == "WORKDIR"
-        }
-        left = [t.path for t in targets if t.path not in after_user]
-        if left:
-            warnings.append(
-                "no shell in the base image: "
-                + ", ".join(left)
-                + " stay owned by root (COPY --chown owns what is copied)"
-            )
-        late, early = [], []
-    if not entry:  # the wrapper hands VOLUMEs over at start, inherited ones included
-        warnings += [
-            f"line {at.lineno}: VOLUME {path} comes from stage {link.label}, which this stage "
-            "is built FROM: the directory is fixed at that line, so a chown here would be lost "
-            f"(buildah and podman discard it) and it stays root's; if the app writes there, "
-            f"chown it to {choice.owner} before that VOLUME line, or mount a volume it owns"
-            for path, link, at in inherited_volumes(facts, stage)
-        ]
-    if early:
-        first = min(t.deadline for t in early)
-        volume = stage.instructions[first]
-        dirs = [t.path for t in early]
-        edits.append(
-            Edit(
-                volume.start,
-                volume.start,
-                2,  # after a user block inserted at the same place
-                eol(render_block("writable.sh.j2", dockerfile, choice, settings, dirs), dockerfile),
-            )
-        )
-        chowned += dirs
-        notes.append(f"makes {', '.join(dirs)} writable before the VOLUME on line {volume.lineno}")
-    user_text = f"{COMMENT}\n"
-    wrapped = None
-    if entry:
-        wrapped = entrypoint.plan_entrypoint(
-            dockerfile,
-            facts,
-            settings,
-            path=path,
-            user=choice.name,
-            uid=choice.uid,
-            gid=choice.gid,
-            owner=choice.owner,
-        )
-        user_text = wrapped.text
-    lock = ""
-    if settings.lock_users:  # one RUN before the USER, after the stage's own RUN steps
-        from fixuser.analysis.accounts import lock_users
+        d.chowned += block_dirs
+        d.notes.append(f"makes {', '.join(block_dirs)} writable by {d.choice.owner} in that block")
+        if d.anchor is d.header:
+            d.late = []
+    elif d.tool:
+        at, extra = insertion_after(d.dockerfile, d.header)
+        d.edits += extra
+        d.edits.append(Edit(at, at, 1, eol(d.tool, d.dockerfile)))
+    if d.tool:
+        d.notes.append(f"puts the wrapper's tool in the image ({d.facts.family}) after the FROM")
 
-        lock, said = lock_users(
-            facts.family if has_shell else None,
-            choice.name,
-            choice.uid,
-            lower_case=dockerfile.lower_case,
-            escape=dockerfile.escape,
+
+def own_without_shell(d: Draft) -> None:
+    """No RUN is possible. A WORKDIR that comes after the USER is created owned by that user
+    (BuildKit and buildah alike: tests/test_engine.py proves it for buildah), and COPY
+    --chown creates its destination owned; anything else stays root's."""
+    if not d.targets or d.has_shell:
+        return
+    env, escape = d.facts.runtime.env, d.stage.escape
+    after_user = {
+        normalise(posixpath.join("/", process_word(i.value, env, escape)))
+        for i in d.stage.instructions[d.anchor_index + 1 :]
+        if i.keyword == "WORKDIR"
+    }
+    left = [t.path for t in d.targets if t.path not in after_user]
+    if left:
+        d.warnings.append(
+            "no shell in the base image: "
+            + ", ".join(left)
+            + " stay owned by root (COPY --chown owns what is copied)"
         )
-        (notes if lock else warnings).append(said)
-        user_text = lock + user_text
-    if late:
-        user_text = render_block("writable.sh.j2", dockerfile, choice, settings, late) + user_text
-        chowned += late
-        notes.append(f"makes {', '.join(late)} writable by {choice.owner}")
-    if wrapped is None:
-        user_text += f"{kw_user} {dockerfile_word(choice.value, dockerfile.escape)}\n"
-    trailing = users_after[-1] if users_after and wrapped is None else None
-    trailing_root = trailing is not None and sets_root(facts, stage, trailing)
-    if home:
-        kw_env = "env" if dockerfile.lower_case else "ENV"
-        home_text = f"{kw_env} HOME={dockerfile_word(home, dockerfile.escape)}\n"
-        # The USER goes after the last RUN (or in place of a trailing USER root); an ENV that
-        # sets HOME after that point would set root's home again: the new HOME follows it.
-        user_at = trailing.start if trailing is not None and trailing_root else anchor.end + 1
-        setter = last_home_setter(stage)
-        if setter is not None and setter.start >= user_at:
-            at, extra = insertion_after(dockerfile, setter)
-            edits += [e for e in extra if e not in edits]
-            edits.append(Edit(at, at, 3, eol(home_text, dockerfile)))
-            notes.append(
-                f"ENV HOME={home} after line {setter.end + 1}, which set HOME to "
-                f"{facts.env['HOME']}, root's"
-            )
-        else:
-            user_text += home_text
-            notes.append(f"ENV HOME={home} after the USER: HOME was {facts.env['HOME']}, root's")
-    before = user_before(facts, stage, trailing) if trailing is not None and trailing_root else ""
-    if trailing is not None and before and not lock and not late:
+    d.late, d.early = [], []
+
+
+def warn_inherited_volumes(d: Draft) -> None:
+    """A VOLUME of a stage this one is built FROM cannot be chowned here (the wrapper hands
+    VOLUMEs over at start, inherited ones included)."""
+    if d.entry:
+        return
+    d.warnings += [
+        f"line {at.lineno}: VOLUME {path} comes from stage {link.label}, which this stage "
+        "is built FROM: the directory is fixed at that line, so a chown here would be lost "
+        f"(buildah and podman discard it) and it stays root's; if the app writes there, "
+        f"chown it to {d.choice.owner} before that VOLUME line, or mount a volume it owns"
+        for path, link, at in inherited_volumes(d.facts)
+    ]
+
+
+def own_before_volumes(d: Draft) -> None:
+    """A VOLUME's directory made the user's before the VOLUME line (later changes to a volume
+    are discarded)."""
+    if not d.early:
+        return
+    volume = d.stage.instructions[min(t.deadline for t in d.early)]
+    dirs = [t.path for t in d.early]
+    block = render_block("writable.sh.j2", d.dockerfile, d.choice, d.settings, dirs)
+    # priority 2: after a user block inserted at the same place
+    d.edits.append(Edit(volume.start, volume.start, 2, eol(block, d.dockerfile)))
+    d.chowned += dirs
+    d.notes.append(f"makes {', '.join(dirs)} writable before the VOLUME on line {volume.lineno}")
+
+
+def compose_user_text(d: Draft) -> None:
+    """What goes where the USER goes: the directories made writable, --lock-users' RUN, the
+    CIS comment and the USER (or the wrapper's COPY and ENTRYPOINT)."""
+    d.user_text = f"{COMMENT}\n"
+    if d.entry:
+        from fixuser.plan import entrypoint
+
+        d.wrapped = entrypoint.plan_entrypoint(
+            d.dockerfile,
+            d.facts,
+            d.settings,
+            path=d.path,
+            user=d.choice.name,
+            uid=d.choice.uid,
+            gid=d.choice.gid,
+            owner=d.choice.owner,
+        )
+        d.user_text = d.wrapped.text
+    if d.settings.lock_users:  # one RUN before the USER, after the stage's own RUN steps
+        from fixuser.plan.lock import lock_users
+
+        d.lock, said = lock_users(
+            d.facts.family if d.has_shell else None,
+            d.choice.name,
+            d.choice.uid,
+            lower_case=d.dockerfile.lower_case,
+            escape=d.dockerfile.escape,
+        )
+        (d.notes if d.lock else d.warnings).append(said)
+        d.user_text = d.lock + d.user_text
+    if d.late:
+        block = render_block("writable.sh.j2", d.dockerfile, d.choice, d.settings, d.late)
+        d.user_text = block + d.user_text
+        d.chowned += d.late
+        d.notes.append(f"makes {', '.join(d.late)} writable by {d.choice.owner}")
+    if d.wrapped is None:
+        kw_user = "user" if d.dockerfile.lower_case else "USER"
+        d.user_text += f"{kw_user} {dockerfile_word(d.choice.value, d.dockerfile.escape)}\n"
+    d.trailing = d.users_after[-1] if d.users_after and d.wrapped is None else None
+    d.trailing_root = d.trailing is not None and sets_root(d.facts, d.stage, d.trailing)
+
+
+def place_home(d: Draft) -> None:
+    """ENV HOME for the user when the stage set HOME to root's. The USER goes after the last
+    RUN (or in place of a trailing USER root); an ENV that sets HOME after that point would
+    set root's home again: the new HOME follows it."""
+    if not d.home:
+        return
+    kw_env = "env" if d.dockerfile.lower_case else "ENV"
+    home_text = f"{kw_env} HOME={dockerfile_word(d.home, d.dockerfile.escape)}\n"
+    trailing = d.trailing if d.trailing_root else None
+    user_at = trailing.start if trailing is not None else d.anchor.end + 1
+    setter = last_home_setter(d.stage)
+    was = d.facts.runtime.env["HOME"]
+    if setter is not None and setter.start >= user_at:
+        d.insert_after(setter, 3, home_text)
+        d.notes.append(
+            f"ENV HOME={d.home} after line {setter.end + 1}, which set HOME to {was}, root's"
+        )
+    else:
+        d.user_text += home_text
+        d.notes.append(f"ENV HOME={d.home} after the USER: HOME was {was}, root's")
+
+
+def place_user(d: Draft) -> None:
+    """The USER text after the last RUN, in place of a trailing USER root, or nothing at all
+    when removing that USER root brings back the user the stage ran as."""
+    trailing = d.trailing
+    before = (
+        user_before(d.facts, d.stage, trailing) if trailing is not None and d.trailing_root else ""
+    )
+    if trailing is not None and before and not d.lock and not d.late:
         # USER app ... USER root at the end: dropping the USER root brings app back, with
         # nothing between them that needs root. A second USER app would only say it twice.
-        edits.append(Edit(trailing.start, trailing.end + 1, 2, ""))
-        notes.append(
+        d.edits.append(Edit(trailing.start, trailing.end + 1, 2, ""))
+        d.notes.append(
             f"removes USER {trailing.value.strip()} on line {trailing.lineno}: the stage "
             f"runs as {before} before it"
         )
     elif trailing is not None and before:
         # A RUN of the fix (--lock-users, directories made writable) needs root, and the
         # stage runs as its earlier user up to that USER root: it stays, the RUN follows it
-        at, extra = insertion_after(dockerfile, trailing)
-        edits += [e for e in extra if e not in edits]
-        edits.append(Edit(at, at, 2, eol(user_text, dockerfile)))
-        notes.append(f"USER {choice.value} after line {trailing.end + 1} ({choice.why})")
-    elif trailing is not None and trailing_root:
-        edits.append(Edit(trailing.start, trailing.end + 1, 2, eol(user_text, dockerfile)))
-        notes.append(
+        d.insert_after(trailing, 2, d.user_text)
+        d.notes.append(f"USER {d.choice.value} after line {trailing.end + 1} ({d.choice.why})")
+    elif trailing is not None and d.trailing_root:
+        d.edits.append(Edit(trailing.start, trailing.end + 1, 2, eol(d.user_text, d.dockerfile)))
+        d.notes.append(
             f"replaces USER {trailing.value.strip()} on line {trailing.lineno} with "
-            f"USER {choice.value}"
+            f"USER {d.choice.value}"
         )
     else:
-        at, extra = insertion_after(dockerfile, anchor)
-        edits += [e for e in extra if e not in edits]
-        edits.append(Edit(at, at, 2, eol(user_text, dockerfile)))
-        if wrapped is None:
-            notes.append(f"USER {choice.value} after line {anchor.end + 1} ({choice.why})")
+        d.insert_after(d.anchor, 2, d.user_text)
+        where = f"after line {d.anchor.end + 1} ({d.choice.why})"
+        if d.wrapped is None:
+            d.notes.append(f"USER {d.choice.value} {where}")
         else:
-            edits += wrapped.edits
-            notes.append(
-                f"the wrapper's COPY after line {anchor.end + 1}, for {choice.value} ({choice.why})"
+            d.edits += d.wrapped.edits
+            d.notes.append(
+                f"the wrapper's COPY after line {d.anchor.end + 1}, for {d.choice.value} "
+                f"({d.choice.why})"
             )
-            notes += wrapped.notes
-    # COPY/ADD --chown is Linux-only: the Dockerfile reference says it does not work for
-    # Windows containers (ownership there is not /etc/passwd uids).
-    if settings.ownership == "app" and facts.family != "windows":
-        parent = facts.stages[stage.parent] if stage.parent is not None else None
-        inherited = runtime_workdir(list(facts.stages), parent, facts.env) if parent else "/"
-        copy_edits, owned = chown_edits(
-            stage,
-            dockerfile,
-            choice,
-            app_dirs,
-            facts.env,
-            inherited,
-            functools.cache(lambda: directories_named(facts, stage)),
-        )
-        edits += copy_edits
-        chowned += owned
-    # The wrapper changes no USER: ONBUILD triggers and child stages still build as root.
-    onbuild = onbuild_edits(dockerfile, stage, choice) if wrapped is None else []
-    if onbuild:
-        edits += [e for e in onbuild if e not in edits]
-        notes.append(
-            "ONBUILD triggers keep running as root in child builds (ONBUILD USER root "
-            f"before them, ONBUILD USER {choice.value} after)"
-        )
-    children = child_edits(dockerfile, facts, stage, choice) if wrapped is None else []
-    if wrapped is not None:
-        warnings += [
-            f"stage {c.label} is built FROM {stage.label} and inherits its new ENTRYPOINT: it "
-            f"runs as {choice.value} too, unless it sets an ENTRYPOINT of its own"
-            for c in facts.stages
-            if c.parent == stage.index and not c.of("ENTRYPOINT")
+            d.notes += d.wrapped.notes
+
+
+def chown_copies(d: Draft) -> None:
+    """COPY/ADD into the app's directories get --chown. Linux only: the Dockerfile reference
+    says it does not work for Windows containers (ownership there is not /etc/passwd uids)."""
+    if d.settings.ownership != "app" or d.facts.family == "windows":
+        return
+    runtime = d.facts.runtime
+    parent = runtime.stages[d.stage.parent] if d.stage.parent is not None else None
+    inherited = start_workdir(chain(runtime.stages, parent), runtime.env) if parent else "/"
+    copy_edits, owned = chown_edits(
+        d.stage,
+        d.dockerfile,
+        d.choice,
+        d.app_dirs,
+        runtime.env,
+        inherited,
+        functools.cache(lambda: directories_named(d.facts)),
+    )
+    d.edits += copy_edits
+    d.chowned += owned
+
+
+def keep_children_building_as_root(d: Draft) -> None:
+    """ONBUILD triggers and the stages built FROM this one still build as root (the wrapper
+    changes no USER: it only warns that they inherit its ENTRYPOINT)."""
+    if d.wrapped is not None:
+        d.warnings += [
+            f"stage {c.label} is built FROM {d.stage.label} and inherits its new ENTRYPOINT: "
+            f"it runs as {d.choice.value} too, unless it sets an ENTRYPOINT of its own"
+            for c in d.facts.runtime.stages
+            if c.parent == d.stage.index and not c.of("ENTRYPOINT")
         ]
-    if children:
-        edits += [edit for edit, _ in children]
-        notes += [note for _, note in children if note]
+        return
+    onbuild = onbuild_edits(d.dockerfile, d.stage, d.choice)
+    if onbuild:
+        d.edits += [e for e in onbuild if e not in d.edits]
+        d.notes.append(
+            "ONBUILD triggers keep running as root in child builds (ONBUILD USER root "
+            f"before them, ONBUILD USER {d.choice.value} after)"
+        )
+    children = child_edits(d.dockerfile, d.facts, d.stage, d.choice)
+    d.edits += [edit for edit, _ in children]
+    d.notes += [note for _, note in children if note]
+
+
+def finish(d: Draft) -> Plan:
     change = Change(
-        user=choice.value,
-        created_user=f"{choice.name} ({choice.owner})" if choice.create else None,
-        chowned=tuple(chowned),
-        notes=tuple(notes),
-        uid=choice.uid,
+        user=d.choice.value,
+        created_user=f"{d.choice.name} ({d.choice.owner})" if d.choice.create else None,
+        chowned=tuple(d.chowned),
+        notes=tuple(d.notes),
+        uid=d.choice.uid,
     )
-    if wrapped is None:
-        return Plan(tuple(edits), change, tuple(warnings))
+    if d.wrapped is None:
+        return Plan(tuple(d.edits), change, tuple(d.warnings))
     change = change._replace(
-        strategy="entrypoint", wrapper=wrapped.wrapper.path, handed=wrapped.handed
+        strategy="entrypoint", wrapper=d.wrapped.wrapper.path, handed=d.wrapped.handed
     )
-    return Plan(tuple(edits), change, tuple(warnings), (wrapped.wrapper,))
+    return Plan(tuple(d.edits), change, tuple(d.warnings), (d.wrapped.wrapper,))

@@ -9,7 +9,7 @@ from typing import NamedTuple
 from fixuser.analysis.analyze import Facts
 from fixuser.analysis.users import CreatedUser
 from fixuser.dockerfile.users import user_part
-from fixuser.knowledge.images import KnownUser
+from fixuser.knowledge.images import ImageInfo, KnownUser
 from fixuser.model import FixRefused
 from fixuser.settings import Settings
 
@@ -103,19 +103,7 @@ def choose_user(facts: Facts, settings: Settings, warnings: list[str]) -> Choice
             if family == "scratch"
             else "distroless images ship nonroot (65532)",
         )
-    uid, gid = settings.uid, settings.group_id
-    taken = {u.uid for u in (*image.reserved, *image.users)}
-    while uid in taken:
-        warnings.append(
-            f"uid {uid} is already used by the base image ({image.evidence}); using {uid + 1}"
-        )
-        uid, gid = uid + 1, (gid + 1 if settings.gid is None else gid)
-    if settings.openshift:
-        gid = 0
-    value = f"{uid}:{gid}" if numeric else settings.user
-    if settings.openshift and numeric:
-        value = str(uid)
-    return Choice(value, f"{uid}:{gid}", True, settings.user, uid, gid, "created by fixuser")
+    return new_user(image, settings, warnings)
 
 
 def root_names(facts: Facts) -> frozenset[str]:
@@ -133,3 +121,22 @@ def refuse_unwritable_user(value: str) -> None:
             f"the stage's earlier USER {value!r} cannot be written as one word of a USER "
             "line or a chown"
         )
+
+
+def new_user(image: ImageInfo, settings: Settings, warnings: list[str]) -> Choice:
+    """The user fixuser creates: --user/--uid/--gid, the UID moved past any the base image
+    already uses (Ubuntu 23.04+'s 1000), group 0 for --openshift."""
+    numeric = settings.user_format == "numeric"
+    uid, gid = settings.uid, settings.group_id
+    taken = {u.uid for u in (*image.reserved, *image.users)}
+    while uid in taken:
+        warnings.append(
+            f"uid {uid} is already used by the base image ({image.evidence}); using {uid + 1}"
+        )
+        uid, gid = uid + 1, (gid + 1 if settings.gid is None else gid)
+    if settings.openshift:
+        gid = 0
+    value = f"{uid}:{gid}" if numeric else settings.user
+    if settings.openshift and numeric:
+        value = str(uid)
+    return Choice(value, f"{uid}:{gid}", True, settings.user, uid, gid, "created by fixuser")
