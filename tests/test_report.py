@@ -18,17 +18,10 @@ import pytest
 
 from fixuser.model import Analysis, Shipped, Verdict
 from fixuser.project.context import Override
-from fixuser.report.findings import (
-    Blocks,
-    Outcome,
-    Report,
-    as_github,
-    as_gitlab,
-    ci_path,
-    escape_data,
-    escape_property,
-    sarif_location,
-)
+from fixuser.report.ci import as_github, as_gitlab, escape_data, escape_property
+from fixuser.report.findings import Outcome, Report, ci_path
+from fixuser.report.sarif import sarif_location
+from fixuser.report.stream import Blocks
 
 ROOT_DOCKERFILE = b'FROM debian:bookworm-slim\nCMD ["/app/run"]\n'
 
