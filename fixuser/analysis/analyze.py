@@ -39,7 +39,14 @@ from fixuser.knowledge.images import (
     program_needles,
     program_rules,
 )
-from fixuser.model import Analysis, ContextReader, DockerfileError, Verdict
+from fixuser.model import (
+    Analysis,
+    ContextReader,
+    DockerfileError,
+    Verdict,
+    WarningRule,
+    WarningText,
+)
 from fixuser.settings import Settings
 
 
@@ -575,7 +582,7 @@ def privileges(
     image: ImageInfo,
     env: Mapping[str, str],
     context: ContextReader | None,
-    warnings: list[str],
+    warnings: list[WarningText],
     prepared: list[str] | None = None,
 ) -> tuple[Verdict | None, str]:
     """drops-privileges / needs-root / root-by-design, with the reason, or (None, "").
@@ -938,7 +945,7 @@ def scripts_start_server(located: dict[str, tuple[str | None, str | None]]) -> s
 
 def stage_warnings(
     stages: list[Stage], stage: Stage, env: Mapping[str, str], args: dict[str, str]
-) -> list[str]:
+) -> list[WarningText]:
     warnings = []
     for link in chain(stages, stage):
         for instruction in link.of("EXPOSE"):
@@ -946,17 +953,26 @@ def stage_warnings(
                 port = word.split("/")[0].split("-")[0]
                 if port.isdigit() and int(port) < 1024:
                     warnings.append(
-                        f"line {instruction.lineno}: EXPOSE {word}: a port below 1024 needs "
-                        "root or CAP_NET_BIND_SERVICE; move the server to a port >= 1024"
+                        WarningText(
+                            WarningRule.LOW_PORT,
+                            f"line {instruction.lineno}: EXPOSE {word}: a port below 1024 needs "
+                            "root or CAP_NET_BIND_SERVICE; move the server to a port >= 1024",
+                        )
                     )
     for instruction in stage.of("RUN"):
         mentions = "sudo" in instruction.value or "sudo" in "".join(instruction.heredocs)
         if mentions and SUDO_RE.search(run_text(instruction)):
-            warnings.append(f"line {instruction.lineno}: sudo in the runtime stage")
+            warnings.append(
+                WarningText(
+                    WarningRule.SUDO, f"line {instruction.lineno}: sudo in the runtime stage"
+                )
+            )
     return warnings + other_stage_warnings(stages, stage, args)
 
 
-def other_stage_warnings(stages: list[Stage], stage: Stage, args: dict[str, str]) -> list[str]:
+def other_stage_warnings(
+    stages: list[Stage], stage: Stage, args: dict[str, str]
+) -> list[WarningText]:
     """Stages other than the runtime one that end in USER root: harmless at run time, but
     hadolint DL3002 flags them, so they are named on every verdict, compliant included."""
     warnings = []
@@ -976,8 +992,11 @@ def other_stage_warnings(stages: list[Stage], stage: Stage, args: dict[str, str]
             continue
         kind = "parent stage" if other in runtime_chain else "builder stage"
         warnings.append(
-            f"line {setting.instruction.lineno}: {kind} {other.label} ends in USER "
-            f"{setting.value} (harmless at run time; hadolint DL3002 still flags it)"
+            WarningText(
+                WarningRule.BUILDER_ROOT,
+                f"line {setting.instruction.lineno}: {kind} {other.label} ends in USER "
+                f"{setting.value} (harmless at run time; hadolint DL3002 still flags it)",
+            )
         )
     return warnings
 
@@ -994,13 +1013,14 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
     )
     image = lookup("" if name_unresolved else base)
     family, evidence = detect_family(stages, stage, image, dockerfile.escape)
-    overruled = ""
+    overruled: WarningText | None = None
     if image.known:
         contradiction = contradicting_evidence(stages, stage, family)
         if contradiction is not None:
-            overruled = (
+            overruled = WarningText(
+                WarningRule.OTHER,
                 f"the image table says {family} ({image.evidence}), but {contradiction[1]}: "
-                f"taken as {contradiction[0]}"
+                f"taken as {contradiction[0]}",
             )
             family, evidence = contradiction
             image = generic(family, evidence)
@@ -1008,7 +1028,7 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
     setting = last_user(stages, stage, args)
 
     def result(
-        verdict: Verdict, user: str, reason: str = "", warnings: tuple[str, ...] = ()
+        verdict: Verdict, user: str, reason: str = "", warnings: tuple[WarningText, ...] = ()
     ) -> Facts:
         analysis = Analysis(
             verdict,

@@ -37,7 +37,7 @@ from fixuser.dockerfile.stages import (
 from fixuser.edits import Edit
 from fixuser.knowledge.images import KnownUser
 from fixuser.knowledge.paths import is_app_location, is_state_dir, is_system, normalise, under
-from fixuser.model import Change, ExtraFile, FixRefused
+from fixuser.model import Change, ExtraFile, FixRefused, WarningRule, WarningText
 from fixuser.quoting import Unwritable, dockerfile_word, flag_word
 from fixuser.settings import Settings
 
@@ -76,7 +76,7 @@ class Choice(NamedTuple):
 class Plan(NamedTuple):
     edits: tuple[Edit, ...]
     change: Change
-    warnings: tuple[str, ...]
+    warnings: tuple[WarningText, ...]
     extra_files: tuple[ExtraFile, ...] = ()  # --strategy entrypoint: its wrapper
 
 
@@ -86,7 +86,7 @@ def owner_of(uid: int | None, gid: int | None, name: str) -> str:
     return f"{uid}:{gid}" if gid is not None else str(uid)
 
 
-def choose_user(facts: Facts, settings: Settings, warnings: list[str]) -> Choice:
+def choose_user(facts: Facts, settings: Settings, warnings: list[WarningText]) -> Choice:
     image, family = facts.image, facts.family
     numeric = settings.user_format == "numeric"
 
@@ -159,7 +159,10 @@ def choose_user(facts: Facts, settings: Settings, warnings: list[str]) -> Choice
     taken = {u.uid for u in (*image.reserved, *image.users)}
     while uid in taken:
         warnings.append(
-            f"uid {uid} is already used by the base image ({image.evidence}); using {uid + 1}"
+            WarningText(
+                WarningRule.UID_TAKEN,
+                f"uid {uid} is already used by the base image ({image.evidence}); using {uid + 1}",
+            )
         )
         uid, gid = uid + 1, (gid + 1 if settings.gid is None else gid)
     if settings.openshift:
@@ -588,7 +591,7 @@ def plan(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: str = "
 def plan_edits(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: str) -> Plan:
     stage = facts.stage
     assert stage is not None
-    warnings: list[str] = []
+    warnings: list[WarningText] = []
     has_shell = facts.image.shell and facts.family not in SHELL_LESS
     # --strategy entrypoint: no USER; a wrapper drops to the user at start (fixuser.plan.entrypoint)
     entry = settings.strategy == "entrypoint"
@@ -660,17 +663,23 @@ def plan_edits(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: s
         left = [t.path for t in targets if t.path not in after_user]
         if left:
             warnings.append(
-                "no shell in the base image: "
-                + ", ".join(left)
-                + " stay owned by root (COPY --chown owns what is copied)"
+                WarningText(
+                    WarningRule.OTHER,
+                    "no shell in the base image: "
+                    + ", ".join(left)
+                    + " stay owned by root (COPY --chown owns what is copied)",
+                )
             )
         late, early = [], []
     if not entry:  # the wrapper hands VOLUMEs over at start, inherited ones included
         warnings += [
-            f"line {at.lineno}: VOLUME {path} comes from stage {link.label}, which this stage "
-            "is built FROM: the directory is fixed at that line, so a chown here would be lost "
-            f"(buildah and podman discard it) and it stays root's; if the app writes there, "
-            f"chown it to {choice.owner} before that VOLUME line, or mount a volume it owns"
+            WarningText(
+                WarningRule.OTHER,
+                f"line {at.lineno}: VOLUME {path} comes from stage {link.label}, which this stage "
+                "is built FROM: the directory is fixed at that line, so a chown here would be lost "
+                f"(buildah and podman discard it) and it stays root's; if the app writes there, "
+                f"chown it to {choice.owner} before that VOLUME line, or mount a volume it owns",
+            )
             for path, link, at in inherited_volumes(facts, stage)
         ]
     if early:
@@ -712,7 +721,10 @@ def plan_edits(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: s
             lower_case=dockerfile.lower_case,
             escape=dockerfile.escape,
         )
-        (notes if lock else warnings).append(said)
+        if lock:
+            notes.append(said)
+        else:
+            warnings.append(WarningText(WarningRule.OTHER, said))
         user_text = lock + user_text
     if late:
         user_text = render_block("writable.sh.j2", dockerfile, choice, settings, late) + user_text
@@ -801,8 +813,11 @@ def plan_edits(dockerfile: Dockerfile, facts: Facts, settings: Settings, path: s
     children = child_edits(dockerfile, facts, stage, choice) if wrapped is None else []
     if wrapped is not None:
         warnings += [
-            f"stage {c.label} is built FROM {stage.label} and inherits its new ENTRYPOINT: it "
-            f"runs as {choice.value} too, unless it sets an ENTRYPOINT of its own"
+            WarningText(
+                WarningRule.OTHER,
+                f"stage {c.label} is built FROM {stage.label} and inherits its new ENTRYPOINT: it "
+                f"runs as {choice.value} too, unless it sets an ENTRYPOINT of its own",
+            )
             for c in facts.stages
             if c.parent == stage.index and not c.of("ENTRYPOINT")
         ]

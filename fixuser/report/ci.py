@@ -8,15 +8,7 @@ from typing import Any, NamedTuple, TextIO
 
 from fixuser.escape import printable
 from fixuser.model import Verdict
-from fixuser.report.findings import (
-    RULE_ID,
-    Report,
-    ci_path,
-    finding_line,
-    ships,
-    summary_line,
-    warning_rule,
-)
+from fixuser.report.findings import RULE_ID, Report, ci_path, finding_line, ships, summary_line
 from fixuser.report.json import json_text
 
 # GitLab's severities (info, minor, major, critical, blocker) by what the finding is: a stage
@@ -74,7 +66,7 @@ def issues(report: Report) -> list[Issue]:
             found.append(Issue(path, line, RULE_ID, "error", severity, message, identity))
         for warning in analysis.warnings:
             line, text = split_line(warning, analysis.stage_line)
-            found.append(Issue(path, line, warning_rule(warning), "warning", "minor", text, text))
+            found.append(Issue(path, line, warning.rule, "warning", "minor", text, text))
     for override in report.overrides:
         severity = OVERRIDE_SEVERITY.get(override.rule, "critical")
         line, message = max(override.line, 1), override.message

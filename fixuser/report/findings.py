@@ -5,7 +5,6 @@ and fixuser.report.formats names them."""
 from __future__ import annotations
 
 import os
-import re
 from typing import TYPE_CHECKING, NamedTuple
 
 from fixuser.model import Analysis, Verdict
@@ -15,23 +14,6 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_FINDING, EXIT_ERROR = 0, 1, 2
 RULE_ID = "CIS-DOCKER-4.1"
-# Warnings get rule ids of their own, by what they are about.
-WARNING_RULES = (
-    (re.compile(r"EXPOSE"), "FIXUSER-LOW-PORT", "A port below 1024 needs root"),
-    (re.compile(r"\bsudo\b"), "FIXUSER-SUDO", "sudo in the runtime stage"),
-    (
-        re.compile(r"(builder|parent) stage"),
-        "FIXUSER-BUILDER-ROOT",
-        "A builder stage ends in USER root",
-    ),
-    (re.compile(r"uid \d+ is already used"), "FIXUSER-UID-TAKEN", "The UID is taken"),
-    (re.compile(r"--force"), "FIXUSER-FORCED", "A stage was fixed with --force"),
-    (re.compile(r"."), "FIXUSER-WARNING", "Other warning"),
-)
-
-
-def warning_rule(text: str) -> str:
-    return next(rule for pattern, rule, _ in WARNING_RULES if pattern.search(text))
 
 
 class Outcome(NamedTuple):

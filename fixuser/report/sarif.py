@@ -6,19 +6,21 @@ from __future__ import annotations
 from typing import Any, TextIO
 
 from fixuser import __version__
-from fixuser.model import Analysis
-from fixuser.report.findings import (
-    RULE_ID,
-    WARNING_RULES,
-    Report,
-    ci_path,
-    finding_line,
-    targets_json,
-    warning_rule,
-)
+from fixuser.model import Analysis, WarningRule, WarningText
+from fixuser.report.findings import RULE_ID, Report, ci_path, finding_line, targets_json
 from fixuser.report.json import json_text
 
 INFORMATION_URI = "https://www.cisecurity.org/benchmark/docker"
+# What each warning rule is about (its shortDescription). Every rule is listed in every run,
+# whether a warning of it was raised or not.
+WARNING_SUMMARY = {
+    WarningRule.LOW_PORT: "A port below 1024 needs root",
+    WarningRule.SUDO: "sudo in the runtime stage",
+    WarningRule.BUILDER_ROOT: "A builder stage ends in USER root",
+    WarningRule.UID_TAKEN: "The UID is taken",
+    WarningRule.FORCED: "A stage was fixed with --force",
+    WarningRule.OTHER: "Other warning",
+}
 
 Json = dict[str, Any]
 
@@ -38,20 +40,15 @@ def cis_rule() -> Json:
 
 
 def warning_rules() -> list[Json]:
-    """Every rule a warning can have, whether this run raised one or not."""
-    rules: list[Json] = []
-    seen = {RULE_ID}
-    for _pattern, rule, text in WARNING_RULES:
-        if rule not in seen:
-            seen.add(rule)
-            rules.append(
-                {
-                    "id": rule,
-                    "shortDescription": {"text": text},
-                    "defaultConfiguration": {"level": "warning"},
-                }
-            )
-    return rules
+    """Every rule a warning can have, in WarningRule's order."""
+    return [
+        {
+            "id": rule,
+            "shortDescription": {"text": WARNING_SUMMARY[rule]},
+            "defaultConfiguration": {"level": "warning"},
+        }
+        for rule in WarningRule
+    ]
 
 
 def override_rules(report: Report) -> list[Json]:
@@ -100,11 +97,10 @@ def verdict_result(analysis: Analysis, location: Json, index: dict[str, int]) ->
     }
 
 
-def warning_result(warning: str, location: Json, index: dict[str, int]) -> Json:
-    rule = warning_rule(warning)
+def warning_result(warning: WarningText, location: Json, index: dict[str, int]) -> Json:
     return {
-        "ruleId": rule,
-        "ruleIndex": index[rule],
+        "ruleId": warning.rule,
+        "ruleIndex": index[warning.rule],
         "kind": "fail",
         "level": "warning",
         "message": {"text": warning},
