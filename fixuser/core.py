@@ -17,6 +17,8 @@ from fixuser.model import (
     Shipped,
     Target,
     Verdict,
+    WarningRule,
+    WarningText,
 )
 from fixuser.settings import Settings
 
@@ -125,8 +127,11 @@ def fix(
     if found.verdict is not Verdict.ROOT and not prepares_only:
         warnings.insert(
             0,
-            f"--force: fixing a {found.verdict} stage ({found.reason}); "
-            "its entrypoint may now fail to start",
+            WarningText(
+                WarningRule.FORCED,
+                f"--force: fixing a {found.verdict} stage ({found.reason}); "
+                "its entrypoint may now fail to start",
+            ),
         )
     output = encode(apply(dockerfile.lines, planned.edits))
     found = found._replace(warnings=tuple(warnings))

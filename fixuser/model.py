@@ -73,6 +73,40 @@ SEVERITY = (
 )
 
 
+class WarningRule(enum.StrEnum):
+    """The rule a warning is reported under: SARIF's ruleId, GitLab's check_name, the title of
+    a GitHub annotation (fixuser.report.sarif describes each). Their order is SARIF's."""
+
+    LOW_PORT = "FIXUSER-LOW-PORT"
+    SUDO = "FIXUSER-SUDO"
+    BUILDER_ROOT = "FIXUSER-BUILDER-ROOT"
+    UID_TAKEN = "FIXUSER-UID-TAKEN"
+    FORCED = "FIXUSER-FORCED"
+    OTHER = "FIXUSER-WARNING"
+
+
+class WarningText(str):
+    """A warning: its text, which every report shows as it is (it is a ``str``), and the rule
+    it is reported under, given where the warning is raised. Nothing reads a rule back from the
+    wording, so rewording a warning keeps its rule.
+
+    A ``str`` rather than a (rule, text) pair: the text reports, templates, JSON and the batch
+    record read warnings as text, and keep doing so unchanged."""
+
+    __slots__ = ("rule",)
+    rule: WarningRule
+
+    def __new__(cls, rule: WarningRule, text: str) -> WarningText:
+        self = super().__new__(cls, text)
+        self.rule = WarningRule(rule)
+        return self
+
+    def __reduce__(self) -> tuple[type[WarningText], tuple[WarningRule, str]]:
+        # Workers pickle their results (fixuser.tree.workers); a str subclass would otherwise
+        # be rebuilt from its text alone.
+        return WarningText, (self.rule, str(self))
+
+
 class Analysis(NamedTuple):
     verdict: Verdict
     stage: str  # the runtime stage: its name, or its index as a string ("0", "1", ...)
@@ -83,7 +117,7 @@ class Analysis(NamedTuple):
     evidence: str  # why fixuser believes the family (image table, RUN uses apt-get, ...)
     user: str  # the effective user of the runtime stage ("root (image default)", "10001:10001")
     reason: str = ""  # why the verdict (e.g. "ENTRYPOINT script docker-entrypoint.sh uses gosu")
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[WarningText, ...] = ()
     # Every stage the repository ships, when something names one (compose, CI, bake...): the
     # fields above are the worst of them.
     targets: tuple[Shipped, ...] = ()

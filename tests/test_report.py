@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import os
+import pickle
 import re
 import select
 import shutil
@@ -16,20 +18,18 @@ from typing import Any
 import jsonschema
 import pytest
 
-from fixuser.model import Analysis, Shipped, Verdict
+from fixuser import core
+from fixuser.model import Analysis, Shipped, Verdict, WarningRule, WarningText
 from fixuser.project.context import Override
-from fixuser.report.findings import (
-    Blocks,
-    Outcome,
-    Report,
-    as_github,
-    as_gitlab,
-    ci_path,
-    escape_data,
-    escape_property,
-    sarif_location,
-)
+from fixuser.report.ci import as_github, as_gitlab, escape_data, escape_property
+from fixuser.report.findings import Outcome, Report, ci_path
+from fixuser.report.sarif import as_sarif, sarif_location
+from fixuser.report.stream import Blocks
+from fixuser.settings import Settings
+from fixuser.tree import workers
+from fixuser.tree.pipeline import Contexts, process
 
+LOW_PORT, BUILDER_ROOT = WarningRule.LOW_PORT, WarningRule.BUILDER_ROOT
 ROOT_DOCKERFILE = b'FROM debian:bookworm-slim\nCMD ["/app/run"]\n'
 
 
@@ -288,8 +288,11 @@ def test_a_finding_keeps_its_fingerprint_when_its_line_moves() -> None:
     def fingerprint(line: int) -> str:
         report = Report()
         warnings = (
-            f"line {line + 1}: EXPOSE 80: a port below 1024 needs root",
-            f"line {line + 2}: builder stage build ends in USER root (line {line + 2})",
+            WarningText(LOW_PORT, f"line {line + 1}: EXPOSE 80: a port below 1024 needs root"),
+            WarningText(
+                BUILDER_ROOT,
+                f"line {line + 2}: builder stage build ends in USER root (line {line + 2})",
+            ),
         )
         user = f"root (line {line + 3})"  # USER root, below the FROM
         found = Analysis(Verdict.ROOT, "0", line, "debian", "debian", "", user, "", warnings)
@@ -324,3 +327,126 @@ def test_sarif_uris_keep_a_leading_dot_directory() -> None:
         "artifactLocation": {"uri": ".docker/Dockerfile"},
         "region": {"startLine": 3},
     }
+
+
+# --- warnings carry their rule from where they are raised ----------------------------------
+
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+# shared/ stands beside the project's checkout (CI lays a copy there too).
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+# Settings under which each kind of warning is raised somewhere in the samples or the corpus:
+# --force's, --lock-users' on images without a shell, UID 1000 taken by node's user, the
+# entrypoint wrapper's children.
+WARNING_RUNS = {
+    "check": (Settings(), False),
+    "fix": (Settings(), True),
+    "entrypoint": (Settings(strategy="entrypoint"), True),
+    "lock-users": (Settings(lock_users=True, uid=1000), True),
+    "force": (Settings(force=True), True),
+}
+SUDO_BUILDER_DOCKERFILE = (
+    b"FROM debian:bookworm-slim AS build\nUSER root\nRUN make\n"
+    b'FROM debian:bookworm-slim\nEXPOSE 80\nRUN sudo -u app true\nCMD ["/app/run"]\n'
+)
+
+
+def corpus_files() -> list[str]:
+    """Every file the corpus's MANIFEST.tsv lists (as bench/outputs.py runs them)."""
+    rows = (CORPUS / "MANIFEST.tsv").read_text(encoding="utf-8").splitlines()[1:]
+    return [str(CORPUS / row.split("\t", 1)[0]) for row in rows if row.strip()]
+
+
+def raised_warnings(paths: list[str], jobs: int = 1) -> list[WarningText]:
+    """Every warning fixuser raises over ``paths``, each run of WARNING_RUNS in turn."""
+    found: list[WarningText] = []
+    for settings, fix in WARNING_RUNS.values():
+        contexts = Contexts(paths)
+        for item in process(paths, settings, fix=fix, contexts=contexts, jobs=jobs):
+            if item.result is not None:
+                found += item.result.analysis.warnings
+    return found
+
+
+def sarif_rule_ids() -> set[str]:
+    return {rule["id"] for rule in as_sarif(Report())["runs"][0]["tool"]["driver"]["rules"]}
+
+
+@pytest.mark.parametrize("where", ["samples", "corpus"])
+def test_every_warning_raised_carries_a_rule_that_sarif_defines(where: str) -> None:
+    if where == "corpus" and not CORPUS.is_dir():
+        pytest.skip(f"no corpus at {CORPUS}")
+    warnings = raised_warnings([str(SAMPLES)] if where == "samples" else corpus_files())
+    assert warnings
+    untyped = [w for w in warnings if not isinstance(w, WarningText)]
+    assert not untyped, untyped[:5]
+    rules = {w.rule for w in warnings}
+    assert rules <= sarif_rule_ids()
+    if where == "corpus":  # every kind is raised there: none is left out of this test
+        assert rules == set(WarningRule)
+
+
+def test_sarif_defines_every_warning_rule_in_its_order() -> None:
+    rules = as_sarif(Report())["runs"][0]["tool"]["driver"]["rules"]
+    assert [r["id"] for r in rules] == ["CIS-DOCKER-4.1", *WarningRule]
+    assert all(r["shortDescription"]["text"] for r in rules)
+
+
+def rules_reported(report: Report) -> tuple[list[str], list[str], list[str]]:
+    """The warnings' rules as SARIF, GitLab and GitHub report them."""
+    results = as_sarif(report)["runs"][0]["results"]
+    titles = re.findall(r"^::warning [^:]*,title=([^:]+)::", as_github(report), re.M)
+    return (
+        [r["ruleId"] for r in results if r["level"] == "warning"],
+        [i["check_name"] for i in as_gitlab(report) if i["severity"] == "minor"],
+        titles,
+    )
+
+
+def test_a_reworded_warning_keeps_its_rule() -> None:
+    found = core.check(SUDO_BUILDER_DOCKERFILE, Settings())
+    assert [w.rule for w in found.warnings] == [
+        WarningRule.LOW_PORT,
+        WarningRule.SUDO,
+        WarningRule.BUILDER_ROOT,
+    ]
+    # The same warnings reworded, each in the words that once gave another rule away.
+    decoys = ["sudo in the builder stage", "uid 7 is already used", "EXPOSE 22 with --force"]
+    reworded = tuple(
+        WarningText(w.rule, f"line {n}: {text}")
+        for n, (w, text) in enumerate(zip(found.warnings, decoys, strict=True), 2)
+    )
+    before, after = Report(), Report()
+    before.add(Outcome("Dockerfile", found))
+    after.add(Outcome("Dockerfile", found._replace(warnings=reworded)))
+    expected = ["FIXUSER-LOW-PORT", "FIXUSER-SUDO", "FIXUSER-BUILDER-ROOT"]
+    assert rules_reported(before) == rules_reported(after) == (expected, expected, expected)
+    assert as_github(after).count("sudo in the builder stage") == 1  # the new wording shows
+
+
+def test_a_warning_that_mentions_another_rules_words_keeps_its_own_rule() -> None:
+    # The regexes that once read rules from the wording took this VOLUME warning for sudo's.
+    inherited = b'FROM debian:bookworm-slim AS base\nVOLUME /srv/sudo\nFROM base\nCMD ["/app"]\n'
+    (warning,) = core.fix(inherited, Settings()).analysis.warnings
+    assert "VOLUME /srv/sudo comes from stage base" in warning
+    assert warning.rule is WarningRule.OTHER
+
+
+def test_a_warning_is_its_text_everywhere_text_is_read() -> None:
+    warning = WarningText(WarningRule.SUDO, "line 3: sudo in the runtime stage")
+    assert warning == "line 3: sudo in the runtime stage"
+    assert f"warning: {warning}" == "warning: line 3: sudo in the runtime stage"
+    assert json.dumps([warning]) == '["line 3: sudo in the runtime stage"]'
+
+
+def test_a_warning_keeps_its_rule_through_pickle_and_copy() -> None:
+    warning = WarningText(WarningRule.FORCED, "--force: fixing a root-by-design stage")
+    for copied in (pickle.loads(pickle.dumps(warning)), copy.deepcopy(warning)):
+        assert type(copied) is WarningText
+        assert (copied, copied.rule) == (warning, WarningRule.FORCED)
+
+
+@pytest.mark.skipif(not workers.can_fork(), reason="workers need fork (Linux)")
+def test_warnings_from_worker_processes_keep_their_rules() -> None:
+    one = raised_warnings([str(SAMPLES)])
+    many = raised_warnings([str(SAMPLES)], jobs=2)  # forked workers pickle their results
+    assert [(w, w.rule) for w in many] == [(w, w.rule) for w in one]

@@ -14,7 +14,14 @@ from fixuser.dockerfile.stages import Runtime, Stage, UserSetting, build_stages,
 from fixuser.dockerfile.users import is_root_user, misspelled_root, user_is_root, user_part
 from fixuser.dockerfile.words import split_flags
 from fixuser.knowledge.images import ImageInfo, lookup
-from fixuser.model import Analysis, ContextReader, DockerfileError, Verdict
+from fixuser.model import (
+    Analysis,
+    ContextReader,
+    DockerfileError,
+    Verdict,
+    WarningRule,
+    WarningText,
+)
 from fixuser.settings import Settings
 
 PRAGMA_RE = re.compile(r"^\s*#\s*fixuser\s*:\s*ignore\b", re.IGNORECASE)
@@ -62,7 +69,7 @@ class Base(NamedTuple):
     image: ImageInfo
     family: str
     evidence: str
-    overruled: str  # the table entry the file's own evidence contradicts, said as a warning
+    overruled: WarningText | None  # the table entry the file's own evidence contradicts
 
 
 def pragma_above(dockerfile: Dockerfile, line: int) -> bool:
@@ -109,13 +116,14 @@ def base_of(runtime: Runtime) -> Base:
     unresolved = root_stage.unresolved if root_stage.unresolved and "$" in name else ""
     image = lookup("" if unresolved else root_stage.image)
     family, evidence = detect_family(runtime, image)
-    overruled = ""
+    overruled = None
     if image.known:
         contradiction = contradicting_evidence(runtime, family)
         if contradiction is not None:
-            overruled = (
+            overruled = WarningText(
+                WarningRule.OTHER,
                 f"the image table says {family} ({image.evidence}), but {contradiction[1]}: "
-                f"taken as {contradiction[0]}"
+                f"taken as {contradiction[0]}",
             )
             family, evidence = contradiction
             image = generic(family, evidence)
@@ -128,7 +136,7 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
     stage = runtime.stage
 
     def result(
-        verdict: Verdict, user: str, reason: str = "", warnings: tuple[str, ...] = ()
+        verdict: Verdict, user: str, reason: str = "", warnings: tuple[WarningText, ...] = ()
     ) -> Facts:
         analysis = Analysis(
             verdict,
@@ -164,7 +172,7 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
         return result(Verdict.COMPLIANT, described, warnings=tuple(other_stage_warnings(runtime)))
     warnings = stage_warnings(runtime)
     prepared: list[str] = []
-    verdict, reason = privileges(runtime, base.image, context, warnings, prepared)
+    verdict, reason = privileges(runtime, base.image, context, prepared)
     if verdict is None:
         under_root = lives_under_root(runtime)
         if under_root:

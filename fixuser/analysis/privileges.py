@@ -99,7 +99,6 @@ def privileges(
     runtime: Runtime,
     image: ImageInfo,
     context: ContextReader | None,
-    warnings: list[str],
     prepared: list[str] | None = None,
 ) -> tuple[Verdict | None, str]:
     """drops-privileges / needs-root / root-by-design, with the reason, or (None, "").

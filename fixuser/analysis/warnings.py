@@ -9,13 +9,12 @@ from fixuser.analysis.runs import command
 from fixuser.dockerfile.stages import Runtime, last_user, run_text
 from fixuser.dockerfile.users import user_is_root
 from fixuser.dockerfile.words import substitute
+from fixuser.model import WarningRule, WarningText
 
 SUDO_RE = re.compile(command("sudo") + r"(?![\w-])")
 
 
-def stage_warnings(
-    runtime: Runtime,
-) -> list[str]:
+def stage_warnings(runtime: Runtime) -> list[WarningText]:
     warnings = []
     env = runtime.env
     for link in runtime.chain:
@@ -24,17 +23,24 @@ def stage_warnings(
                 port = word.split("/")[0].split("-")[0]
                 if port.isdigit() and int(port) < 1024:
                     warnings.append(
-                        f"line {instruction.lineno}: EXPOSE {word}: a port below 1024 needs "
-                        "root or CAP_NET_BIND_SERVICE; move the server to a port >= 1024"
+                        WarningText(
+                            WarningRule.LOW_PORT,
+                            f"line {instruction.lineno}: EXPOSE {word}: a port below 1024 needs "
+                            "root or CAP_NET_BIND_SERVICE; move the server to a port >= 1024",
+                        )
                     )
     for instruction in runtime.stage.of("RUN"):
         mentions = "sudo" in instruction.value or "sudo" in "".join(instruction.heredocs)
         if mentions and SUDO_RE.search(run_text(instruction)):
-            warnings.append(f"line {instruction.lineno}: sudo in the runtime stage")
+            warnings.append(
+                WarningText(
+                    WarningRule.SUDO, f"line {instruction.lineno}: sudo in the runtime stage"
+                )
+            )
     return warnings + other_stage_warnings(runtime)
 
 
-def other_stage_warnings(runtime: Runtime) -> list[str]:
+def other_stage_warnings(runtime: Runtime) -> list[WarningText]:
     """Stages other than the runtime one that end in USER root: harmless at run time, but
     hadolint DL3002 flags them, so they are named on every verdict, compliant included."""
     warnings = []
@@ -54,7 +60,10 @@ def other_stage_warnings(runtime: Runtime) -> list[str]:
             continue
         kind = "parent stage" if other in runtime.chain else "builder stage"
         warnings.append(
-            f"line {setting.instruction.lineno}: {kind} {other.label} ends in USER "
-            f"{setting.value} (harmless at run time; hadolint DL3002 still flags it)"
+            WarningText(
+                WarningRule.BUILDER_ROOT,
+                f"line {setting.instruction.lineno}: {kind} {other.label} ends in USER "
+                f"{setting.value} (harmless at run time; hadolint DL3002 still flags it)",
+            )
         )
     return warnings

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 
 from fixuser.commands.options import add_jobs_argument, add_settings_arguments, settings_from_args
-from fixuser.report.findings import Outcome, Report, write
+from fixuser.report.findings import Outcome, Report
+from fixuser.report.formats import FORMATS, write
 from fixuser.tree.pipeline import Contexts, process
 
 
@@ -13,7 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="*", metavar="PATH", help="Dockerfiles or directories")
     parser.add_argument(
         "--format",
-        choices=("text", "json", "sarif", "gitlab", "github"),
+        choices=tuple(FORMATS),
         default="text",
         help="text (default); json; sarif (GitHub code scanning); gitlab (a Code Quality "
         "report); github (workflow commands: annotations in a GitHub Actions run)",

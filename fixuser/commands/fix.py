@@ -16,16 +16,8 @@ from fixuser.commands.options import (
     settings_from_args,
 )
 from fixuser.model import DockerfileError, ExtraFile, FixResult, Verdict
-from fixuser.report.findings import (
-    EXIT_ERROR,
-    EXIT_FINDING,
-    EXIT_OK,
-    Blocks,
-    Outcome,
-    Report,
-    Writer,
-    error_line,
-)
+from fixuser.report.findings import EXIT_ERROR, EXIT_FINDING, EXIT_OK, Outcome, Report
+from fixuser.report.stream import Blocks, Writer, error_line
 from fixuser.settings import Settings
 from fixuser.tree.discover import tree_root
 from fixuser.tree.fileio import FileProblem, Write, existing, write_together

@@ -13,7 +13,7 @@ from fixuser.dockerfile.stages import chain
 from fixuser.dockerfile.words import process_word
 from fixuser.edits import Edit
 from fixuser.knowledge.paths import normalise
-from fixuser.model import Change, ExtraFile, FixRefused
+from fixuser.model import Change, ExtraFile, FixRefused, WarningRule, WarningText
 from fixuser.plan.blocks import COMMENT, SHELL_LESS, TEMPLATES, home_of, new_home, render_block
 from fixuser.plan.entrypoint import EntrypointPlan
 from fixuser.plan.ownership import (
@@ -41,7 +41,7 @@ from fixuser.settings import Settings
 class Plan(NamedTuple):
     edits: tuple[Edit, ...]
     change: Change
-    warnings: tuple[str, ...]
+    warnings: tuple[WarningText, ...]
     extra_files: tuple[ExtraFile, ...] = ()  # --strategy entrypoint: its wrapper
 
 
@@ -81,7 +81,7 @@ class Draft:
         self.has_shell = facts.image.shell and facts.family not in SHELL_LESS
         # --strategy entrypoint: no USER; a wrapper drops to the user at start
         self.entry = settings.strategy == "entrypoint"
-        self.warnings: list[str] = []
+        self.warnings: list[WarningText] = []
         self.edits: list[Edit] = []
         self.notes: list[str] = []
         self.chowned: list[str] = []
@@ -191,9 +191,12 @@ def own_without_shell(d: Draft) -> None:
     left = [t.path for t in d.targets if t.path not in after_user]
     if left:
         d.warnings.append(
-            "no shell in the base image: "
-            + ", ".join(left)
-            + " stay owned by root (COPY --chown owns what is copied)"
+            WarningText(
+                WarningRule.OTHER,
+                "no shell in the base image: "
+                + ", ".join(left)
+                + " stay owned by root (COPY --chown owns what is copied)",
+            )
         )
     d.late, d.early = [], []
 
@@ -204,10 +207,13 @@ def warn_inherited_volumes(d: Draft) -> None:
     if d.entry:
         return
     d.warnings += [
-        f"line {at.lineno}: VOLUME {path} comes from stage {link.label}, which this stage "
-        "is built FROM: the directory is fixed at that line, so a chown here would be lost "
-        f"(buildah and podman discard it) and it stays root's; if the app writes there, "
-        f"chown it to {d.choice.owner} before that VOLUME line, or mount a volume it owns"
+        WarningText(
+            WarningRule.OTHER,
+            f"line {at.lineno}: VOLUME {path} comes from stage {link.label}, which this stage "
+            "is built FROM: the directory is fixed at that line, so a chown here would be lost "
+            f"(buildah and podman discard it) and it stays root's; if the app writes there, "
+            f"chown it to {d.choice.owner} before that VOLUME line, or mount a volume it owns",
+        )
         for path, link, at in inherited_volumes(d.facts)
     ]
 
@@ -254,7 +260,10 @@ def compose_user_text(d: Draft) -> None:
             lower_case=d.dockerfile.lower_case,
             escape=d.dockerfile.escape,
         )
-        (d.notes if d.lock else d.warnings).append(said)
+        if d.lock:
+            d.notes.append(said)
+        else:
+            d.warnings.append(WarningText(WarningRule.OTHER, said))
         d.user_text = d.lock + d.user_text
     if d.late:
         block = render_block("writable.sh.j2", d.dockerfile, d.choice, d.settings, d.late)
@@ -356,8 +365,12 @@ def keep_children_building_as_root(d: Draft) -> None:
     changes no USER: it only warns that they inherit its ENTRYPOINT)."""
     if d.wrapped is not None:
         d.warnings += [
-            f"stage {c.label} is built FROM {d.stage.label} and inherits its new ENTRYPOINT: "
-            f"it runs as {d.choice.value} too, unless it sets an ENTRYPOINT of its own"
+            WarningText(
+                WarningRule.OTHER,
+                f"stage {c.label} is built FROM {d.stage.label} and inherits its new "
+                f"ENTRYPOINT: it runs as {d.choice.value} too, unless it sets an ENTRYPOINT of "
+                "its own",
+            )
             for c in d.facts.runtime.stages
             if c.parent == d.stage.index and not c.of("ENTRYPOINT")
         ]

@@ -10,7 +10,7 @@ from fixuser.analysis.analyze import Facts
 from fixuser.analysis.users import CreatedUser
 from fixuser.dockerfile.users import user_part
 from fixuser.knowledge.images import ImageInfo, KnownUser
-from fixuser.model import FixRefused
+from fixuser.model import FixRefused, WarningRule, WarningText
 from fixuser.settings import Settings
 
 NUMERIC_RE = re.compile(r"([0-9]+)(?::([0-9]+))?\Z")  # ASCII digits: what runc reads as a UID
@@ -34,7 +34,7 @@ def owner_of(uid: int | None, gid: int | None, name: str) -> str:
     return f"{uid}:{gid}" if gid is not None else str(uid)
 
 
-def choose_user(facts: Facts, settings: Settings, warnings: list[str]) -> Choice:
+def choose_user(facts: Facts, settings: Settings, warnings: list[WarningText]) -> Choice:
     image, family = facts.image, facts.family
     numeric = settings.user_format == "numeric"
 
@@ -123,7 +123,7 @@ def refuse_unwritable_user(value: str) -> None:
         )
 
 
-def new_user(image: ImageInfo, settings: Settings, warnings: list[str]) -> Choice:
+def new_user(image: ImageInfo, settings: Settings, warnings: list[WarningText]) -> Choice:
     """The user fixuser creates: --user/--uid/--gid, the UID moved past any the base image
     already uses (Ubuntu 23.04+'s 1000), group 0 for --openshift."""
     numeric = settings.user_format == "numeric"
@@ -131,7 +131,10 @@ def new_user(image: ImageInfo, settings: Settings, warnings: list[str]) -> Choic
     taken = {u.uid for u in (*image.reserved, *image.users)}
     while uid in taken:
         warnings.append(
-            f"uid {uid} is already used by the base image ({image.evidence}); using {uid + 1}"
+            WarningText(
+                WarningRule.UID_TAKEN,
+                f"uid {uid} is already used by the base image ({image.evidence}); using {uid + 1}",
+            )
         )
         uid, gid = uid + 1, (gid + 1 if settings.gid is None else gid)
     if settings.openshift:
