@@ -3,7 +3,7 @@
     .venv/bin/python bench/outputs.py DIR [CORPUS]          # write DIR/<run>.{out,err,rc}
     .venv/bin/python bench/outputs.py DIR --compare SAVED    # and compare with a saved DIR
 
-The runs are the ones a restructure must not change: ``check``, ``check --format json``,
+The runs are the ones a restructure must not change: ``check`` in every format,
 ``fix --diff``, ``fix --diff --strategy entrypoint`` and ``fix --diff --lock-users``, each over
 CORPUS (default ``../shared/corpus`` beside the repository) and over ``samples/``, each in a
 subprocess of the installed ``fixuser`` with ``--jobs 1`` (one process: the order of the
@@ -24,6 +24,9 @@ DEFAULT_CORPUS = ROOT.parent / "shared" / "corpus"
 RUNS = {
     "check": ["check"],
     "check-json": ["check", "--format", "json"],
+    "check-sarif": ["check", "--format", "sarif"],
+    "check-gitlab": ["check", "--format", "gitlab"],
+    "check-github": ["check", "--format", "github"],
     "fix-diff": ["fix", "--diff"],
     "fix-diff-entrypoint": ["fix", "--diff", "--strategy", "entrypoint"],
     "fix-diff-lock-users": ["fix", "--diff", "--lock-users"],
