@@ -1,7 +1,8 @@
 """A release as users install it: `pip wheel .`, the wheel in a fresh venv, `pipx install .`.
 
 The installed fixuser must work from any directory with nothing of the checkout around: its
-templates, image table and precompiled modules come from the package itself.
+templates and knowledge tables come from the package itself, and what it keeps between runs (the
+parsed tables, the compiled templates) goes to the user's cache, never into the package.
 """
 
 from __future__ import annotations
@@ -47,7 +48,9 @@ def test_fixuser_version_prints_the_package_version() -> None:
     assert (done.returncode, done.stdout) == (0, f"fixuser {__version__}\n")
 
 
-def test_the_wheel_carries_templates_image_table_and_compiled_modules(wheelhouse: Path) -> None:
+def test_the_wheel_carries_the_templates_and_tables_and_no_generated_code(
+    wheelhouse: Path,
+) -> None:
     wheel = fixuser_wheel(wheelhouse)
     assert wheel.name == f"fixuser-{__version__}-py3-none-any.whl"
     with zipfile.ZipFile(wheel) as archive:
@@ -56,9 +59,14 @@ def test_the_wheel_carries_templates_image_table_and_compiled_modules(wheelhouse
         entry_points = archive.read(f"fixuser-{__version__}.dist-info/entry_points.txt").decode()
     templates = {p.name for p in (REPO / "templates").glob("*.j2")}
     assert templates and all(f"fixuser/templates/{name}" in names for name in templates)
-    compiled = {p.name for p in (REPO / "fixuser" / "_compiled").glob("*.py")}
-    assert compiled and all(f"fixuser/_compiled/{name}" in names for name in compiled)
-    assert "fixuser/knowledge/images.toml" in names
+    tables = {p.name for p in (REPO / "fixuser" / "knowledge").glob("*.toml")}
+    assert "images.toml" in tables
+    assert all(f"fixuser/knowledge/{name}" in names for name in tables)
+    packages = {name.rpartition("/")[0] for name in names if name.endswith("/__init__.py")}
+    assert packages == {
+        f"fixuser/{p.parent.relative_to(REPO / 'fixuser')}".removesuffix("/.")
+        for p in (REPO / "fixuser").rglob("__init__.py")
+    } | {"fixuser/templates"}
     assert f"fixuser-{__version__}.dist-info/licenses/LICENSE" in names
     assert not any(name.startswith(("tests/", "samples/", "bench/")) for name in names)
     assert email.parser.Parser().parsestr(metadata)["Version"] == __version__
@@ -81,10 +89,17 @@ def installed(wheelhouse: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     return venv / "bin"
 
 
+def package_files(installed: Path) -> set[Path]:
+    (package,) = installed.parent.glob("lib/python*/site-packages/fixuser")
+    return {p for p in package.rglob("*") if "__pycache__" not in p.parts}
+
+
 def test_the_installed_wheel_runs_from_any_directory(installed: Path, tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env["XDG_CACHE_HOME"] = str(tmp_path / "cache")
+    shipped = package_files(installed)
     version = run([str(installed / "fixuser"), "--version"], cwd=elsewhere, env=env)
     assert (version.returncode, version.stdout) == (0, f"fixuser {__version__}\n")
     where = run(
@@ -96,6 +111,12 @@ def test_the_installed_wheel_runs_from_any_directory(installed: Path, tmp_path: 
     sample = REPO / "samples" / "debian-basic" / "Dockerfile"
     check = run([str(installed / "fixuser"), "check", str(sample)], cwd=elsewhere, env=env)
     assert check.returncode == 1 and ": root: stage 0" in check.stdout, check.stderr
+    fix = run([str(installed / "fixuser"), "fix", "--diff", str(sample)], cwd=elsewhere, env=env)
+    assert fix.returncode == 1 and "+USER 10001:10001" in fix.stdout, fix.stderr
+    # What it keeps between runs is in the user's cache, not in the installed package.
+    assert package_files(installed) == shipped
+    kept = tmp_path / "cache" / "fixuser"
+    assert list((kept / "tables").glob("images-*.marshal")) and list((kept / "jinja").iterdir())
 
 
 def test_the_installed_wheel_fixes_every_sample_as_the_checkout_does(

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import os
 import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from fixuser import precompiled
+from fixuser.knowledge import tables
 
 # Registries and mirrors that serve Docker Hub's official images under another prefix.
 HUB_PREFIXES = (
@@ -172,26 +171,9 @@ def as_tuple(value: Any) -> tuple[str, ...]:
     return (value,) if isinstance(value, str) else tuple(value)
 
 
-TABLE_PATH = os.path.join(os.path.dirname(__file__), "images.toml")
-
-
-def table_source() -> str:
-    """images.toml's text, as read (no newline translation: fixuser.precompiled compares it).
-
-    Beside this module in the wheel and in an editable install alike (importlib.resources
-    would do the same, at the cost of importing zipfile and tempfile on every run)."""
-    with open(TABLE_PATH, "rb") as f:
-        return f.read().decode("utf-8")
-
-
 @functools.cache
 def table() -> tuple[Entry, ...]:
-    text = table_source()
-    raw_entries = precompiled.images_table(text)
-    if raw_entries is None:  # edited since fixuser.precompiled last ran: read the TOML
-        import tomllib
-
-        raw_entries = tomllib.loads(text)["image"]
+    raw_entries = tables.load("images")["image"]
     entries = []
     for raw in raw_entries:
         entries.append(
@@ -296,11 +278,9 @@ class BaseEntrypoint(NamedTuple):
 @functools.cache
 def base_entrypoints() -> tuple[tuple[Entry, BaseEntrypoint], ...]:
     """The [[base_entrypoint]] entries of images.toml. Only fix --strategy entrypoint reads
-    them, for a stage that sets no ENTRYPOINT: parsed then, not precompiled."""
-    import tomllib
-
+    them, for a stage that sets no ENTRYPOINT."""
     entries = []
-    for raw in tomllib.loads(table_source()).get("base_entrypoint", []):
+    for raw in tables.load("images").get("base_entrypoint", []):
         entry = Entry(
             names=as_tuple(raw["name"]),
             tags=as_tuple(raw.get("tag")),
@@ -383,15 +363,8 @@ class ProgramRule(NamedTuple):
 
 @functools.cache
 def program_rules(kind: str) -> tuple[ProgramRule, ...]:
-    text = table_source()
-    tables = precompiled.program_tables(text)
-    if tables is None:
-        import tomllib
-
-        parsed = tomllib.loads(text)
-        tables = {name: parsed.get(name, []) for name in PROGRAM_TABLES}
     rules = []
-    for raw in tables[kind]:
+    for raw in tables.load("images").get(kind, []):
         setting, flag = raw.get("setting"), raw.get("flag")
         rules.append(
             ProgramRule(
