@@ -162,7 +162,7 @@ def test_a_parent_whose_user_root_the_runtime_inherits_is_no_harmless_warning() 
     assert not any("harmless" in w for w in analysis.warnings)
 
 
-# --- needs-root: what cannot work as a plain non-root USER (images.toml [[needs_root]]) -----
+# --- needs-root: what cannot work as a plain non-root USER (programs.toml [[needs_root]]) -----
 
 
 @pytest.mark.parametrize(
@@ -237,7 +237,7 @@ def test_needs_root_is_left_alone_unless_forced() -> None:
     assert any("--force: fixing a needs-root stage" in w for w in forced.analysis.warnings)
 
 
-# --- daemons that drop privileges by their own flag or config (images.toml) ---------------
+# --- daemons that drop privileges by their own flag or config (programs.toml) ---------------
 
 
 @pytest.mark.parametrize(
@@ -292,7 +292,7 @@ NEEDLES = sorted(
 
 
 def test_every_program_rule_regex_compiles() -> None:
-    """The rules' regexes compile on first use (images.LazyPattern): a bad one in images.toml
+    """The rules' regexes compile on first use (programs.LazyPattern): a bad one in programs.toml
     must still fail here, not in a user's run the day a needle first matches."""
     for kind in images.PROGRAM_TABLES:
         for rule in images.program_rules(kind):

@@ -21,9 +21,9 @@ from fixuser.analysis.scripts import copied_configs, copied_from_context, locate
 from fixuser.dockerfile.stages import Runtime
 from fixuser.dockerfile.users import is_root_user
 from fixuser.dockerfile.words import substitute
-from fixuser.knowledge.images import (
+from fixuser.knowledge.images import ImageInfo
+from fixuser.knowledge.programs import (
     PROGRAM_TABLES,
-    ImageInfo,
     ProgramRule,
     hidden_needles,
     program_needles,
@@ -241,7 +241,7 @@ def drops_by_flag(
     context: ContextReader | None,
 ) -> str:
     """A daemon the entrypoint starts that drops privileges by its own flag or config
-    (images.toml [[drops_by_flag]]): the reason, or ""."""
+    (programs.toml [[drops_by_flag]]): the reason, or ""."""
     for rule in candidate_rules("drops_by_flag", texts):
         for what, body, kind in texts:
             if kind not in rule.where:
@@ -285,7 +285,7 @@ def any_program(text: str) -> bool:
 
 
 def needs_root(texts: Texts, dockerfile_text: str) -> tuple[str, ProgramRule | None]:
-    """What the stage does that cannot work as a plain non-root USER (images.toml
+    """What the stage does that cannot work as a plain non-root USER (programs.toml
     [[needs_root]]): the reason (its remedy is the rule's), and the rule; ("", None)."""
     for rule in candidate_rules("needs_root", texts, dockerfile_text):
         candidates = [t for t in texts if t[2] in rule.where]
