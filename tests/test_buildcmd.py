@@ -5,16 +5,15 @@ from __future__ import annotations
 import pytest
 
 from fixuser.project.buildcmd import (
-    ROOT,
     Build,
     Chdir,
     Unresolved,
     commands,
-    join,
     logical_lines,
     make_expand,
     parse_bake_hcl,
 )
+from fixuser.project.paths import ROOT, join
 
 
 def built(command: str, cwd: str | None = ".", existing: tuple[str, ...] = ()) -> list[object]:

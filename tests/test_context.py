@@ -15,18 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from fixuser.project.context import (
-    RULES,
-    Mount,
-    Port,
-    RepoContext,
-    Target,
-    discover_context,
-    read_context,
-    repository_root,
-    untemplate,
-)
+from fixuser.model import Target
+from fixuser.project.context import discover_context, read_context, repository_root, untemplate
 from fixuser.project.context import walk as context_walk
+from fixuser.project.model import RULES, Mount, Port, RepoContext
 from fixuser.tree.discover import ContextWalk
 from fixuser.tree.discover import walk as discovery_walk
 from tests.gitutil import git, isolate_git, write_files

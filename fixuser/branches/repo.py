@@ -40,7 +40,7 @@ from fixuser.tree.discover import SKIP_DIRS, is_dockerfile_name
 if TYPE_CHECKING:
     import git
 
-    from fixuser.project.context import Mount, Note, Override, Port, RepoContext
+    from fixuser.project.model import Mount, Note, Override, Port, RepoContext
 
 FORMAT = "--format=commit %H%nAuthor: %an <%ae>%n%n%w(0,4,4)%B"
 TRAILER = "Fixed-by: fixuser"

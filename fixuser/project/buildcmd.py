@@ -17,36 +17,7 @@ import shlex
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import NamedTuple
 
-# Stands for the repository root in a path ($CI_PROJECT_DIR, ${{ github.workspace }}): a
-# private-use character no real path holds.
-ROOT = "\ue000"
-
-
-def join(base: str, path: str) -> str | None:
-    """``path`` (as written in a file in ``base``) relative to the repository root, ``.`` for
-    the root itself; None when it is absolute or leads outside."""
-    if path.startswith(ROOT):
-        base, path = ".", path[len(ROOT) :].lstrip("/")
-    if path.startswith(("/", "~")) or is_remote(path):
-        return None
-    joined = posixpath.normpath(posixpath.join(base or ".", path or "."))
-    if joined == ".." or joined.startswith("../"):
-        return None
-    return joined
-
-
-def resolve(cwd: str | None, path: str) -> str | None:
-    """A path a command names, from its current directory (None: not known)."""
-    if path.startswith(ROOT):
-        return join(".", path)
-    if cwd is None:
-        return None
-    return join(cwd, path)
-
-
-def is_remote(context: str) -> bool:
-    return "://" in context or context.startswith(("git@", "github.com/"))
-
+from fixuser.project.paths import is_remote, join, resolve
 
 # --- shell lines -------------------------------------------------------------------------
 

@@ -23,11 +23,10 @@ import posixpath
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple, cast
+from typing import TYPE_CHECKING, NamedTuple
 
-from fixuser.model import Target
 from fixuser.project import buildcmd
-from fixuser.project.buildcmd import ROOT, join
+from fixuser.project.model import Found, Mount, Note, Port, RepoContext, Service
 from fixuser.project.names import (  # discovery reads them without loading the readers
     BAKE_PREFIX,
     CHART,
@@ -41,22 +40,29 @@ from fixuser.project.names import (  # discovery reads them without loading the 
     YAML_SUFFIXES,
     is_context_name,
 )
+from fixuser.project.paths import ROOT, is_remote, join, resolve
+from fixuser.project.yaml import (
+    FALSE,
+    TRUE,
+    entries,
+    get,
+    is_mapping,
+    is_scalar,
+    is_sequence,
+    items,
+    line_of,
+    load_yaml,
+    scalar,
+    scalars,
+    script_items,
+    script_lines,
+)
 from fixuser.tree import fileio
 
 if TYPE_CHECKING:
-    from yaml.nodes import MappingNode, Node, ScalarNode
+    from yaml.nodes import Node
 
     from fixuser.tree.discover import ContextWalk
-
-# Rule ids of the overrides, beside report.py's FIXUSER-* warning rules.
-RULES = {
-    "FIXUSER-COMPOSE-ROOT": "A compose service runs as root (user: root / 0)",
-    "FIXUSER-COMPOSE-PRIVILEGED": "A compose service is privileged",
-    "FIXUSER-K8S-ROOT": "A Kubernetes container runs as root (runAsUser: 0)",
-    "FIXUSER-K8S-PRIVILEGED": "A Kubernetes container is privileged",
-    "FIXUSER-K8S-ESCALATION": "A Kubernetes container may gain privileges "
-    "(allowPrivilegeEscalation not false and runAsNonRoot not set)",
-}
 
 MAX_BYTES = 4 << 20  # a context file larger than this is generated, not written: skipped
 
@@ -75,134 +81,6 @@ CONTAINER_LISTS = ("initContainers", "containers", "ephemeralContainers")
 # a repository (CI, linters, OpenAPI) is then never parsed at all.
 MANIFEST_MARKS = tuple(POD_SPECS)
 MANIFEST_MARKS_BYTES = tuple(mark.encode() for mark in MANIFEST_MARKS)
-
-NULL_TAG = "tag:yaml.org,2002:null"
-MERGE_TAG = "tag:yaml.org,2002:merge"
-TRUE = frozenset({"true", "True", "TRUE", "yes", "Yes", "YES", "on", "On", "ON"})
-FALSE = frozenset({"false", "False", "FALSE", "no", "No", "NO", "off", "Off", "OFF"})
-
-
-# --- what a caller gets -------------------------------------------------------------------
-
-
-class Builder(NamedTuple):
-    """One place that builds a Dockerfile."""
-
-    dockerfile: str  # relative to the repository root
-    stage: str | None  # its --target; None: the last stage
-    path: str  # the file that builds it
-    line: int
-    via: str  # "compose service web", "docker build", "bake target app", ...
-
-    @property
-    def source(self) -> str:
-        return f"{self.path}:{self.line}"
-
-
-class Override(NamedTuple):
-    """A run-time setting that makes a container run as root or privileged, whatever its
-    Dockerfile says."""
-
-    path: str
-    line: int
-    rule: str  # a key of RULES
-    message: str  # "service worker runs as root (user: root)"
-
-    @property
-    def text(self) -> str:
-        """``compose.yaml:10: service worker runs as root (user: root)``."""
-        return f"{self.path}:{self.line}: {self.message}"
-
-
-class Mount(NamedTuple):
-    """A compose bind mount or named volume."""
-
-    service: str
-    source: str  # as written: "./data", "/srv/data", "pgdata" (a named volume)
-    target: str  # the path in the container
-    kind: str  # "bind" or "volume"
-    file: str
-    line: int
-    read_only: bool = False
-    host_path: str | None = None  # a bind's source relative to the repository root, if inside
-
-
-class Port(NamedTuple):
-    """A compose port, by its container side (the one the process binds)."""
-
-    service: str
-    port: int
-    file: str
-    line: int
-    protocol: str = "tcp"
-
-
-class Service(NamedTuple):
-    name: str
-    file: str
-    line: int
-    dockerfile: str | None  # what it builds (relative to the root), None for image-only
-    stage: str | None
-    user: str | None  # its ``user:`` as written
-    privileged: bool
-    cap_add: tuple[str, ...]
-    mounts: tuple[Mount, ...]
-    ports: tuple[Port, ...]  # every published container port
-
-
-class Note(NamedTuple):
-    """Something read but not understood: a file skipped, a path that cannot be resolved."""
-
-    path: str
-    line: int
-    message: str
-
-    @property
-    def text(self) -> str:
-        return (
-            f"{self.path}:{self.line}: {self.message}"
-            if self.line
-            else f"{self.path}: {self.message}"
-        )
-
-
-def normal(path: str) -> str:
-    """A repository-relative path as this module writes them: ``./a//b`` is ``a/b``."""
-    return posixpath.normpath(path.replace(os.sep, "/")).removeprefix("./")
-
-
-# A NamedTuple, not a frozen dataclass: importing dataclasses (and inspect with it) took ~3%
-# of a check's run.
-class RepoContext(NamedTuple):
-    builders: tuple[Builder, ...] = ()
-    services: tuple[Service, ...] = ()
-    overrides: tuple[Override, ...] = ()
-    notes: tuple[Note, ...] = ()
-    files: tuple[str, ...] = ()  # the context files read
-
-    def targets(self, dockerfile: str) -> list[Target]:
-        """The stages of ``dockerfile`` (relative to the root) that something builds, each with
-        its source; the last stage from "default" when nothing builds the file."""
-        wanted = normal(dockerfile)
-        seen: dict[Target, None] = {}
-        for builder in self.builders:
-            if builder.dockerfile == wanted:
-                seen.setdefault(Target(builder.stage, builder.source))
-        return list(seen) or [Target(None, "default")]
-
-    def services_for(self, dockerfile: str) -> list[Service]:
-        wanted = normal(dockerfile)
-        return [s for s in self.services if s.dockerfile == wanted]
-
-    def mounts(self, dockerfile: str) -> list[Mount]:
-        """The bind mounts and named volumes of the compose services that build it."""
-        return [m for s in self.services_for(dockerfile) for m in s.mounts]
-
-    def low_ports(self, dockerfile: str) -> list[Port]:
-        """Container ports below 1024 that its compose services publish: binding them as a
-        non-root user needs NET_BIND_SERVICE (or a runtime that lowers
-        ``ip_unprivileged_port_start``)."""
-        return [p for s in self.services_for(dockerfile) for p in s.ports if p.port < 1024]
 
 
 # --- the walk (the only I/O) --------------------------------------------------------------
@@ -403,40 +281,6 @@ def kind_of(path: str, charts: set[str]) -> str | None:
     return MANIFEST
 
 
-class Found:
-    """What the readers find, as they find it."""
-
-    def __init__(self, exists: Callable[[str], bool] | None) -> None:
-        self.exists = exists
-        self.builders: list[Builder] = []
-        self.services: list[Service] = []
-        self.overrides: list[Override] = []
-        self.notes: list[Note] = []
-
-    def note(self, path: str, line: int, message: str) -> None:
-        self.notes.append(Note(path, line, message))
-
-    def build(self, dockerfile: str, stage: str | None, path: str, line: int, via: str) -> None:
-        if self.exists is not None and not self.exists(dockerfile):
-            self.note(path, line, f"{via} builds {dockerfile}, which is not in the repository")
-        self.builders.append(Builder(dockerfile, stage, path, line, via))
-
-    def override(self, path: str, line: int, rule: str, message: str) -> None:
-        self.overrides.append(Override(path, line, rule, message))
-
-    def freeze(self, files: Sequence[str], notes: Iterable[Note]) -> RepoContext:
-        def where(item: Builder | Override | Note) -> tuple[str, int]:
-            return item.path, item.line
-
-        return RepoContext(
-            builders=tuple(sorted(dict.fromkeys(self.builders), key=where)),
-            services=tuple(self.services),
-            overrides=tuple(sorted(dict.fromkeys(self.overrides), key=where)),
-            notes=tuple(sorted([*notes, *dict.fromkeys(self.notes)], key=where)),
-            files=tuple(files),
-        )
-
-
 def read_context(
     texts: Mapping[str, str],
     exists: Callable[[str], bool] | None = None,
@@ -465,152 +309,6 @@ def looks_like_manifest(text: str | bytes) -> bool:
     if isinstance(text, bytes):
         return b"kind:" in text and any(mark in text for mark in MANIFEST_MARKS_BYTES)
     return "kind:" in text and any(mark in text for mark in MANIFEST_MARKS)
-
-
-# --- YAML nodes ---------------------------------------------------------------------------
-
-
-def load_yaml(path: str, text: str, found: Found, what: str = "YAML") -> list[Node]:
-    """The documents of ``text`` as nodes; a note, and the documents before it, on an error."""
-    import yaml  # only when a YAML context file is found: check should start fast
-
-    documents: list[Node] = []
-    try:
-        for document in yaml.compose_all(text, Loader=loader()):
-            if document is not None:
-                documents.append(document)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        line = mark.line + 1 if mark is not None else 0
-        found.note(path, line, f"not valid {what}, skipped: {problem}")
-    except RecursionError:
-        found.note(path, 0, f"{what} nested too deeply, skipped")
-    return documents
-
-
-STR_TAG = "tag:yaml.org,2002:str"
-NULLS = frozenset({"", "~", "null", "Null", "NULL"})
-LOADER: list[type] = []
-
-
-def loader() -> type:
-    """PyYAML's safe loader (libyaml's when there), resolving only what this module reads by
-    tag: null and the merge key. Every other plain scalar stays a string as written, which
-    also spares the resolver's regexes (a fifth of the time of a busy repository)."""
-    if LOADER:
-        return LOADER[0]
-    import yaml
-
-    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-    class Loader(base):  # type: ignore[valid-type,misc]
-        def resolve(self, kind: type, value: object, implicit: tuple[bool, bool]) -> str:
-            if kind is yaml.ScalarNode and implicit[0]:
-                return NULL_TAG if value in NULLS else MERGE_TAG if value == "<<" else STR_TAG
-            return str(super().resolve(kind, value, implicit))
-
-    LOADER.append(Loader)
-    return Loader
-
-
-def node_kind(node: Node | None) -> str:
-    """ "mapping", "sequence" or "scalar" (the stubs do not declare a node's ``id``)."""
-    return str(getattr(node, "id", ""))
-
-
-def is_mapping(node: Node | None) -> bool:
-    return node_kind(node) == "mapping"
-
-
-def is_sequence(node: Node | None) -> bool:
-    return node_kind(node) == "sequence"
-
-
-def is_scalar(node: Node | None) -> bool:
-    return node_kind(node) == "scalar"
-
-
-def line_of(node: Node) -> int:
-    return int(node.start_mark.line) + 1
-
-
-CACHE = "_fixuser_entries"
-
-
-def entries(node: Node | None, depth: int = 0) -> dict[str, tuple[Node, Node]]:
-    """A mapping node's entries by key as written, ``<<`` merge keys flattened (the mapping's
-    own keys win, then the earlier merged mapping, as YAML's merge does); {} for anything
-    that is not a mapping."""
-    if node is None or not is_mapping(node) or depth > 8:
-        return {}
-    cached: dict[str, tuple[Node, Node]] | None = getattr(node, CACHE, None)
-    if cached is not None:
-        return cached
-    own: dict[str, tuple[Node, Node]] = {}
-    merged: dict[str, tuple[Node, Node]] = {}
-    for key, value in cast("MappingNode", node).value:
-        if not is_scalar(key):
-            continue
-        if key.tag == MERGE_TAG:
-            sources = value.value if is_sequence(value) else [value]
-            for source in sources:
-                for name, entry in entries(source, depth + 1).items():
-                    merged.setdefault(name, entry)
-        else:
-            own[cast("ScalarNode", key).value] = (key, value)
-    result = {**merged, **own} if merged else own
-    setattr(node, CACHE, result)  # readers look the same keys up again and again
-    return result
-
-
-def get(node: Node | None, *keys: str) -> Node | None:
-    for key in keys:
-        entry = entries(node).get(key)
-        if entry is None:
-            return None
-        node = entry[1]
-    return node
-
-
-def items(node: Node | None) -> list[Node]:
-    if node is None or not is_sequence(node):
-        return []
-    return list(node.value)
-
-
-def scalar(node: Node | None) -> str | None:
-    """A scalar's text as written (quotes removed), None for null or a collection."""
-    if node is None or not is_scalar(node) or node.tag == NULL_TAG:
-        return None
-    return str(cast("ScalarNode", node).value)
-
-
-def scalars(node: Node | None) -> list[str]:
-    """A sequence of scalars (or one scalar), nested sequences flattened (GitLab's scripts)."""
-    if node is not None and is_sequence(node):
-        return [text for item in items(node) for text in scalars(item)]
-    text = scalar(node)
-    return [] if text is None else [text]
-
-
-def script_lines(node: Node) -> list[tuple[int, str]]:
-    """A scalar holding shell text as (line number, line): a ``|`` block's text begins on the
-    line after its indicator (a ``>`` block is folded, so its lines are approximate)."""
-    text = scalar(node)
-    if text is None:
-        return []
-    first = line_of(node) + (1 if cast("ScalarNode", node).style in ("|", ">") else 0)
-    return [(first + n, line) for n, line in enumerate(text.split("\n"))]
-
-
-def script_items(node: Node | None) -> list[tuple[int, str]]:
-    """Every line of a scalar or a (nested) sequence of scalars of shell text."""
-    if node is None:
-        return []
-    if is_sequence(node):
-        return [line for item in items(node) for line in script_items(item)]
-    return script_lines(node)
 
 
 def is_zero(text: str) -> bool:
@@ -721,7 +419,7 @@ def compose_build(
     if context is None or dockerfile is None or (stage_text is not None and stage is None):
         found.note(path, line, f"{via}: a variable without a default in its build, skipped")
         return None, None
-    if buildcmd.is_remote(context):
+    if is_remote(context):
         return None, None
     context_dir = join(base, context)
     resolved = join(context_dir, dockerfile) if context_dir is not None else None
@@ -1085,11 +783,11 @@ def build_push_action(path: str, step: Node, rows: list[dict[str, str]], found: 
             return
         if context.startswith(GIT_CONTEXT):
             context = context[len(GIT_CONTEXT) :].lstrip(":")
-        if buildcmd.is_remote(context):
+        if is_remote(context):
             continue
-        context_dir = buildcmd.resolve("", context or ".")
+        context_dir = resolve("", context or ".")
         if file:
-            dockerfile = buildcmd.resolve("", file)
+            dockerfile = resolve("", file)
         else:
             dockerfile = join(context_dir, "Dockerfile") if context_dir is not None else None
         if dockerfile is None:
@@ -1104,7 +802,7 @@ def run_step(
     lines = script_lines(run)
     for row in rows:
         expanded = [(n, expand(line, row) or line) for n, line in lines]
-        cwd = buildcmd.resolve("", expand(directory, row) or directory) if directory else ""
+        cwd = resolve("", expand(directory, row) or directory) if directory else ""
         scan_commands(path, expanded, cwd, found, {"GITHUB_WORKSPACE": ROOT})
 
 
@@ -1312,7 +1010,7 @@ def bake_targets(path: str, bake: buildcmd.Bake, found: Found) -> None:
         if context is None or dockerfile is None or stage is None:
             found.note(path, stage_line, f"{via}: an expression fixuser cannot evaluate, skipped")
             continue
-        if buildcmd.is_remote(context) or context.startswith("target:"):
+        if is_remote(context) or context.startswith("target:"):
             continue
         context_dir = join(base, context)
         resolved = join(context_dir, dockerfile) if context_dir is not None else None

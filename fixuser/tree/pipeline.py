@@ -15,7 +15,7 @@ from fixuser.tree.discover import ContextWalk, DiscoveryError, discover, git_roo
 from fixuser.tree.fileio import FileProblem, context_reader, read
 
 if TYPE_CHECKING:  # the context module (and PyYAML with it) loads only when a check reads one
-    from fixuser.project.context import Override, RepoContext
+    from fixuser.project.model import Override, RepoContext
 
 
 class Contexts:
@@ -69,7 +69,8 @@ class Contexts:
         root, context = self.of(dockerfile)
         if context is None or not context.builders:
             return ()  # nothing in the repository builds anything: the last stage ships
-        return tuple(context.targets(os.path.relpath(os.path.abspath(dockerfile), root)))
+        relative = os.path.relpath(os.path.abspath(dockerfile), root)
+        return tuple(context.targets(relative.replace(os.sep, "/")))
 
     def overrides(self) -> list[Override]:
         """Every run-time override found, with paths as the user would type them from here."""
