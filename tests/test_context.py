@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from fixuser.model import Target
-from fixuser.project.context import discover_context, repository_root
+from fixuser.project.context import context_of_files, discover_context, repository_root
 from fixuser.project.context import walk as context_walk
 from fixuser.project.model import RULES, Mount, RepoContext
 from fixuser.tree.discover import ContextWalk
@@ -242,6 +242,39 @@ def test_a_compose_file_that_is_not_text_is_a_note(tmp_path: Path) -> None:
     (tmp_path / "compose.yaml").write_bytes(b"services:\n  caf\xe9: {}\n")
     assert [n.text for n in discover_context(tmp_path).notes] == [
         "compose.yaml: not UTF-8 text, skipped"
+    ]
+
+
+def test_a_byte_order_mark_is_not_part_of_a_context_files_text(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_bytes(b"\xef\xbb\xbfservices:\n  app:\n    user: root\n")
+    (override,) = discover_context(tmp_path).overrides
+    assert override.text == "compose.yaml:3: service app runs as root (user: root)"
+
+
+def test_a_context_file_too_large_is_a_note_from_a_work_tree_and_a_commit_alike(
+    tmp_path: Path,
+) -> None:
+    big = "services:\n  app:\n    user: root\n" + "#" * (4 << 20) + "\n"
+    # any YAML may be a manifest: one that plainly is not says nothing, however large
+    files = {"compose.yaml": big, "big.yaml": "#" * (4 << 20) + "\n"}
+    write_files(tmp_path, files)
+    worked = discover_context(tmp_path)
+    assert [n.text for n in worked.notes] == ["compose.yaml: larger than 4 MiB, skipped"]
+    assert worked.overrides == () and worked.files == ()
+    readers = {path: (lambda text=text: text.encode()) for path, text in files.items()}
+    assert context_of_files(readers, lambda _path: False) == worked
+
+
+def test_a_context_file_symlinked_from_outside_the_repository_is_not_read(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("services:\n  app:\n    user: root\n")
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "compose.yaml").symlink_to(outside)
+    context = discover_context(root)
+    assert context.overrides == ()
+    assert [n.text for n in context.notes] == [
+        "compose.yaml: symlink leads outside the repository, skipped"
     ]
 
 
