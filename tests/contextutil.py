@@ -6,8 +6,9 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from fixuser.project.context import discover_context, read_context
 from fixuser.project.model import RepoContext
+from fixuser.project.read import read_context
+from fixuser.tree.context import discover_context
 from tests.gitutil import write_files
 
 DOCKERFILE = "FROM debian:bookworm-slim AS base\nFROM base AS prod\nFROM base AS debug\n"
@@ -52,4 +53,4 @@ def where(files: dict[str, str], name: str, needle: str, occurrence: int = 1) ->
 
 def read(texts: dict[str, str]) -> RepoContext:
     """The context of files given by their texts, read without a directory tree."""
-    return read_context(texts)
+    return read_context((path, text.encode()) for path, text in texts.items())

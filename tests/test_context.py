@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from fixuser.model import Target
-from fixuser.project.context import context_of_files, discover_context, repository_root
-from fixuser.project.context import walk as context_walk
 from fixuser.project.model import RULES, Mount, RepoContext
+from fixuser.tree.context import context_of_files, discover_context, repository_root
+from fixuser.tree.context import walk as context_walk
 from fixuser.tree.discover import ContextWalk
 from fixuser.tree.discover import walk as discovery_walk
 from tests.contextutil import DOCKERFILE, HELM_DEPLOYMENT, line, read, repo, where
@@ -320,7 +320,7 @@ def test_a_symlinked_directory_is_not_entered(tmp_path: Path) -> None:
 def test_discovery_collects_what_the_context_walk_finds(tmp_path: Path) -> None:
     """fixuser.tree.discover.walk, given a place for them, gathers the context files of the tree it
     walks for Dockerfiles, so a check does not walk the repository twice: the same files and
-    symlinks as fixuser.project.context.walk, tool caches and skipped directories left out."""
+    symlinks as fixuser.tree.context.walk, tool caches and skipped directories left out."""
     compose = "services:\n  app:\n    user: root\n"
     write_files(
         tmp_path,
@@ -375,7 +375,7 @@ def test_repository_root_is_the_nearest_directory_with_git(tmp_path: Path) -> No
 def imports_yaml(root: Path) -> bool:
     code = (
         "import sys; from pathlib import Path;"
-        " from fixuser.project.context import discover_context;"
+        " from fixuser.tree.context import discover_context;"
         f" discover_context(Path({str(root)!r})); print('yaml' in sys.modules)"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}

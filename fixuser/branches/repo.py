@@ -165,12 +165,12 @@ def tree_reader(tree: git.Tree, dockerfile_path: str) -> Callable[[str], bytes |
 
 
 def tree_context(tree: git.Tree) -> RepoContext:
-    """The repository context (fixuser.project.context) of a commit: its compose files, workflows,
+    """The repository context (fixuser.project.read) of a commit: its compose files, workflows,
     manifests, ... as committed, so what ships is judged on the tree being fixed."""
     import git
 
-    from fixuser.project.context import context_of_files
     from fixuser.project.names import TOOL_CACHES, is_context_name
+    from fixuser.tree.context import context_of_files
 
     skip = SKIP_DIRS | TOOL_CACHES
     blobs: dict[str, git.Blob] = {}

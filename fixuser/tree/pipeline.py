@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # the context module (and PyYAML with it) loads only when a c
 
 
 class Contexts:
-    """The repository context of each Dockerfile (project.context), read once per repository:
+    """The repository context of each Dockerfile (tree.context), read once per repository:
     the nearest directory with .git at or above the path given on the command line (outside
     git, that path itself, or the current directory)."""
 
@@ -53,14 +53,14 @@ class Contexts:
     def of(self, dockerfile: str) -> tuple[str, RepoContext | None]:
         """The root of ``dockerfile`` and its context; None when discovery walked that root and
         found nothing named like a context file: nothing to read, and the readers
-        (fixuser.project.context, ~10 ms to load) stay unloaded."""
+        (fixuser.project.read, ~10 ms to load) stay unloaded."""
         key = self.root(os.path.dirname(os.path.abspath(dockerfile)))
         if key in self.by_root:
             return key, self.by_root[key]
         walked = self.walked.get(key)
         if walked is not None and not walked[0]:
             return key, None
-        from fixuser.project.context import discover_context
+        from fixuser.tree.context import discover_context
 
         found = self.by_root[key] = discover_context(Path(key), walked)
         return key, found
