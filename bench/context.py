@@ -1,4 +1,4 @@
-"""Time ``fixuser.project.context.discover_context`` against a plain walk of the same tree.
+"""Time ``fixuser.tree.context.discover_context`` against a plain walk of the same tree.
 
     .venv/bin/python bench/context.py [--repeat 11] [--dockerfiles 1465] [--compose 50]
                                       [--manifests 200] [--json FILE]
@@ -39,7 +39,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fixuser.project.context import RepoContext, discover_context
+from fixuser.project.model import RepoContext
+from fixuser.tree.context import discover_context
 from fixuser.tree.discover import SKIP_DIRS
 
 DOCKERFILE = (

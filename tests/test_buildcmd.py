@@ -1,20 +1,17 @@
-"""Build commands in shell lines, and bake HCL: what each one builds, resolved exactly."""
+"""Build commands in shell lines: what each one builds, resolved exactly."""
 
 from __future__ import annotations
 
 import pytest
 
 from fixuser.project.buildcmd import (
-    ROOT,
     Build,
     Chdir,
     Unresolved,
     commands,
-    join,
     logical_lines,
-    make_expand,
-    parse_bake_hcl,
 )
+from fixuser.project.paths import ROOT, join
 
 
 def built(command: str, cwd: str | None = ".", existing: tuple[str, ...] = ()) -> list[object]:
@@ -145,42 +142,3 @@ def test_continuations_are_joined_and_numbered_by_their_first_line() -> None:
     lines = [(1, "docker build \\"), (2, "  --target x \\"), (3, "  ."), (4, "echo done")]
     joined = [(number, " ".join(text.split())) for number, text in logical_lines(lines)]
     assert joined == [(1, "docker build --target x ."), (4, "echo done")]
-
-
-def test_make_expands_its_own_variables_and_leaves_the_rest() -> None:
-    variables = {"A": "$(B)/x", "B": "b", "DOCKER": "docker"}
-    assert make_expand("$(DOCKER) build -f $(A) ${B} $$HOME $(shell pwd)", variables) == (
-        "docker build -f b/x b $HOME $(shell pwd)"
-    )
-
-
-def test_bake_hcl_reads_targets_groups_and_variables_tolerantly() -> None:
-    text = (
-        'variable "TAG" { default = "v1" }\n'  # 1
-        "# comment\n"  # 2
-        'target "a" { context = "a" }\n'  # 3
-        'target "b" {\n'  # 4
-        '  inherits = ["a", "c"]\n'  # 5
-        '  target = "${TAG}"\n'  # 6
-        '  platforms = split(",", PLATFORMS)\n'  # 7
-        '  description = <<-EOT\n    } "\n  EOT\n'  # 8-10
-        '  dockerfile = "b.Dockerfile"\n'  # 11
-        "}\n"  # 12
-        'group "default" { targets = ["b"] }\n'  # 13
-    )
-    bake = parse_bake_hcl(text)
-    assert bake.problems == ()
-    assert set(bake.targets) == {"a", "b"}
-    assert bake.targets["a"].attributes == {"context": ("a", 3)}
-    assert bake.targets["b"].inherits == ("a", "c")
-    assert bake.targets["b"].attributes["dockerfile"] == ("b.Dockerfile", 11)
-    assert bake.targets["b"].attributes["platforms"] == (None, 7)
-    assert bake.effective("b")["context"] == ("a", 3)
-    assert bake.interpolate(bake.effective("b")["target"][0]) == "v1"
-    assert bake.interpolate("${OTHER}") is None
-    assert bake.groups == {"b"}
-
-
-def test_bake_hcl_that_is_broken_is_a_problem_not_a_crash() -> None:
-    bake = parse_bake_hcl('target "a" {\n  context = "unterminated\n}\ntarget "b" {')
-    assert bake.problems == ((2, "an unterminated string, read up to there"),)

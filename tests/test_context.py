@@ -15,40 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from fixuser.project.context import (
-    RULES,
-    Mount,
-    Port,
-    RepoContext,
-    Target,
-    discover_context,
-    read_context,
-    repository_root,
-    untemplate,
-)
-from fixuser.project.context import walk as context_walk
+from fixuser.model import Target
+from fixuser.project.model import RULES, Mount, RepoContext
+from fixuser.tree.context import context_of_files, discover_context, repository_root
+from fixuser.tree.context import walk as context_walk
 from fixuser.tree.discover import ContextWalk
 from fixuser.tree.discover import walk as discovery_walk
+from tests.contextutil import DOCKERFILE, HELM_DEPLOYMENT, line, read, repo, where
 from tests.gitutil import git, isolate_git, write_files
-
-DOCKERFILE = "FROM debian:bookworm-slim AS base\nFROM base AS prod\nFROM base AS debug\n"
-
-
-def line(text: str, needle: str, occurrence: int = 1) -> int:
-    """The 1-based number of the line holding ``needle`` (its ``occurrence``-th)."""
-    hits = [n for n, content in enumerate(text.splitlines(), 1) if needle in content]
-    assert len(hits) >= occurrence, f"{needle!r} not in the text"
-    return hits[occurrence - 1]
-
-
-def repo(tmp_path: Path, files: dict[str, str]) -> RepoContext:
-    write_files(tmp_path, {name: textwrap.dedent(text) for name, text in files.items()})
-    return discover_context(tmp_path)
-
-
-def where(files: dict[str, str], name: str, needle: str, occurrence: int = 1) -> str:
-    return f"{name}:{line(textwrap.dedent(files[name]), needle, occurrence)}"
-
 
 # --- a repository with every kind of context file --------------------------------------------
 
@@ -102,25 +76,6 @@ DEPLOYMENT = """\
               image: api
               securityContext:
                 runAsUser: 0
-"""
-HELM_DEPLOYMENT = """\
-    apiVersion: apps/v1
-    kind: Deployment
-    metadata:
-      name: {{ include "chart.fullname" . }}
-      labels:
-        {{- include "chart.labels" . | nindent 4 }}
-    spec:
-      {{- if not .Values.autoscaling.enabled }}
-      replicas: {{ .Values.replicaCount }}
-      {{- end }}
-      template:
-        spec:
-          containers:
-            - name: {{ .Chart.Name }}
-              image: "{{ .Values.image.repository }}:{{ .Values.image.tag | default "1" }}"
-              securityContext:
-                privileged: true
 """
 BAKE = """\
     # the images CI pushes
@@ -238,7 +193,7 @@ def test_every_override_is_found_with_its_file_line_and_rule(everything: RepoCon
 
 
 def test_an_override_reads_as_file_line_message() -> None:
-    context = read_context({"compose.yaml": "services:\n  worker:\n    user: root\n"})
+    context = read({"compose.yaml": "services:\n  worker:\n    user: root\n"})
     assert [o.text for o in context.overrides] == [
         "compose.yaml:3: service worker runs as root (user: root)"
     ]
@@ -272,341 +227,7 @@ def test_a_services_mounts_and_low_ports_belong_to_the_dockerfile_it_builds(
     assert (web.name, web.user, web.dockerfile) == ("web", "root", "services/web/Dockerfile")
 
 
-# --- compose ------------------------------------------------------------------------------------
-
-
-def test_compose_build_paths_resolve_from_the_compose_files_directory(tmp_path: Path) -> None:
-    files = {
-        "deploy/docker-compose.prod.yml": """\
-            services:
-              api:
-                build:
-                  context: ..
-                  dockerfile: docker/api.Dockerfile
-              web:
-                build: ../web
-              inline:
-                build:
-                  context: .
-                  dockerfile_inline: "FROM scratch"
-              remote:
-                build: https://github.com/example/app.git#main
-        """,
-    }
-    context = repo(tmp_path, files)
-    assert [(b.dockerfile, b.stage, b.via) for b in context.builders] == [
-        ("docker/api.Dockerfile", None, "compose service api"),
-        ("web/Dockerfile", None, "compose service web"),
-    ]
-
-
-def test_compose_interpolation_takes_defaults_and_notes_what_it_cannot_know(
-    tmp_path: Path,
-) -> None:
-    files = {
-        "compose.yml": """\
-            services:
-              app:
-                build:
-                  context: .
-                  target: ${TARGET:-production}
-              other:
-                build:
-                  context: ${CONTEXT}
-        """,
-        "Dockerfile": DOCKERFILE,
-    }
-    context = repo(tmp_path, files)
-    assert context.targets("Dockerfile") == [
-        Target("production", where(files, "compose.yml", "target:"))
-    ]
-    assert [n.text for n in context.notes] == [
-        "compose.yml:7: compose service other: a variable without a default in its build, skipped"
-    ]
-
-
-@pytest.mark.parametrize(
-    "spelling",
-    ["root", '"0"', "0", "0:0", '"0:0"', "root:root", "00", '"+0"', "0:1000", '"${RUN_AS:-0}"'],
-)
-def test_compose_user_root_in_any_spelling_is_an_override(spelling: str) -> None:
-    # 0:0 unquoted is YAML 1.1's sexagesimal 0 to PyYAML but the string "0:0" to compose.
-    context = read_context({"compose.yaml": f"services:\n  app:\n    user: {spelling}\n"})
-    (override,) = context.overrides
-    assert (override.rule, override.line) == ("FIXUSER-COMPOSE-ROOT", 3)
-
-
-@pytest.mark.parametrize(
-    "spelling", ["1000", "1000:0", "app", "ROOT", '"${UID}"', "10001:10001", "rootless"]
-)
-def test_compose_user_that_is_not_root_is_not_an_override(spelling: str) -> None:
-    context = read_context({"compose.yaml": f"services:\n  app:\n    user: {spelling}\n"})
-    assert context.overrides == ()
-
-
-def test_compose_user_from_a_merged_anchor_is_found_where_it_is_written() -> None:
-    text = "x-root: &root\n  user: root\nservices:\n  app:\n    <<: *root\n    image: app\n"
-    (override,) = read_context({"compose.yaml": text}).overrides
-    assert override.text == "compose.yaml:2: service app runs as root (user: root)"
-
-
-def test_compose_privileged_false_is_no_override() -> None:
-    text = "services:\n  app:\n    privileged: false\n"
-    assert read_context({"compose.yaml": text}).overrides == ()
-
-
-def test_compose_mounts_in_short_and_long_syntax(tmp_path: Path) -> None:
-    files = {
-        "deploy/compose.yaml": """\
-            services:
-              app:
-                build: ..
-                volumes:
-                  - ./data:/app/data
-                  - ../config:/etc/app:ro
-                  - /srv/logs:/var/log/app
-                  - cache:/var/cache/app
-                  - /anonymous
-                  - type: bind
-                    source: ./uploads
-                    target: /app/uploads
-                    read_only: true
-                  - type: volume
-                    source: state
-                    target: /var/lib/app
-                  - type: tmpfs
-                    target: /tmp
-            volumes:
-              cache:
-              state:
-        """,
-    }
-    context = repo(tmp_path, files)
-    text = textwrap.dedent(files["deploy/compose.yaml"])
-    rel = "deploy/compose.yaml"
-    assert context.mounts("Dockerfile") == [
-        Mount("app", "./data", "/app/data", "bind", rel, line(text, "./d"), False, "deploy/data"),
-        Mount("app", "../config", "/etc/app", "bind", rel, line(text, "../c"), True, "config"),
-        Mount("app", "/srv/logs", "/var/log/app", "bind", rel, line(text, "/srv/logs")),
-        Mount("app", "cache", "/var/cache/app", "volume", rel, line(text, "- cache:")),
-        Mount(
-            "app", "./uploads", "/app/uploads", "bind", rel,
-            line(text, "type: bind"), True, "deploy/uploads",
-        ),
-        Mount("app", "state", "/var/lib/app", "volume", rel, line(text, "type: volume")),
-    ]  # fmt: skip
-
-
-def test_compose_low_ports_are_the_container_side(tmp_path: Path) -> None:
-    files = {
-        "compose.yaml": """\
-            services:
-              app:
-                build: .
-                ports:
-                  - "80"
-                  - 8080:8080
-                  - 22:22
-                  - "127.0.0.1:8443:443"
-                  - "[::1]:5353:53/udp"
-                  - "80:8000"
-                  - "1020-1025:1020-1025"
-                  - target: 25
-                    published: 2525
-                  - target: 9000
-                    published: 90
-        """,
-    }
-    context = repo(tmp_path, files)
-    text = textwrap.dedent(files["compose.yaml"])
-    assert context.low_ports("Dockerfile") == [
-        Port("app", 80, "compose.yaml", line(text, '"80"')),
-        # unquoted 22:22 is 1342 to YAML 1.1 (PyYAML), "22:22" to compose (YAML 1.2)
-        Port("app", 22, "compose.yaml", line(text, "22:22")),
-        Port("app", 443, "compose.yaml", line(text, ":443")),
-        Port("app", 53, "compose.yaml", line(text, ":53/udp"), "udp"),
-        Port("app", 1020, "compose.yaml", line(text, "1020-1025")),
-        Port("app", 1021, "compose.yaml", line(text, "1020-1025")),
-        Port("app", 1022, "compose.yaml", line(text, "1020-1025")),
-        Port("app", 1023, "compose.yaml", line(text, "1020-1025")),
-        Port("app", 25, "compose.yaml", line(text, "target: 25")),
-    ]
-
-
-def test_bad_yaml_in_a_compose_file_is_a_note_not_a_crash(tmp_path: Path) -> None:
-    files = {
-        "compose.yaml": "services:\n  app:\n    build: .\n   user: root\n  - broken\n",
-        "docker-compose.yml": "services:\n  ok:\n    build: ./ok\n",
-        "ok/Dockerfile": DOCKERFILE,
-    }
-    context = repo(tmp_path, files)
-    (note,) = context.notes
-    assert note.path == "compose.yaml" and note.line in (4, 5)
-    assert note.message.startswith("not valid YAML, skipped:")
-    assert context.targets("ok/Dockerfile") == [Target(None, "docker-compose.yml:3")]
-
-
-# --- Kubernetes -------------------------------------------------------------------------------
-
-POD_SPECS = {
-    "Pod": "spec:\n  {pod}",
-    "Deployment": "spec:\n  template:\n    spec:\n      {pod}",
-    "StatefulSet": "spec:\n  template:\n    spec:\n      {pod}",
-    "DaemonSet": "spec:\n  template:\n    spec:\n      {pod}",
-    "Job": "spec:\n  template:\n    spec:\n      {pod}",
-    "CronJob": "spec:\n  jobTemplate:\n    spec:\n      template:\n        spec:\n          {pod}",
-}
-
-
-def manifest(kind: str, pod: str) -> str:
-    """A workload whose pod spec is ``pod`` (YAML lines, indented for the kind)."""
-    head = f"apiVersion: v1\nkind: {kind}\nmetadata:\n  name: w\n"
-    template = POD_SPECS[kind]
-    indent = " " * (len(template.rsplit("\n", 1)[1]) - len("{pod}"))
-    body = textwrap.indent(textwrap.dedent(pod), indent).lstrip()
-    return head + template.replace("{pod}", body) + "\n"
-
-
-SAFE = """\
-    containers:
-      - name: app
-        image: app
-        securityContext:
-          allowPrivilegeEscalation: false
-"""
-
-
-@pytest.mark.parametrize("kind", sorted(POD_SPECS))
-def test_each_workload_kind_has_its_pod_spec_read(kind: str) -> None:
-    pod = """\
-        containers:
-          - name: app
-            image: app
-            securityContext:
-              runAsUser: 0
-              allowPrivilegeEscalation: false
-    """
-    text = manifest(kind, pod)
-    (override,) = read_context({"k8s/w.yaml": text}).overrides
-    assert override.rule == "FIXUSER-K8S-ROOT"
-    assert override.line == line(text, "runAsUser: 0")
-    assert override.message == f"{kind} w container app runs as root (runAsUser: 0)"
-
-
-@pytest.mark.parametrize("kind", sorted(POD_SPECS))
-def test_a_safe_pod_of_each_kind_has_no_override(kind: str) -> None:
-    assert read_context({"w.yaml": manifest(kind, SAFE)}).overrides == ()
-
-
-def test_pod_level_run_as_user_0_is_found_unless_every_container_overrides_it() -> None:
-    pod = """\
-        securityContext:
-          runAsUser: 0
-        initContainers:
-          - name: init
-            image: busybox
-            securityContext:
-              allowPrivilegeEscalation: false
-        containers:
-          - name: app
-            image: app
-            securityContext:
-              runAsUser: 1000
-              allowPrivilegeEscalation: false
-    """
-    text = manifest("Deployment", pod)
-    (override,) = read_context({"w.yaml": text}).overrides
-    assert override.line == line(text, "runAsUser: 0")
-    assert override.message == (
-        "Deployment w runs as root (pod securityContext runAsUser: 0; containers init)"
-    )
-    overridden = manifest(
-        "Pod",
-        """\
-        securityContext:
-          runAsUser: 0
-          runAsNonRoot: true
-        containers:
-          - name: app
-            image: app
-            securityContext:
-              runAsUser: 1000
-    """,
-    )
-    assert read_context({"w.yaml": overridden}).overrides == ()
-
-
-def test_privileged_container_is_an_override() -> None:
-    pod = """\
-        containers:
-          - name: app
-            image: app
-            securityContext:
-              privileged: true
-              allowPrivilegeEscalation: false
-    """
-    text = manifest("DaemonSet", pod)
-    (override,) = read_context({"w.yaml": text}).overrides
-    assert override.text == f"w.yaml:{line(text, 'privileged')}: DaemonSet w container app is" + (
-        " privileged (privileged: true)"
-    )
-
-
-@pytest.mark.parametrize(
-    ("pod", "needle"),
-    [
-        ("containers:\n  - name: app\n    image: app\n", "- name: app"),
-        (
-            "containers:\n  - name: app\n    securityContext:\n"
-            "      readOnlyRootFilesystem: true\n",
-            "securityContext:",
-        ),
-        (
-            "containers:\n  - name: app\n    securityContext:\n"
-            "      allowPrivilegeEscalation: true\n",
-            "allowPrivilegeEscalation",
-        ),
-        (
-            "securityContext:\n  runAsNonRoot: true\ncontainers:\n  - name: app\n"
-            "    securityContext:\n      runAsNonRoot: false\n",
-            "securityContext:\n",
-        ),
-    ],
-    ids=["nothing-set", "security-context-without-either", "escalation-true", "non-root-false"],
-)
-def test_escalation_left_on_without_run_as_non_root_is_an_override(pod: str, needle: str) -> None:
-    text = manifest("Pod", pod)
-    (override,) = read_context({"w.yaml": text}).overrides
-    assert override.rule == "FIXUSER-K8S-ESCALATION"
-    expected = line(text, needle.strip(), 2) if needle.endswith("\n") else line(text, needle)
-    assert override.line == expected
-    assert "may gain privileges" in override.message
-
-
-@pytest.mark.parametrize(
-    "pod",
-    [
-        "containers:\n  - name: app\n    securityContext:\n      allowPrivilegeEscalation: false\n",
-        "securityContext:\n  runAsNonRoot: true\ncontainers:\n  - name: app\n",
-        "containers:\n  - name: app\n    securityContext:\n      runAsNonRoot: true\n",
-    ],
-    ids=["escalation-false", "pod-non-root", "container-non-root"],
-)
-def test_escalation_is_no_override_when_either_setting_guards_it(pod: str) -> None:
-    assert read_context({"w.yaml": manifest("Pod", pod)}).overrides == ()
-
-
-def test_only_workloads_are_read_and_every_document_of_a_file() -> None:
-    text = (
-        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata:\n  runAsUser: '0'\n"
-        "---\n"
-        "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec:\n  containers: []\n"
-        "---\n" + manifest("Job", "containers:\n  - name: j\n    securityContext:\n"
-        "      runAsUser: 0\n      allowPrivilegeEscalation: false\n")
-    )  # fmt: skip
-    (override,) = read_context({"all.yaml": text}).overrides
-    assert override.line == line(text, "runAsUser: 0")
-    assert override.message.startswith("Job w container j")
+# --- what is read at all ------------------------------------------------------------------------
 
 
 def test_yaml_that_is_not_a_manifest_is_never_parsed(tmp_path: Path) -> None:
@@ -614,7 +235,7 @@ def test_yaml_that_is_not_a_manifest_is_never_parsed(tmp_path: Path) -> None:
     (tmp_path / "latin1.yaml").write_bytes(b"name: caf\xe9\n")
     context = repo(tmp_path, {".pre-commit-config.yaml": "repos: [\n", "openapi.yml": "a: b\n"})
     assert context.notes == () and context.files == ()
-    assert read_context({"openapi.yaml": "paths: [\n"}) == RepoContext()
+    assert read({"openapi.yaml": "paths: [\n"}) == RepoContext()
 
 
 def test_a_compose_file_that_is_not_text_is_a_note(tmp_path: Path) -> None:
@@ -624,385 +245,37 @@ def test_a_compose_file_that_is_not_text_is_a_note(tmp_path: Path) -> None:
     ]
 
 
-# --- Helm ---------------------------------------------------------------------------------------
+def test_a_byte_order_mark_is_not_part_of_a_context_files_text(tmp_path: Path) -> None:
+    (tmp_path / "compose.yaml").write_bytes(b"\xef\xbb\xbfservices:\n  app:\n    user: root\n")
+    (override,) = discover_context(tmp_path).overrides
+    assert override.text == "compose.yaml:3: service app runs as root (user: root)"
 
 
-def test_a_helm_template_is_read_line_for_line() -> None:
-    text, templated = untemplate(textwrap.dedent(HELM_DEPLOYMENT))
-    original = textwrap.dedent(HELM_DEPLOYMENT)
-    assert text.count("\n") == original.count("\n")
-    lines = text.split("\n")
-    assert lines[line(original, "nindent 4") - 1] == ""  # an action alone on its line
-    assert lines[line(original, "replicas") - 1].startswith("  replicas: HELM_TEMPLATE_")
-    assert line(original, "nindent 4") in templated.lines  # include injects YAML there
-    assert line(original, "if not") not in templated.lines
-
-
-def test_a_helm_security_context_filled_in_from_values_is_unknown_not_absent(
+def test_a_context_file_too_large_is_a_note_from_a_work_tree_and_a_commit_alike(
     tmp_path: Path,
 ) -> None:
-    files = {
-        "charts/app/Chart.yaml": "name: app\n",
-        "charts/app/templates/deployment.yaml": """\
-            apiVersion: apps/v1
-            kind: Deployment
-            metadata:
-              name: app
-            spec:
-              template:
-                spec:
-                  securityContext:
-                    {{- toYaml .Values.podSecurityContext | nindent 8 }}
-                  containers:
-                    - name: app
-                      securityContext:
-                        {{- toYaml .Values.securityContext | nindent 12 }}
-                    - name: sidecar
-                      {{- include "app.sidecarSecurity" . | nindent 10 }}
-                    - name: root
-                      securityContext: {{ toYaml .Values.rootContext | nindent 12 }}
-                      {{- if .Values.debug }}
-                    - name: debug
-                      securityContext:
-                        runAsUser: {{ .Values.debugUser }}
-                      {{- end }}
-        """,
-    }
-    context = repo(tmp_path, files)
-    assert context.overrides == () and context.notes == ()
-    assert context.files == ("charts/app/templates/deployment.yaml",)
+    big = "services:\n  app:\n    user: root\n" + "#" * (4 << 20) + "\n"
+    # any YAML may be a manifest: one that plainly is not says nothing, however large
+    files = {"compose.yaml": big, "big.yaml": "#" * (4 << 20) + "\n"}
+    write_files(tmp_path, files)
+    worked = discover_context(tmp_path)
+    assert [n.text for n in worked.notes] == ["compose.yaml: larger than 4 MiB, skipped"]
+    assert worked.overrides == () and worked.files == ()
+    readers = {path: (lambda text=text: text.encode()) for path, text in files.items()}
+    assert context_of_files(readers, lambda _path: False) == worked
 
 
-def test_a_helm_pod_user_0_is_not_blamed_on_a_container_whose_context_is_templated(
-    tmp_path: Path,
-) -> None:
-    files = {
-        "chart/Chart.yaml": "name: chart\n",
-        "chart/templates/pod.yaml": """\
-            apiVersion: v1
-            kind: Pod
-            metadata:
-              name: p
-            spec:
-              securityContext:
-                runAsUser: 0
-                runAsNonRoot: true
-              containers:
-                - name: templated
-                  securityContext:
-                    {{- toYaml .Values.securityContext | nindent 12 }}
-                - name: plain
-                  image: x
-        """,
-    }
-    context = repo(tmp_path, files)
-    assert [o.message for o in context.overrides] == [
-        "Pod p runs as root (pod securityContext runAsUser: 0; containers plain)"
-    ]
-
-
-def test_a_helm_template_that_still_does_not_parse_is_skipped_with_a_note(tmp_path: Path) -> None:
-    files = {
-        "chart/Chart.yaml": "name: chart\n",
-        "chart/templates/broken.yaml": """\
-            apiVersion: v1
-            kind: Pod
-            metadata:
-              name: p
-            spec:
-              containers:
-              {{ range .Values.containers }}
-                - name: {{ .name }}
-              - {{ . }}: [
-        """,
-        "chart/templates/_helpers.tpl": '{{- define "x" -}}\n{{- end }}\n',
-        "chart/templates/NOTES.txt": "Thanks for installing",
-        "chart/templates/pod.yaml": manifest("Pod", "containers:\n  - name: a\n"),
-    }
-    context = repo(tmp_path, files)
-    (note,) = context.notes
-    assert note.path == "chart/templates/broken.yaml"
-    assert note.message.startswith("not valid YAML (a Helm template, after its template actions")
-    (override,) = context.overrides
-    assert override.path == "chart/templates/pod.yaml"
-
-
-def test_a_yaml_file_with_template_actions_outside_a_chart_is_noted_not_crashed(
-    tmp_path: Path,
-) -> None:
-    text = "kind: Deployment\nspec:\n  replicas: {{ .Values.n }}\n  x: {{ end }\n"
-    context = repo(tmp_path, {"k8s/deploy.yaml": text})
-    assert [n.path for n in context.notes] == ["k8s/deploy.yaml"]
-
-
-# --- CI and build scripts -----------------------------------------------------------------------
-
-
-def test_build_push_action_defaults_and_matrix(tmp_path: Path) -> None:
-    files = {
-        ".github/workflows/ci.yaml": """\
-            jobs:
-              default:
-                steps:
-                  - uses: docker/build-push-action@v6
-              files:
-                strategy:
-                  matrix:
-                    stage: [prod, debug]
-                    include:
-                      - stage: prod
-                        dockerfile: docker/prod.Dockerfile
-                      - stage: debug
-                        dockerfile: docker/debug.Dockerfile
-                steps:
-                  - uses: docker/build-push-action@v6
-                    with:
-                      context: .
-                      file: ${{ matrix.dockerfile }}
-                      target: ${{ matrix.stage }}
-                  - uses: docker/build-push-action@v6
-                    with:
-                      context: ${{ github.workspace }}/app
-                  - uses: docker/build-push-action@v6
-                    with:
-                      file: ${{ steps.meta.outputs.file }}
-                  - uses: docker/build-push-action@v6
-                    with:
-                      context: "{{defaultContext}}:app"
-                      target: git-context
-                  - uses: docker/build-push-action@v6
-                    with:
-                      context: ../elsewhere
-        """,
-        **{
-            name: DOCKERFILE
-            for name in (
-                "Dockerfile",
-                "docker/prod.Dockerfile",
-                "docker/debug.Dockerfile",
-                "app/Dockerfile",
-            )
-        },
-    }
-    context = repo(tmp_path, files)
-    ci = ".github/workflows/ci.yaml"
-    assert context.targets("Dockerfile") == [Target(None, where(files, ci, "- uses:"))]
-    assert context.targets("docker/prod.Dockerfile") == [
-        Target("prod", where(files, ci, "target: ${{ matrix.stage }}"))
-    ]
-    assert context.targets("docker/debug.Dockerfile") == [
-        Target("debug", where(files, ci, "target: ${{ matrix.stage }}"))
-    ]
-    assert context.targets("app/Dockerfile") == [
-        Target(None, where(files, ci, "- uses:", 3)),
-        Target("git-context", where(files, ci, "target: git-context")),
-    ]
+def test_a_context_file_symlinked_from_outside_the_repository_is_not_read(tmp_path: Path) -> None:
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("services:\n  app:\n    user: root\n")
+    root = tmp_path / "repo"
+    root.mkdir()
+    (root / "compose.yaml").symlink_to(outside)
+    context = discover_context(root)
+    assert context.overrides == ()
     assert [n.text for n in context.notes] == [
-        f"{where(files, ci, '- uses:', 4)}: docker/build-push-action: an expression fixuser"
-        " cannot evaluate",
-        f"{where(files, ci, '- uses:', 6)}: docker/build-push-action builds outside the repository",
+        "compose.yaml: symlink leads outside the repository, skipped"
     ]
-
-
-def test_run_steps_follow_working_directory_and_cd(tmp_path: Path) -> None:
-    files = {
-        ".github/workflows/build.yml": """\
-            defaults:
-              run:
-                working-directory: services
-            jobs:
-              build:
-                steps:
-                  - run: docker build --file api/Dockerfile --target=prod api
-                  - working-directory: services/web
-                    run: |
-                      set -e
-                      DOCKER_BUILDKIT=1 docker buildx build \\
-                        --platform linux/amd64,linux/arm64 \\
-                        --build-arg VERSION=1 -t web:latest --target test .
-                  - run: >-
-                      cd ../tools && podman build -f Containerfile.ci .
-                  - run: buildah bud -t x --target=stage -f ./Containerfile ctx
-                  - run: docker build -f "$DOCKERFILE" .
-        """,
-        "services/api/Dockerfile": DOCKERFILE,
-        "services/web/Dockerfile": DOCKERFILE,
-        "tools/Containerfile.ci": DOCKERFILE,
-        "services/Containerfile": DOCKERFILE,
-    }
-    context = repo(tmp_path, files)
-    wf = ".github/workflows/build.yml"
-    assert [(b.dockerfile, b.stage, b.source) for b in context.builders] == [
-        ("services/api/Dockerfile", "prod", where(files, wf, "--file api")),
-        ("services/web/Dockerfile", "test", where(files, wf, "docker buildx build")),
-        ("tools/Containerfile.ci", None, where(files, wf, "cd ../tools")),
-        ("services/Containerfile", "stage", where(files, wf, "buildah bud")),
-    ]
-    assert [n.line for n in context.notes] == [line(textwrap.dedent(files[wf]), "$DOCKERFILE")]
-
-
-def test_gitlab_scripts_and_kaniko(tmp_path: Path) -> None:
-    files = {
-        ".gitlab-ci.yml": """\
-            variables:
-              DOCKERFILE: build/ci.Dockerfile
-            stages: [build]
-            image-docker:
-              stage: build
-              script:
-                - docker build -f $DOCKERFILE --target ci .
-                - - cd app
-                  - docker build --target release .
-            image-kaniko:
-              script:
-                - /kaniko/executor --context "${CI_PROJECT_DIR}/svc"
-                  --dockerfile "${CI_PROJECT_DIR}/svc/Dockerfile" --target=kaniko
-                  --destination "${CI_REGISTRY_IMAGE}:latest"
-        """,
-    }
-    context = repo(tmp_path, files)
-    assert [(b.dockerfile, b.stage, b.source) for b in context.builders] == [
-        ("build/ci.Dockerfile", "ci", where(files, ".gitlab-ci.yml", "$DOCKERFILE --target")),
-        ("app/Dockerfile", "release", where(files, ".gitlab-ci.yml", "--target release")),
-        ("svc/Dockerfile", "kaniko", where(files, ".gitlab-ci.yml", "/kaniko/executor")),
-    ]
-
-
-def test_makefile_variables_continuations_and_its_own_directory(tmp_path: Path) -> None:
-    files = {
-        "images/Makefile": """\
-            ENGINE := docker
-            FILE = $(DIR)/Dockerfile
-            DIR = api
-            STAGE ?= prod
-            STAGE ?= ignored
-            .PHONY: build
-            build:
-            \t@$(ENGINE) build \\
-            \t\t--target $(STAGE) \\
-            \t\t-f $(FILE) .
-            test:
-            \tcd $(DIR) && $(ENGINE) build --target test .
-            \t$(ENGINE) build --target beside .
-            shell:
-            \t$(ENGINE) build -f $(shell find . -name Dockerfile) .
-        """,
-        "justfile": """\
-            stage := "dev"
-            build:
-                docker build --target {{stage}} -f images/api/Dockerfile images/api
-            release version:
-                docker build --target {{version}} .
-        """,
-        "images/api/Dockerfile": DOCKERFILE,
-        "images/Dockerfile": DOCKERFILE,
-    }
-    context = repo(tmp_path, files)
-    mk = "images/Makefile"
-    # each recipe line is a shell of its own: the cd above it is gone
-    assert context.targets("images/Dockerfile") == [Target("beside", where(files, mk, "beside"))]
-    assert context.targets("images/api/Dockerfile") == [
-        Target("prod", where(files, mk, "build \\")),
-        Target("test", where(files, mk, "cd $(DIR)")),
-        Target("dev", where(files, "justfile", "{{stage}}")),
-    ]
-    assert [n.line for n in context.notes] == [
-        line(textwrap.dedent(files[mk]), "$(shell"),
-        line(textwrap.dedent(files["justfile"]), "{{version}}"),
-    ]
-
-
-def test_skaffold_artifacts_and_profiles(tmp_path: Path) -> None:
-    files = {
-        "deploy/skaffold.yaml": """\
-            apiVersion: skaffold/v4beta11
-            kind: Config
-            build:
-              artifacts:
-                - image: api
-                  context: ../api
-                  docker:
-                    dockerfile: docker/Dockerfile.prod
-                    target: runtime
-                - image: jib-app
-                  jib: {}
-            profiles:
-              - name: dev
-                build:
-                  artifacts:
-                    - image: api
-                      context: ../api
-        """,
-    }
-    context = repo(tmp_path, files)
-    sk = "deploy/skaffold.yaml"
-    assert [(b.dockerfile, b.stage, b.source) for b in context.builders] == [
-        ("api/docker/Dockerfile.prod", "runtime", where(files, sk, "target: runtime")),
-        ("api/Dockerfile", None, where(files, sk, "- image: api", 2)),
-    ]
-
-
-def test_bake_inheritance_templates_groups_and_variables(tmp_path: Path) -> None:
-    files = {
-        "docker-bake.hcl": """\
-            variable "STAGE" {
-              default = "release"
-            }
-            // a template other targets inherit from, never built by itself
-            target "_common" {
-              context = "src"
-              args = {
-                VERSION = "1.0" # a map is not a build setting
-              }
-            }
-            target "app" {
-              inherits = ["_common"]
-              dockerfile = "app.Dockerfile"
-              target = "${STAGE}"
-            }
-            /* a block comment
-               target "commented" { context = "nope" } */
-            target "base" { context = "base" }
-            target "child" {
-              inherits = ["base"]
-              target = "child"
-              labels = {
-                "org.opencontainers.image.description" = <<EOT
-            A heredoc with "quotes" and braces }
-            EOT
-              }
-            }
-            target "tagged" {
-              context = "tagged"
-              tags = ["${REGISTRY}/x"]
-              target = "${UNKNOWN}"
-            }
-            group "default" {
-              targets = ["app", "base", "child", "tagged"]
-            }
-        """,
-        "docker-bake.json": """\
-            {
-              "target": {
-                "json": {
-                  "context": "json",
-                  "target": "from-json"
-                }
-              }
-            }
-        """,
-        **{f"{d}/Dockerfile": DOCKERFILE for d in ("base", "json", "tagged")},
-        "src/app.Dockerfile": DOCKERFILE,
-    }
-    context = repo(tmp_path, files)
-    bake = "docker-bake.hcl"
-    assert [(b.dockerfile, b.stage, b.source) for b in context.builders] == [
-        ("src/app.Dockerfile", "release", where(files, bake, 'target = "${STAGE}"')),
-        ("base/Dockerfile", None, where(files, bake, 'target "base"')),
-        ("base/Dockerfile", "child", where(files, bake, 'target = "child"')),
-        ("json/Dockerfile", "from-json", where(files, "docker-bake.json", '"target": "from')),
-    ]
-    assert [n.line for n in context.notes] == [line(textwrap.dedent(files[bake]), "${UNKNOWN}")]
 
 
 # --- the walk -------------------------------------------------------------------------------------
@@ -1047,7 +320,7 @@ def test_a_symlinked_directory_is_not_entered(tmp_path: Path) -> None:
 def test_discovery_collects_what_the_context_walk_finds(tmp_path: Path) -> None:
     """fixuser.tree.discover.walk, given a place for them, gathers the context files of the tree it
     walks for Dockerfiles, so a check does not walk the repository twice: the same files and
-    symlinks as fixuser.project.context.walk, tool caches and skipped directories left out."""
+    symlinks as fixuser.tree.context.walk, tool caches and skipped directories left out."""
     compose = "services:\n  app:\n    user: root\n"
     write_files(
         tmp_path,
@@ -1102,7 +375,7 @@ def test_repository_root_is_the_nearest_directory_with_git(tmp_path: Path) -> No
 def imports_yaml(root: Path) -> bool:
     code = (
         "import sys; from pathlib import Path;"
-        " from fixuser.project.context import discover_context;"
+        " from fixuser.tree.context import discover_context;"
         f" discover_context(Path({str(root)!r})); print('yaml' in sys.modules)"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}

@@ -38,7 +38,7 @@ from fixuser.escape import (
     utf8,
     utf8_data,
 )
-from fixuser.project.context import Mount
+from fixuser.project.model import Mount
 from fixuser.render import FILTERS, environment
 from fixuser.settings import Settings
 

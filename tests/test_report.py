@@ -20,7 +20,7 @@ import pytest
 
 from fixuser import core
 from fixuser.model import Analysis, Shipped, Verdict, WarningRule, WarningText
-from fixuser.project.context import Override
+from fixuser.project.model import Override
 from fixuser.report.ci import as_github, as_gitlab, escape_data, escape_property
 from fixuser.report.findings import Outcome, Report, ci_path
 from fixuser.report.sarif import as_sarif, sarif_location

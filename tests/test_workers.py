@@ -143,7 +143,7 @@ def test_a_small_check_loads_no_multiprocessing_context_readers_or_hashlib(
     code = (
         "import sys; from fixuser.main import main\n"
         f"main(['check', {str(tmp_path)!r}])\n"
-        "print(sorted(m for m in ('multiprocessing', 'fixuser.project.context', 'hashlib')"
+        "print(sorted(m for m in ('multiprocessing', 'fixuser.project.read', 'hashlib')"
         " if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, cwd=tmp_path)

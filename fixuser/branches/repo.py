@@ -40,7 +40,7 @@ from fixuser.tree.discover import SKIP_DIRS, is_dockerfile_name
 if TYPE_CHECKING:
     import git
 
-    from fixuser.project.context import Mount, Note, Override, Port, RepoContext
+    from fixuser.project.model import Mount, Note, Override, Port, RepoContext
 
 FORMAT = "--format=commit %H%nAuthor: %an <%ae>%n%n%w(0,4,4)%B"
 TRAILER = "Fixed-by: fixuser"
@@ -165,12 +165,12 @@ def tree_reader(tree: git.Tree, dockerfile_path: str) -> Callable[[str], bytes |
 
 
 def tree_context(tree: git.Tree) -> RepoContext:
-    """The repository context (fixuser.project.context) of a commit: its compose files, workflows,
+    """The repository context (fixuser.project.read) of a commit: its compose files, workflows,
     manifests, ... as committed, so what ships is judged on the tree being fixed."""
     import git
 
-    from fixuser.project.context import context_of_files
     from fixuser.project.names import TOOL_CACHES, is_context_name
+    from fixuser.tree.context import context_of_files
 
     skip = SKIP_DIRS | TOOL_CACHES
     blobs: dict[str, git.Blob] = {}

@@ -20,7 +20,7 @@ from fixuser.render import render
 
 if TYPE_CHECKING:
     from fixuser.branches.repo import FileFix
-    from fixuser.project.context import Mount
+    from fixuser.project.model import Mount
 
 NUMERIC_RE = re.compile(r"^(\d+)(?::\d*)?$")
 # No /proc/1/status to `docker exec cat` in: the PID 1 check reads it on the host instead.

@@ -1,12 +1,9 @@
-"""Build commands in shell lines, and docker-bake HCL files: what each one builds.
+"""Build commands in shell lines: what each one builds.
 
 ``docker build -f X --target Y CONTEXT`` and its kin (``docker buildx build``, ``podman
 build``, ``buildah bud``, ``nerdctl build``, kaniko's ``executor``) as Makefiles, justfiles and
-CI scripts write them; and the ``target "x" { key = "value" }`` shape of a bake file, read by
-a small tolerant tokenizer (strings, comments, heredocs, blocks) rather than an HCL library:
-that shape is all bake targets need, and every line number comes for free. Pure: paths are
-resolved as strings relative to the repository root; whether a file exists is asked of the
-caller.
+CI scripts write them, with ``cd`` followed. Pure: paths are resolved as strings relative to
+the repository root; whether a file exists is asked of the caller.
 """
 
 from __future__ import annotations
@@ -17,38 +14,8 @@ import shlex
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import NamedTuple
 
-# Stands for the repository root in a path ($CI_PROJECT_DIR, ${{ github.workspace }}): a
-# private-use character no real path holds.
-ROOT = "\ue000"
-
-
-def join(base: str, path: str) -> str | None:
-    """``path`` (as written in a file in ``base``) relative to the repository root, ``.`` for
-    the root itself; None when it is absolute or leads outside."""
-    if path.startswith(ROOT):
-        base, path = ".", path[len(ROOT) :].lstrip("/")
-    if path.startswith(("/", "~")) or is_remote(path):
-        return None
-    joined = posixpath.normpath(posixpath.join(base or ".", path or "."))
-    if joined == ".." or joined.startswith("../"):
-        return None
-    return joined
-
-
-def resolve(cwd: str | None, path: str) -> str | None:
-    """A path a command names, from its current directory (None: not known)."""
-    if path.startswith(ROOT):
-        return join(".", path)
-    if cwd is None:
-        return None
-    return join(cwd, path)
-
-
-def is_remote(context: str) -> bool:
-    return "://" in context or context.startswith(("git@", "github.com/"))
-
-
-# --- shell lines -------------------------------------------------------------------------
+from fixuser.project.model import Found
+from fixuser.project.paths import is_remote, join, resolve
 
 ENGINES = frozenset({"docker", "podman", "buildah", "nerdctl"})
 # Each engine's build sub-commands, after its global flags.
@@ -319,302 +286,28 @@ def locate(
     return Build(engine, posixpath.normpath(posixpath.join(context_dir, name)), target or None)
 
 
-MAKE_REF_RE = re.compile(r"\$\$|\$\(([A-Za-z_][\w.-]*)\)|\$\{([A-Za-z_][\w.-]*)\}")
-
-
-def make_expand(text: str, variables: Mapping[str, str], depth: int = 0) -> str:
-    """make's ``$(NAME)``/``${NAME}`` from plain assignments; the rest is left as written
-    (so it stays unresolved), ``$$`` is the shell's ``$``."""
-    if "$" not in text or depth > 10:
-        return text
-
-    def repl(match: re.Match[str]) -> str:
-        if match.group() == "$$":
-            return "$$"
-        name = match.group(1) or match.group(2)
-        if name in variables:
-            return make_expand(variables[name], variables, depth + 1)
-        return match.group()
-
-    expanded = MAKE_REF_RE.sub(repl, text)
-    return expanded.replace("$$", "$") if depth == 0 else expanded
-
-
-# --- docker-bake.hcl ---------------------------------------------------------------------
-
-
-# A target's attributes: name -> (value, or None when not a plain string; its line).
-Attributes = dict[str, tuple[str | None, int]]
-
-
-class BakeTarget(NamedTuple):
-    name: str
-    line: int
-    attributes: Attributes
-    inherits: tuple[str, ...]
-
-
-class Bake(NamedTuple):
-    targets: dict[str, BakeTarget]
-    groups: set[str]  # every target some group names
-    variables: dict[str, str]  # variables' defaults
-    problems: tuple[tuple[int, str], ...]
-
-    def effective(
-        self, name: str, seen: frozenset[str] = frozenset()
-    ) -> dict[str, tuple[str | None, int]]:
-        """A target's attributes with those it inherits (later parents, then its own, win)."""
-        target = self.targets.get(name)
-        if target is None or name in seen:
-            return {}
-        result: Attributes = {}
-        for parent in target.inherits:
-            result.update(self.effective(parent, seen | {name}))
-        result.update(target.attributes)
-        return result
-
-    def interpolate(self, text: str | None) -> str | None:
-        """``${NAME}`` from variables' defaults; None for any other expression."""
-        if text is None:
-            return None
-        if "${" not in text:
-            return text
-        unknown = False
-
-        def repl(match: re.Match[str]) -> str:
-            nonlocal unknown
-            if match.group() == "$${":
-                return "${"
-            name = match.group(1)
-            if name in self.variables:
-                return self.variables[name]
-            unknown = True
-            return ""
-
-        result = re.sub(r"\$\$\{|\$\{\s*([A-Za-z_][\w-]*)\s*\}|\$\{[^}]*\}", repl, text)
-        return None if unknown else result
-
-
-class Token(NamedTuple):
-    kind: (
-        str  # "ident", "string" (a literal), "template" (a string with ${...}), "punct", "newline"
-    )
-    text: str
-    line: int
-
-
-IDENT_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
-HEREDOC_RE = re.compile(r"<<-?([A-Za-z_][A-Za-z0-9_]*)[ \t]*\n")
-ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
-
-
-def tokens(text: str, problems: list[tuple[int, str]]) -> list[Token]:
-    out: list[Token] = []
-    position, line, end = 0, 1, len(text)
-    while position < end:
-        char = text[position]
-        if char == "\n":
-            out.append(Token("newline", char, line))
-            line += 1
-            position += 1
-        elif char in " \t\r":
-            position += 1
-        elif char == "#" or text.startswith("//", position):
-            newline = text.find("\n", position)
-            position = end if newline < 0 else newline
-        elif text.startswith("/*", position):
-            close = text.find("*/", position + 2)
-            close = end if close < 0 else close + 2
-            line += text.count("\n", position, close)
-            position = close
-        elif char == '"':
-            start_line = line
-            position, value, templated, line = string_at(text, position + 1, line)
-            if position < 0:
-                problems.append((start_line, "an unterminated string, read up to there"))
-                break
-            out.append(Token("template" if templated else "string", value, start_line))
-        elif text.startswith("<<", position) and (heredoc := HEREDOC_RE.match(text, position)):
-            marker, start_line = heredoc.group(1), line
-            position, line = heredoc.end(), line + 1
-            body: list[str] = []
-            while position < end:
-                newline = text.find("\n", position)
-                stop = end if newline < 0 else newline
-                body_line = text[position:stop]
-                position = stop  # the newline after the marker is a token of its own
-                if body_line.strip() == marker:
-                    break
-                body.append(body_line)
-                position, line = stop + 1, line + 1
-            value = "\n".join(body)
-            out.append(Token("template" if "${" in value else "string", value, start_line))
-        elif char in IDENT_CHARS:
-            start = position
-            while position < end and text[position] in IDENT_CHARS:
-                position += 1
-            out.append(Token("ident", text[start:position], line))
-        else:
-            out.append(Token("punct", char, line))
-            position += 1
-    return out
-
-
-def string_at(text: str, position: int, line: int) -> tuple[int, str, bool, int]:
-    """A quoted string's value from after its opening quote: (the position after its closing
-    quote, or -1; the value with ``${...}`` kept as written; whether it holds one; the line)."""
-    value: list[str] = []
-    templated = False
-    end = len(text)
-    while position < end:
-        char = text[position]
-        if char == '"':
-            return position + 1, "".join(value), templated, line
-        if char == "\\" and position + 1 < end:
-            value.append(ESCAPES.get(text[position + 1], text[position + 1]))
-            position += 2
+def scan_commands(
+    path: str,
+    lines: Sequence[tuple[int, str]],
+    cwd: str | None,
+    found: Found,
+    env: Mapping[str, str],
+    persist: bool = True,
+) -> None:
+    """Each build command in shell ``lines`` (continuations joined), the current directory
+    followed through ``cd`` (within a line only, unless ``persist``: one shell for all)."""
+    start = cwd
+    for number, command in logical_lines(lines):
+        if not persist:
+            cwd = start
+        if not may_build(command) and "cd" not in command:
             continue
-        if char == "\n":
-            return -1, "", False, line
-        if text.startswith("${", position) or text.startswith("%{", position):
-            depth, start = 0, position
-            while position < end:
-                if text[position] == "{":
-                    depth += 1
-                elif text[position] == "}":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                elif text[position] == "\n":
-                    return -1, "", False, line
-                position += 1
-            value.append(text[start : position + 1])
-            templated = templated or not text.startswith("$${", start - 1)
-            position += 1
-            continue
-        value.append(char)
-        position += 1
-    return -1, "", False, line
-
-
-class Attribute(NamedTuple):
-    name: str
-    value: str | list[str] | None  # a string, a list of strings, or something else (None)
-    templated: bool
-    line: int
-
-
-class Block(NamedTuple):
-    kind: str
-    labels: tuple[str, ...]
-    line: int
-    attributes: dict[str, Attribute]
-
-
-class HclParser:
-    """``kind "label" { name = value ... }`` blocks, tolerantly: what it cannot read it skips
-    to the end of the line."""
-
-    def __init__(self, toks: list[Token]) -> None:
-        self.toks = toks
-        self.index = 0
-
-    def peek(self) -> Token | None:
-        return self.toks[self.index] if self.index < len(self.toks) else None
-
-    def body(self, nested: bool) -> tuple[list[Block], dict[str, Attribute]]:
-        blocks: list[Block] = []
-        attributes: dict[str, Attribute] = {}
-        while (token := self.peek()) is not None:
-            self.index += 1
-            if token.kind == "newline" or token.text == ",":
-                continue
-            if token.text == "}":
-                if nested:
-                    return blocks, attributes
-                continue
-            if token.kind != "ident":
-                self.skip_line()
-                continue
-            after = self.peek()
-            if after is not None and after.text in ("=", ":"):
-                self.index += 1
-                value, templated = self.expression()
-                attributes[token.text] = Attribute(token.text, value, templated, token.line)
-                continue
-            labels: list[str] = []
-            while (label := self.peek()) is not None and label.kind in ("string", "ident"):
-                labels.append(label.text)
-                self.index += 1
-            opening = self.peek()
-            if opening is not None and opening.text == "{":
-                self.index += 1
-                _, inner = self.body(True)  # blocks inside a block: none that bake reads
-                blocks.append(Block(token.text, tuple(labels), token.line, inner))
+        for outcome in commands(command, cwd, env, found.exists):
+            if isinstance(outcome, Chdir):
+                cwd = outcome.directory
+            elif isinstance(outcome, Unresolved):
+                found.note(path, number, f"{outcome.engine} build: {outcome.reason}, skipped")
             else:
-                self.skip_line()
-        return blocks, attributes
-
-    def skip_line(self) -> None:
-        while (token := self.peek()) is not None and token.kind != "newline":
-            if token.text == "{":
-                self.index += 1
-                self.body(True)
-                continue
-            if token.text == "}":
-                return
-            self.index += 1
-
-    def expression(self) -> tuple[str | list[str] | None, bool]:
-        parts: list[Token] = []
-        depth = 0
-        while (token := self.peek()) is not None:
-            if depth == 0 and (token.kind == "newline" or token.text in ("}", ",")):
-                break
-            if token.text in ("(", "[", "{"):
-                depth += 1
-            elif token.text in (")", "]", "}"):
-                depth -= 1
-            parts.append(token)
-            self.index += 1
-        templated = any(part.kind == "template" for part in parts)
-        strings = [part for part in parts if part.kind in ("string", "template")]
-        if len(parts) == 1 and strings:
-            return strings[0].text, templated
-        if parts and parts[0].text == "[" and parts[-1].text == "]":
-            inner = parts[1:-1]
-            if all(
-                part.kind in ("string", "template", "newline") or part.text == "," for part in inner
-            ):
-                return [part.text for part in strings], templated
-        return None, templated
-
-
-def parse_bake_hcl(text: str) -> Bake:
-    problems: list[tuple[int, str]] = []
-    blocks, _ = HclParser(tokens(text, problems)).body(False)
-    targets: dict[str, BakeTarget] = {}
-    groups: set[str] = set()
-    variables: dict[str, str] = {}
-    for block in blocks:
-        if not block.labels:
-            continue
-        name = block.labels[0]
-        if block.kind == "target":
-            attributes = {
-                key: (value if isinstance(value, str) else None, attribute.line)
-                for key, attribute in block.attributes.items()
-                if not isinstance(value := attribute.value, list)
-            }
-            inherits = block.attributes.get("inherits")
-            parents = inherits.value if inherits and isinstance(inherits.value, list) else []
-            targets[name] = BakeTarget(name, block.line, attributes, tuple(parents))
-        elif block.kind == "group":
-            members = block.attributes.get("targets")
-            if members and isinstance(members.value, list):
-                groups.update(members.value)
-        elif block.kind == "variable":
-            default = block.attributes.get("default")
-            if default and isinstance(default.value, str) and not default.templated:
-                variables[name] = default.value
-    return Bake(targets, groups, variables, tuple(problems))
+                found.build(
+                    outcome.dockerfile, outcome.target, path, number, f"{outcome.engine} build"
+                )

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from fixuser.model import Analysis, Verdict
 
 if TYPE_CHECKING:
-    from fixuser.project.context import Override
+    from fixuser.project.model import Override
 
 EXIT_OK, EXIT_FINDING, EXIT_ERROR = 0, 1, 2
 RULE_ID = "CIS-DOCKER-4.1"

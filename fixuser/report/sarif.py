@@ -55,7 +55,7 @@ def override_rules(report: Report) -> list[Json]:
     """The rules of the overrides this run found, and only those."""
     if not report.overrides:
         return []
-    from fixuser.project.context import RULES as OVERRIDE_RULES
+    from fixuser.project.model import RULES as OVERRIDE_RULES
 
     return [
         {

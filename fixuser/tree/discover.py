@@ -119,7 +119,7 @@ def git_ignored(root: Path, candidates: list[str]) -> set[str]:
     return {absolute[p] for p in echoed if p in absolute}
 
 
-# What fixuser.project.context.walk finds below a root: the candidate context files (relative,
+# What fixuser.tree.context.walk finds below a root: the candidate context files (relative,
 # ``/``-separated, unsorted) and the symlinks among them.
 ContextWalk = tuple[list[str], list[str]]
 
@@ -132,7 +132,7 @@ def walk(root: str, context: ContextWalk | None = None) -> list[tuple[str, bool]
     Paths are strings (a Path per file cost ~3 ms over a 1,465-file tree), written as
     ``str(Path(...))`` writes them when ``root`` is: below ``.`` without the ``./``.
 
-    With ``context``, the same walk also fills it with what ``fixuser.project.context.walk(root)``
+    With ``context``, the same walk also fills it with what ``fixuser.tree.context.walk(root)``
     finds, which then need not walk the tree a second time (half of the walking a check
     does over a tree of Dockerfiles): the candidates outside the tool caches it skips.
     """
@@ -190,7 +190,7 @@ def discover(
 ) -> Iterator[str | DiscoveryError]:
     """Each Dockerfile under ``paths`` (files named explicitly are taken as they are), its path
     written as ``str(Path(...))`` writes it. With ``context_walks``, each directory walked
-    (by its absolute path) -> what fixuser.project.context.walk would find below it."""
+    (by its absolute path) -> what fixuser.tree.context.walk would find below it."""
     roots: dict[str, str] = {}
     for given in paths:
         path = Path(given)

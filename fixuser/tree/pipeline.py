@@ -15,11 +15,11 @@ from fixuser.tree.discover import ContextWalk, DiscoveryError, discover, git_roo
 from fixuser.tree.fileio import FileProblem, context_reader, read
 
 if TYPE_CHECKING:  # the context module (and PyYAML with it) loads only when a check reads one
-    from fixuser.project.context import Override, RepoContext
+    from fixuser.project.model import Override, RepoContext
 
 
 class Contexts:
-    """The repository context of each Dockerfile (project.context), read once per repository:
+    """The repository context of each Dockerfile (tree.context), read once per repository:
     the nearest directory with .git at or above the path given on the command line (outside
     git, that path itself, or the current directory)."""
 
@@ -53,14 +53,14 @@ class Contexts:
     def of(self, dockerfile: str) -> tuple[str, RepoContext | None]:
         """The root of ``dockerfile`` and its context; None when discovery walked that root and
         found nothing named like a context file: nothing to read, and the readers
-        (fixuser.project.context, ~10 ms to load) stay unloaded."""
+        (fixuser.project.read, ~10 ms to load) stay unloaded."""
         key = self.root(os.path.dirname(os.path.abspath(dockerfile)))
         if key in self.by_root:
             return key, self.by_root[key]
         walked = self.walked.get(key)
         if walked is not None and not walked[0]:
             return key, None
-        from fixuser.project.context import discover_context
+        from fixuser.tree.context import discover_context
 
         found = self.by_root[key] = discover_context(Path(key), walked)
         return key, found
@@ -69,7 +69,8 @@ class Contexts:
         root, context = self.of(dockerfile)
         if context is None or not context.builders:
             return ()  # nothing in the repository builds anything: the last stage ships
-        return tuple(context.targets(os.path.relpath(os.path.abspath(dockerfile), root)))
+        relative = os.path.relpath(os.path.abspath(dockerfile), root)
+        return tuple(context.targets(relative.replace(os.sep, "/")))
 
     def overrides(self) -> list[Override]:
         """Every run-time override found, with paths as the user would type them from here."""

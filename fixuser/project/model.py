@@ -1,0 +1,174 @@
+"""What the readers of a repository's other files find: the shapes a caller gets.
+
+``RepoContext`` is the whole answer: who builds which Dockerfile and stage (``Builder``), the
+compose services with their mounts and ports, the run-time overrides that make a container
+root (``Override``, with a rule id of ``RULES``) and what was read but not understood
+(``Note``). ``Found`` is the accumulator every reader writes into as it reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
+
+from fixuser.model import Target
+from fixuser.project.paths import normal
+
+# Rule ids of the overrides, beside the FIXUSER-* warning rules of fixuser.report.
+RULES = {
+    "FIXUSER-COMPOSE-ROOT": "A compose service runs as root (user: root / 0)",
+    "FIXUSER-COMPOSE-PRIVILEGED": "A compose service is privileged",
+    "FIXUSER-K8S-ROOT": "A Kubernetes container runs as root (runAsUser: 0)",
+    "FIXUSER-K8S-PRIVILEGED": "A Kubernetes container is privileged",
+    "FIXUSER-K8S-ESCALATION": "A Kubernetes container may gain privileges "
+    "(allowPrivilegeEscalation not false and runAsNonRoot not set)",
+}
+
+
+class Builder(NamedTuple):
+    """One place that builds a Dockerfile."""
+
+    dockerfile: str  # relative to the repository root
+    stage: str | None  # its --target; None: the last stage
+    path: str  # the file that builds it
+    line: int
+    via: str  # "compose service web", "docker build", "bake target app", ...
+
+    @property
+    def source(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+class Override(NamedTuple):
+    """A run-time setting that makes a container run as root or privileged, whatever its
+    Dockerfile says."""
+
+    path: str
+    line: int
+    rule: str  # a key of RULES
+    message: str  # "service worker runs as root (user: root)"
+
+    @property
+    def text(self) -> str:
+        """``compose.yaml:10: service worker runs as root (user: root)``."""
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+class Mount(NamedTuple):
+    """A compose bind mount or named volume."""
+
+    service: str
+    source: str  # as written: "./data", "/srv/data", "pgdata" (a named volume)
+    target: str  # the path in the container
+    kind: str  # "bind" or "volume"
+    file: str
+    line: int
+    read_only: bool = False
+    host_path: str | None = None  # a bind's source relative to the repository root, if inside
+
+
+class Port(NamedTuple):
+    """A compose port, by its container side (the one the process binds)."""
+
+    service: str
+    port: int
+    file: str
+    line: int
+    protocol: str = "tcp"
+
+
+class Service(NamedTuple):
+    name: str
+    file: str
+    line: int
+    dockerfile: str | None  # what it builds (relative to the root), None for image-only
+    stage: str | None
+    user: str | None  # its ``user:`` as written
+    privileged: bool
+    cap_add: tuple[str, ...]
+    mounts: tuple[Mount, ...]
+    ports: tuple[Port, ...]  # every published container port
+
+
+class Note(NamedTuple):
+    """Something read but not understood: a file skipped, a path that cannot be resolved."""
+
+    path: str
+    line: int
+    message: str
+
+    @property
+    def text(self) -> str:
+        return (
+            f"{self.path}:{self.line}: {self.message}"
+            if self.line
+            else f"{self.path}: {self.message}"
+        )
+
+
+# A NamedTuple, not a frozen dataclass: importing dataclasses (and inspect with it) took ~3%
+# of a check's run.
+class RepoContext(NamedTuple):
+    builders: tuple[Builder, ...] = ()
+    services: tuple[Service, ...] = ()
+    overrides: tuple[Override, ...] = ()
+    notes: tuple[Note, ...] = ()
+    files: tuple[str, ...] = ()  # the context files read
+
+    def targets(self, dockerfile: str) -> list[Target]:
+        """The stages of ``dockerfile`` (relative to the root) that something builds, each with
+        its source; the last stage from "default" when nothing builds the file."""
+        wanted = normal(dockerfile)
+        seen: dict[Target, None] = {}
+        for builder in self.builders:
+            if builder.dockerfile == wanted:
+                seen.setdefault(Target(builder.stage, builder.source))
+        return list(seen) or [Target(None, "default")]
+
+    def services_for(self, dockerfile: str) -> list[Service]:
+        wanted = normal(dockerfile)
+        return [s for s in self.services if s.dockerfile == wanted]
+
+    def mounts(self, dockerfile: str) -> list[Mount]:
+        """The bind mounts and named volumes of the compose services that build it."""
+        return [m for s in self.services_for(dockerfile) for m in s.mounts]
+
+    def low_ports(self, dockerfile: str) -> list[Port]:
+        """Container ports below 1024 that its compose services publish: binding them as a
+        non-root user needs NET_BIND_SERVICE (or a runtime that lowers
+        ``ip_unprivileged_port_start``)."""
+        return [p for s in self.services_for(dockerfile) for p in s.ports if p.port < 1024]
+
+
+class Found:
+    """What the readers find, as they find it."""
+
+    def __init__(self, exists: Callable[[str], bool] | None) -> None:
+        self.exists = exists
+        self.builders: list[Builder] = []
+        self.services: list[Service] = []
+        self.overrides: list[Override] = []
+        self.notes: list[Note] = []
+
+    def note(self, path: str, line: int, message: str) -> None:
+        self.notes.append(Note(path, line, message))
+
+    def build(self, dockerfile: str, stage: str | None, path: str, line: int, via: str) -> None:
+        if self.exists is not None and not self.exists(dockerfile):
+            self.note(path, line, f"{via} builds {dockerfile}, which is not in the repository")
+        self.builders.append(Builder(dockerfile, stage, path, line, via))
+
+    def override(self, path: str, line: int, rule: str, message: str) -> None:
+        self.overrides.append(Override(path, line, rule, message))
+
+    def freeze(self, files: Sequence[str], notes: Iterable[Note]) -> RepoContext:
+        def where(item: Builder | Override | Note) -> tuple[str, int]:
+            return item.path, item.line
+
+        return RepoContext(
+            builders=tuple(sorted(dict.fromkeys(self.builders), key=where)),
+            services=tuple(self.services),
+            overrides=tuple(sorted(dict.fromkeys(self.overrides), key=where)),
+            notes=tuple(sorted([*notes, *dict.fromkeys(self.notes)], key=where)),
+            files=tuple(files),
+        )
