@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from fixuser.analysis.privileges import candidate_rules
 from fixuser.analysis.runs import command
 from fixuser.core import check, fix
-from fixuser.knowledge import images
+from fixuser.knowledge import programs
 from fixuser.model import ContextReader, Verdict
 from fixuser.settings import Settings
 
@@ -287,15 +287,15 @@ def test_a_daemon_started_by_an_entrypoint_script_with_its_flag_drops() -> None:
 
 
 NEEDLES = sorted(
-    {n for kind in images.PROGRAM_TABLES for r in images.program_rules(kind) for n in r.needles}
+    {n for kind in programs.PROGRAM_TABLES for r in programs.program_rules(kind) for n in r.needles}
 )
 
 
 def test_every_program_rule_regex_compiles() -> None:
     """The rules' regexes compile on first use (programs.LazyPattern): a bad one in programs.toml
     must still fail here, not in a user's run the day a needle first matches."""
-    for kind in images.PROGRAM_TABLES:
-        for rule in images.program_rules(kind):
+    for kind in programs.PROGRAM_TABLES:
+        for rule in programs.program_rules(kind):
             for pattern in (rule.pattern, rule.flag, rule.setting):
                 if pattern is not None:
                     assert pattern.compiled.pattern == pattern.source
@@ -313,8 +313,8 @@ def test_candidate_rules_are_the_rules_a_needle_of_which_the_text_contains(
     """One regex pass stands in for every rule's ``needle in text``, overlaps included
     ("memcachednsmasq" holds both)."""
     text = "".join(pieces)
-    for kind in images.PROGRAM_TABLES:
-        naive = [r for r in images.program_rules(kind) if any(n in text for n in r.needles)]
+    for kind in programs.PROGRAM_TABLES:
+        naive = [r for r in programs.program_rules(kind) if any(n in text for n in r.needles)]
         assert candidate_rules(kind, [("x", text, "command")]) == naive
 
 

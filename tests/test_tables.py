@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fixuser.knowledge import images, tables
+from fixuser.knowledge import images, programs, tables
 
 IMAGES = Path(tables.HERE) / "images.toml"
 
@@ -176,8 +176,12 @@ def test_every_table_beside_the_module_loads_by_name() -> None:
 def test_the_image_lookups_read_the_loaded_table() -> None:
     parsed = tables.load("images")
     assert [entry.data for entry in images.table()] == parsed["image"]
-    for kind in images.PROGRAM_TABLES:
-        assert [rule.program for rule in images.program_rules(kind)] == [
+    assert len(images.base_entrypoints()) == len(parsed["base_entrypoint"])
+
+
+def test_the_program_rules_read_the_programs_table() -> None:
+    parsed = tables.load("programs")
+    for kind in programs.PROGRAM_TABLES:
+        assert [rule.program for rule in programs.program_rules(kind)] == [
             raw["program"] for raw in parsed[kind]
         ]
-    assert len(images.base_entrypoints()) == len(parsed["base_entrypoint"])
