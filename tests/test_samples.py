@@ -15,8 +15,8 @@ import pytest
 from preserve import missing_lines
 
 from fixuser.core import check, fix
+from fixuser.knowledge import families as family_table
 from fixuser.model import ContextReader, Verdict
-from fixuser.plan import blocks
 from fixuser.render import render
 from fixuser.settings import Settings
 
@@ -84,7 +84,7 @@ def test_there_are_enough_samples_and_each_has_one_readme_line() -> None:
 
 def test_samples_cover_every_family() -> None:
     families = {check(s.source, SETTINGS, context=s.context()).family for s in SAMPLE_LIST}
-    assert set(blocks.TEMPLATES) <= families
+    assert set(family_table.families()) <= families
 
 
 def test_samples_cover_every_verdict() -> None:
@@ -176,11 +176,12 @@ def test_escape_directive_is_used_in_inserted_continuations() -> None:
 # --- templates ---------------------------------------------------------------------------
 
 TEMPLATE_FILES = sorted(p.name for p in TEMPLATES.glob("*.sh.j2"))
-SHELL_LESS = {"distroless.sh.j2", "scratch.sh.j2", "windows.sh.j2"}
+# The templates of the families without a POSIX shell: the USER alone, no RUN.
+SHELL_LESS = {f.template for f in family_table.families().values() if not f.posix_shell}
 
 
 def test_every_family_has_a_template_file() -> None:
-    assert set(blocks.TEMPLATES.values()) <= set(TEMPLATE_FILES)
+    assert {f.template for f in family_table.families().values()} <= set(TEMPLATE_FILES)
 
 
 def shell_of(rendered: str, esc: str) -> str:

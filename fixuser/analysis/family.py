@@ -3,39 +3,36 @@ package managers its RUN steps use, Windows paths and shells), and where the two
 
 from __future__ import annotations
 
+import functools
 import re
 
 from fixuser.analysis.runs import command
 from fixuser.dockerfile.stages import Runtime, run_text
+from fixuser.knowledge import families
 from fixuser.knowledge.images import (
     ImageInfo,
 )
 
-# Evidence in RUN steps: the package manager names the family.
-PACKAGE_MANAGERS = (
-    (re.compile(command("apk") + r"\s+(add|update|upgrade|--)"), "alpine", "apk"),
-    (re.compile(command("apt-get", "apt", "dpkg") + r"\s"), "debian", "apt-get"),
-    (re.compile(command("microdnf") + r"\s"), "rhel-minimal", "microdnf"),
-    (re.compile(command("tdnf") + r"\s"), "rhel-minimal", "tdnf"),
-    (re.compile(command("dnf", "yum", "rpm") + r"\s"), "rhel", "dnf/yum"),
-    (re.compile(command("zypper") + r"\s"), "suse", "zypper"),
-    (re.compile(command("pacman") + r"\s"), "arch", "pacman"),
-)
+
+@functools.cache
+def package_managers() -> tuple[tuple[re.Pattern[str], str, str], ...]:
+    """Evidence in RUN steps: the package manager names the family. (pattern, family, tool)
+    for each [[package_manager]] of families.toml, in its order: the first match wins."""
+    return tuple(
+        (re.compile(command(*m.commands) + m.then), m.family, m.tool)
+        for m in families.package_managers()
+    )
 
 
-# A literal each PACKAGE_MANAGERS pattern's match contains: most RUNs name none of them.
-MANAGER_NEEDLES = (
-    ("apk", 0),
-    ("apt", 1),
-    ("dpkg", 1),
-    ("microdnf", 2),
-    ("tdnf", 3),
-    ("dnf", 4),
-    ("yum", 4),
-    ("rpm", 4),
-    ("zypper", 5),
-    ("pacman", 6),
-)
+@functools.cache
+def manager_needles() -> tuple[tuple[str, int], ...]:
+    """A literal each package_managers() pattern's match contains, with the pattern's index:
+    most RUNs name none of them."""
+    return tuple(
+        (needle, index)
+        for index, manager in enumerate(families.package_managers())
+        for needle in manager.needles
+    )
 
 
 WINDOWS_PATH_RE = re.compile(r"(?:^|[\s\"'\[=])[A-Za-z]:[\\/]")
@@ -65,7 +62,7 @@ def detect_family(runtime: Runtime, image: ImageInfo) -> tuple[str, str]:
             if instruction.keyword != "RUN":
                 continue
             text = run_text(instruction)
-            for pattern, family, tool in PACKAGE_MANAGERS:
+            for pattern, family, tool in package_managers():
                 if pattern.search(text):
                     return family, f"line {instruction.lineno}: RUN uses {tool}"
     return "unknown", image.evidence
@@ -89,12 +86,12 @@ def contradicting_evidence(runtime: Runtime, family: str) -> tuple[str, str] | N
         return None
     # The table's own family's tool in the text: then no single other family can be proven,
     # and most files (apt-get on a Debian image) stop here, before the other searches.
-    for needle, index in MANAGER_NEEDLES:
-        if PACKAGE_MANAGERS[index][1] == family and used(text, needle, index):
+    for needle, index in manager_needles():
+        if package_managers()[index][1] == family and used(text, needle, index):
             return None
     found: dict[str, str] = {}
-    for needle, index in MANAGER_NEEDLES:
-        _, other, tool = PACKAGE_MANAGERS[index]
+    for needle, index in manager_needles():
+        _, other, tool = package_managers()[index]
         if other not in found and used(text, needle, index):
             found[other] = tool
     if len(found) != 1:
@@ -103,17 +100,17 @@ def contradicting_evidence(runtime: Runtime, family: str) -> tuple[str, str] | N
     if other == family or any({other, family} <= kin for kin in KINDRED):
         return None
     for instruction in (i for link in runtime.chain for i in link.of("RUN")):
-        for pattern, pattern_family, _ in PACKAGE_MANAGERS:
+        for pattern, pattern_family, _ in package_managers():
             if pattern_family == other and pattern.search(run_text(instruction)):
                 return other, f"line {instruction.lineno}: RUN uses {tool}"
     return None
 
 
 def used(text: str, needle: str, index: int) -> bool:
-    """PACKAGE_MANAGERS[index] matches ``text`` at or after the first ``needle`` (each of its
+    """package_managers()[index] matches ``text`` at or after the first ``needle`` (each of its
     matches holds one of its needles): the regex starts where str.find, far faster, says."""
     at = text.find(needle)
-    return at >= 0 and PACKAGE_MANAGERS[index][0].search(text, at) is not None
+    return at >= 0 and package_managers()[index][0].search(text, at) is not None
 
 
 def generic(family: str, evidence: str) -> ImageInfo:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from fixuser.escape import pasted_word
+from fixuser.knowledge import families
 from fixuser.model import Change, FixResult
 from fixuser.render import render
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 NUMERIC_RE = re.compile(r"^(\d+)(?::\d*)?$")
 # No /proc/1/status to `docker exec cat` in: the PID 1 check reads it on the host instead.
-SHELL_LESS = frozenset({"distroless", "scratch"})
+SHELL_LESS = families.without_shell()
 COMMENT_START_RE = re.compile(r"^#", re.MULTILINE)
 
 

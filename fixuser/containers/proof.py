@@ -36,6 +36,7 @@ from fixuser.containers.engine import (
     find_engine,
 )
 from fixuser.escape import printable
+from fixuser.knowledge import families
 from fixuser.knowledge.paths import SYSTEM_DIRS, under
 from fixuser.tree.fileio import FileProblem, directory_reader, read
 
@@ -44,10 +45,10 @@ if TYPE_CHECKING:
     from fixuser.settings import Settings
 
 EXIT_PROVEN, EXIT_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
-# Growth budget for the shell-based families: 1 % of the original or 100 KB, whichever is larger.
+# Growth budget for the families with a shell (families.toml): 1 % of the original or 100 KB,
+# whichever is larger.
 GROWTH_FRACTION = 0.01
 GROWTH_FLOOR = 100 * 1000
-SHELL_LESS_FAMILIES = frozenset({"distroless", "scratch"})
 RUN_SECONDS = 10.0  # how long each container runs with its own ENTRYPOINT/CMD
 # Output lines that say the process was refused something: a new one after the fix is a fix
 # that took a permission away from the application.
@@ -302,7 +303,9 @@ def judge(
         for path, ok in user.writable.items():
             if path in own and not ok and not is_system_dir(path):
                 reasons.append(f"{path} (WORKDIR/VOLUME) is not writable by UID {user.uid}")
-    if family not in SHELL_LESS_FAMILIES and after.size - before.size > growth_budget(before.size):
+    if family not in families.without_shell() and after.size - before.size > growth_budget(
+        before.size
+    ):
         reasons.append(
             f"the image grew by {human(after.size - before.size)}, over the budget of "
             f"{human(growth_budget(before.size))}"

@@ -11,7 +11,7 @@ import functools
 import re
 from typing import Any, NamedTuple
 
-from fixuser.knowledge import tables
+from fixuser.knowledge import families, tables
 
 # Registries and mirrors that serve Docker Hub's official images under another prefix.
 HUB_PREFIXES = (
@@ -258,7 +258,7 @@ def lookup(ref: str) -> ImageInfo:
                 user=data.get("user", "root"),
                 users=parse_users(data.get("users", [])),
                 reserved=parse_users(data.get("reserved", [])),
-                shell=data.get("shell", data["family"] not in ("distroless", "scratch")),
+                shell=data.get("shell", families.family(data["family"]).shell),
                 entrypoint=data.get("entrypoint", ""),
                 remedy=data.get("remedy", ""),
                 evidence=f"{describe(entry, pattern)} ({reference})",

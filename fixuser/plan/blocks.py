@@ -11,23 +11,6 @@ from fixuser.settings import Settings
 COMMENT = "# CIS Docker Benchmark 4.1: run as a non-root user"
 
 
-SHELL_LESS = frozenset({"distroless", "scratch", "windows"})
-
-
-TEMPLATES = {
-    "debian": "debian.sh.j2",
-    "alpine": "alpine.sh.j2",
-    "rhel": "rhel.sh.j2",
-    "rhel-minimal": "rhel-minimal.sh.j2",
-    "suse": "suse.sh.j2",
-    "arch": "arch.sh.j2",
-    "unknown": "portable.sh.j2",
-    "distroless": "distroless.sh.j2",
-    "scratch": "scratch.sh.j2",
-    "windows": "windows.sh.j2",
-}
-
-
 def render_block(
     template: str, dockerfile: Dockerfile, choice: Choice, settings: Settings, dirs: list[str]
 ) -> str:

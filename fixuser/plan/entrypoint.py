@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-from collections.abc import Mapping
 from typing import NamedTuple
 
 from fixuser.analysis.analyze import Facts
@@ -24,20 +23,12 @@ from fixuser.dockerfile.parse import Dockerfile, Instruction, encode, exec_form,
 from fixuser.dockerfile.stages import Runtime, Stage
 from fixuser.dockerfile.words import process_word, volume_words
 from fixuser.edits import Edit
+from fixuser.knowledge import families
 from fixuser.knowledge.paths import normalise
 from fixuser.model import ExtraFile, FixRefused
 from fixuser.settings import Settings
 
 COMMENT = "# CIS Docker Benchmark 4.1: the entrypoint runs the container as a non-root user"
-# The tools the wrapper drops privileges with, in the order it tries them; the last is run
-# without asking. util-linux's setpriv is in every glibc distribution's base (entrypoint-tool
-# installs it where it may be missing); Alpine and Wolfi get su-exec from their own packages,
-# and BusyBox without apk has chpst.
-DROP_TOOLS: Mapping[str, tuple[str, ...]] = {
-    "alpine": ("su-exec", "chpst"),
-    "unknown": ("su-exec", "setpriv"),
-}
-DEFAULT_TOOLS = ("setpriv",)
 NAME_PART_RE = re.compile(r"[^A-Za-z0-9_-]+")
 DEFAULT_SHELL = ("/bin/sh", "-c")
 
@@ -220,7 +211,8 @@ def plan_entrypoint(
                 notes.append(f"CMD of line {cmd.lineno} restated: a new ENTRYPOINT resets it")
     handed = [*chain_volumes(facts), *settings.writable, *facts.prepares]
     handed = list(dict.fromkeys(handed))
-    tools = DROP_TOOLS.get(facts.family, DEFAULT_TOOLS)
+    # the tools the wrapper drops privileges with, in order (families.toml: drop_tools)
+    tools = families.family(facts.family).drop_tools
     wrapper = render_wrapper(user, uid, gid, owner, handed, tools)
     given = f" hands {', '.join(handed)} to {owner}," if handed else ""
     notes.append(f"{name}: starts as root,{given} then runs the command as {owner} ({tools[0]})")

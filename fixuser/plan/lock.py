@@ -4,6 +4,7 @@ shell but root and the container's user the family's nologin."""
 from __future__ import annotations
 
 from fixuser.analysis.accounts import NOT_LOGIN_SHELLS, SAFE_NAME_RE
+from fixuser.knowledge import families
 
 
 def lock_users(
@@ -19,9 +20,11 @@ def lock_users(
         return "", f"--lock-users: the user {name!r} has neither a plain name nor a known UID"
     from fixuser.render import render  # jinja2 only when something is fixed
 
+    known = families.family(family)
     text = render(
         "lock-users.j2",
-        family=family,
+        usermod=known.usermod,
+        nologin=list(known.nologin),
         kw={"RUN": "run" if lower_case else "RUN"},
         esc=escape,
         keep_name=keep_name,

@@ -12,9 +12,10 @@ from fixuser.dockerfile.parse import Dockerfile, Instruction
 from fixuser.dockerfile.stages import chain
 from fixuser.dockerfile.words import process_word
 from fixuser.edits import Edit
+from fixuser.knowledge import families
 from fixuser.knowledge.paths import normalise
 from fixuser.model import Change, ExtraFile, FixRefused, WarningRule, WarningText
-from fixuser.plan.blocks import COMMENT, SHELL_LESS, TEMPLATES, home_of, new_home, render_block
+from fixuser.plan.blocks import COMMENT, home_of, new_home, render_block
 from fixuser.plan.entrypoint import EntrypointPlan
 from fixuser.plan.ownership import (
     Writable,
@@ -78,7 +79,7 @@ class Draft:
     def __init__(self, dockerfile: Dockerfile, facts: Facts, settings: Settings, path: str):
         self.dockerfile, self.facts, self.settings, self.path = dockerfile, facts, settings, path
         self.stage = facts.runtime.stage
-        self.has_shell = facts.image.shell and facts.family not in SHELL_LESS
+        self.has_shell = facts.image.shell and families.family(facts.family).posix_shell
         # --strategy entrypoint: no USER; a wrapper drops to the user at start
         self.entry = settings.strategy == "entrypoint"
         self.warnings: list[WarningText] = []
@@ -155,7 +156,7 @@ def insert_user_block(d: Draft) -> None:
         d.tool = entrypoint.render_tool(d.dockerfile, d.facts.family)
     if d.has_shell and d.choice.create:
         block_dirs = [d.own_home, *(d.late if d.anchor is d.header else [])]
-        template = TEMPLATES.get(d.facts.family, "portable.sh.j2")
+        template = families.family(d.facts.family).template
         block = render_block(template, d.dockerfile, d.choice, d.settings, block_dirs)
         at, extra = insertion_after(d.dockerfile, d.header)
         d.edits += extra
