@@ -125,6 +125,22 @@ def test_every_nologin_a_lock_gives_is_one_the_audit_takes_for_no_login(name: st
     assert set(families.family(name).nologin) <= set(NOLOGIN_SHELLS)
 
 
+def test_kindred_families_are_kin_both_ways() -> None:
+    for name, f in families.families().items():
+        assert name not in f.kindred
+        for other in f.kindred:
+            assert name in families.family(other).kindred, (name, other)
+    assert families.family("rhel").kindred == {"rhel-minimal"}
+
+
+def test_a_kindred_familys_tool_does_not_overrule_the_image_table() -> None:
+    # ubi9 is rhel in images.toml: its microdnf is no evidence against it; apt-get is.
+    ubi9 = "FROM registry.access.redhat.com/ubi9/ubi\n"
+    assert detected(ubi9 + "RUN microdnf install -y x\n") == detected(ubi9)
+    assert detected(ubi9)[0] == "rhel"
+    assert detected(ubi9 + "RUN apt-get install -y x\n")[0] == "debian"
+
+
 # --- package managers: the order detection searches in --------------------------------------
 
 

@@ -68,10 +68,6 @@ def detect_family(runtime: Runtime, image: ImageInfo) -> tuple[str, str]:
     return "unknown", image.evidence
 
 
-# Families whose package tools overlap: an ubi-minimal file may run rpm, a RHEL one microdnf.
-KINDRED = ({"rhel", "rhel-minimal"},)
-
-
 def contradicting_evidence(runtime: Runtime, family: str) -> tuple[str, str] | None:
     """The family the chain's RUN steps prove when it is not ``family`` (the image table's):
     every package manager they use belongs to one other family. (family, evidence) or None.
@@ -97,7 +93,7 @@ def contradicting_evidence(runtime: Runtime, family: str) -> tuple[str, str] | N
     if len(found) != 1:
         return None
     ((other, tool),) = found.items()
-    if other == family or any({other, family} <= kin for kin in KINDRED):
+    if other == family or other in families.family(family).kindred:
         return None
     for instruction in (i for link in runtime.chain for i in link.of("RUN")):
         for pattern, pattern_family, _ in package_managers():

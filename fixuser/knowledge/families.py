@@ -24,6 +24,7 @@ class Family(NamedTuple):
     usermod: bool  # shadow's usermod (--lock-users changes shells with it)
     nologin: tuple[str, ...]  # --lock-users' no-login shells, in the order it looks for them
     drop_tools: tuple[str, ...]  # the wrapper's privilege-drop tools, in the order it tries them
+    kindred: frozenset[str]  # families whose package tools its images may run too
     package_managers: tuple[str, ...]  # the tools of the [[package_manager]]s that prove it
 
 
@@ -63,6 +64,7 @@ def build(name: str, raw: Mapping[str, Any]) -> Family:
         usermod=data["usermod"],
         nologin=tuple(data["nologin"]),
         drop_tools=tuple(data["drop_tools"]),
+        kindred=frozenset(data["kindred"]),
         package_managers=tuple(m.tool for m in package_managers() if m.family == name),
     )
 
