@@ -20,9 +20,8 @@ from typing import Any, NamedTuple
 import jsonschema
 import pytest
 import yaml
-from packaging_support import REPO, copy_checkout, offline_pip_env
 
-pytest_plugins = ("packaging_support",)
+from testing.packaging import REPO, copy_checkout, offline_pip_env
 
 ACTION = yaml.safe_load((REPO / "action.yml").read_text())
 SAMPLES = REPO / "samples"
