@@ -26,12 +26,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from batch_fleet import ROOT, make_fleet
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # testing/
 
 from fixuser import core
 from fixuser.settings import Settings
+from testing.fleet import ROOT, make_fleet
 
 IDENTITY = ["-c", "user.name=Floor", "-c", "user.email=floor@example.com"]
 RATIO_TARGET, GROWTH_TARGET, MEMORY_TARGET_MB = 1.5, 1.2, 150

@@ -3,7 +3,7 @@
     .venv/bin/python bench/fuzz.py [--count 100000] [--seed 1] [--jobs 1] [--show 2]
                                    [--json FILE]
 
-The inputs come from the grammar in tests/fuzzgen.py (stages, ARG/ENV with nested defaults,
+The inputs come from the grammar in testing/fuzzgen.py (stages, ARG/ENV with nested defaults,
 USER in every spelling, heredocs quoted and not, exec forms, continuations, CRLF, hostile
 paths); input N of seed S is always the same file. Each is judged as tests/test_fuzz_
 properties.py judges it, against BuildKit's own parser (PyPI ``dockerfile``) and an oracle of
@@ -36,9 +36,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # testing/
 
-import fuzzgen  # tests/ is on the path now
+from testing import fuzzgen  # the repository is on the path now
 
 
 def one(seed: int, index: int) -> dict[str, Any]:

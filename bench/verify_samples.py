@@ -21,12 +21,11 @@ import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO / "tests"))
-
-from engine_support import local_family  # noqa: E402
+sys.path.insert(0, str(REPO))  # the repository: its testing/ package
 
 from fixuser.containers.engine import BuildOptions, find_engine  # noqa: E402
 from fixuser.containers.proof import prove  # noqa: E402
+from testing.engine import local_family  # noqa: E402
 
 SAMPLES = REPO / "samples"
 FROM_RE = re.compile(r"^\s*FROM\s+(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?", re.I | re.M)

@@ -15,6 +15,8 @@ Strategy = Literal["user", "entrypoint"]
 USER_NAME_RE = re.compile(r"[a-z_][a-z0-9_-]{0,31}\Z")
 ID_RE = re.compile(r"[0-9]+\Z")  # ASCII only: int() also takes Arabic-Indic digits, " 10 ", "1_0"
 MAX_ID = 2**31 - 2
+# The branch fix --commit, the session and batch commit to, unless told otherwise.
+DEFAULT_BRANCH = "fixuser/cis-4.1-non-root-user"
 
 
 class SettingsError(ValueError):

@@ -11,7 +11,6 @@ from types import SimpleNamespace
 
 import jsonschema
 import pytest
-from engine_support import RUN_ID, remove_labelled, start_container
 
 from fixuser.containers import audit
 from fixuser.containers.audit import audit_container
@@ -19,8 +18,7 @@ from fixuser.containers.engine import Engine
 from fixuser.core import fix
 from fixuser.main import main
 from fixuser.settings import Settings
-
-pytest_plugins = ("engine_support",)
+from testing.engine import RUN_ID, remove_labelled, start_container
 
 DEBIAN = "docker.io/library/debian:bookworm-slim"
 DISTROLESS = "gcr.io/distroless/static-debian12"

@@ -7,7 +7,7 @@ import textwrap
 from pathlib import Path
 
 from fixuser.project.bake import parse_bake_hcl
-from tests.contextutil import DOCKERFILE, line, repo, where
+from testing.context import DOCKERFILE, line, repo, where
 
 
 def test_bake_inheritance_templates_groups_and_variables(tmp_path: Path) -> None:

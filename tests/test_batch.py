@@ -17,9 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from batch_fleet import COMPLIANT, GOSU, ROOT, add_hook, git, make_remote, remote_branches
-from gitutil import amend_round_trip, comment_lines, isolate_git, snapshot
-from small_disk import fill, small_disk
 
 from fixuser import core
 from fixuser.branches import batch
@@ -28,9 +25,11 @@ from fixuser.containers.engine import Engine
 from fixuser.escape import md_text
 from fixuser.main import main
 from fixuser.settings import Settings
+from testing.disk import fill, small_disk
+from testing.fleet import COMPLIANT, GOSU, ROOT, add_hook, git, make_remote, remote_branches
+from testing.git import amend_round_trip, comment_lines, isolate_git, snapshot
 
 BRANCH = DEFAULT_BRANCH
-pytest_plugins = ("engine_support",)
 
 
 @pytest.fixture(autouse=True)

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from batch_fleet import ROOT, add_hook, git, make_remote, remote_branches
-from gitutil import isolate_git, snapshot, ssh_signing_key
 
 from fixuser.branches import batch
 from fixuser.branches.repo import DEFAULT_BRANCH
 from fixuser.main import main
+from testing.fleet import ROOT, add_hook, git, make_remote, remote_branches
+from testing.git import isolate_git, snapshot, ssh_signing_key
 
 BRANCH = DEFAULT_BRANCH
 

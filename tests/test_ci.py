@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 from fixuser.model import Target
-from tests.contextutil import DOCKERFILE, line, repo, where
+from testing.context import DOCKERFILE, line, repo, where
 
 
 def test_build_push_action_defaults_and_matrix(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from fixuser.model import Target
 from fixuser.project.model import Mount, Port
-from tests.contextutil import DOCKERFILE, line, read, repo, where
+from testing.context import DOCKERFILE, line, read, repo, where
 
 
 def test_compose_build_paths_resolve_from_the_compose_files_directory(tmp_path: Path) -> None:

@@ -21,8 +21,8 @@ from fixuser.tree.context import context_of_files, discover_context, repository_
 from fixuser.tree.context import walk as context_walk
 from fixuser.tree.discover import ContextWalk
 from fixuser.tree.discover import walk as discovery_walk
-from tests.contextutil import DOCKERFILE, HELM_DEPLOYMENT, line, read, repo, where
-from tests.gitutil import git, isolate_git, write_files
+from testing.context import DOCKERFILE, HELM_DEPLOYMENT, line, read, repo, where
+from testing.git import git, isolate_git, write_files
 
 # --- a repository with every kind of context file --------------------------------------------
 

@@ -33,11 +33,11 @@ from pathlib import Path
 import pexpect
 import pytest
 import yaml
-from gitutil import ROOT_DOCKERFILE, branches, commit_all, git, isolate_git, make_repo
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from fixuser.main import COMMANDS, build_parser, chosen_command
+from testing.git import ROOT_DOCKERFILE, branches, commit_all, git, isolate_git, make_repo
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKDOWN = MarkdownIt("commonmark").enable("table")

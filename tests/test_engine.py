@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from engine_support import LOCAL_IMAGES, RUN_ID, normalise
 
 from fixuser.containers.engine import (
     BuildOptions,
@@ -23,8 +22,7 @@ from fixuser.containers.engine import (
     resolve_user,
     writable_by,
 )
-
-pytest_plugins = ("engine_support",)
+from testing.engine import LOCAL_IMAGES, RUN_ID, normalise
 
 STATUS = "Name:\tsleep\nState:\tS (sleeping)\nUid:\t0\t10001\t10001\t10001\nGid:\t0\t0\t0\t0\n"
 PASSWD = "root:x:0:0:root:/root:/bin/sh\napp:x:10001:10001::/nonexistent:/sbin/nologin\n"
@@ -264,7 +262,7 @@ def test_fact_chown_of_a_volume_inherited_from_the_parent_stage_is_lost(
 
 
 def test_missing_engine_skips_locally_but_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
-    from engine_support import unavailable
+    from testing.engine import unavailable
 
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI=true but no engine"):

@@ -15,15 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from engine_support import RUN_ID, SAMPLES, build_tagged, needs_mirror, start_container
 
 from fixuser.containers.engine import Engine, parse_status_uid
 from fixuser.core import check, fix
 from fixuser.model import Verdict
 from fixuser.settings import Settings
 from fixuser.tree.fileio import directory_reader
-
-pytest_plugins = ("engine_support",)
+from testing.engine import RUN_ID, SAMPLES, build_tagged, needs_mirror, start_container
 
 DEBIAN = "docker.io/library/debian:bookworm-slim"
 ALPINE = "docker.io/library/alpine:3.20"

@@ -15,15 +15,14 @@ import time
 from pathlib import Path
 
 import pytest
-from engine_support import RUN_ID, build_tagged, start_container
 
 from fixuser.containers.engine import Engine, parse_status_uid
 from fixuser.core import fix
 from fixuser.main import main
 from fixuser.settings import Settings
 from fixuser.tree.fileio import directory_reader
+from testing.engine import RUN_ID, build_tagged, start_container
 
-pytest_plugins = ("engine_support",)
 pytestmark = pytest.mark.engine
 
 UID = 10001  # Settings().uid

@@ -8,13 +8,12 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from engine_support import RUN_ID, SAMPLES, build_tagged
 
 from fixuser.containers.engine import Engine
 from fixuser.core import fix
 from fixuser.settings import Settings
+from testing.engine import RUN_ID, SAMPLES, build_tagged
 
-pytest_plugins = ("engine_support",)
 pytestmark = pytest.mark.engine
 
 MARKERS = ["/tmp/fixuser-pwned-arg", "/tmp/fixuser-pwned-workdir", "/tmp/fixuser-pwned-volume"]

@@ -21,7 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from apps_support import (
+
+from fixuser.containers.engine import Engine
+from testing.apps import (
     APPS,
     DOCKER_LIKE,
     php_params,
@@ -30,11 +32,7 @@ from apps_support import (
     wait_for_fastcgi,
     wait_for_http,
 )
-from engine_support import RUN_ID, build_tagged
-
-from fixuser.containers.engine import Engine
-
-pytest_plugins = ("engine_support",)
+from testing.engine import RUN_ID, build_tagged
 
 pytestmark = pytest.mark.engine
 

@@ -17,14 +17,12 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from engine_support import RUN_ID, SAMPLES, build_tagged, needs_mirror, start_container
-from test_samples import Sample, load
 
 from fixuser.containers.engine import BuildOptions, Completed, Engine, EngineError, parse_status_uid
 from fixuser.core import check, fix
 from fixuser.model import Verdict
-
-pytest_plugins = ("engine_support",)
+from testing.engine import RUN_ID, SAMPLES, build_tagged, needs_mirror, start_container
+from testing.samples import Sample, load
 
 FIXED_UID = 10001  # Settings().uid: the user every fix below runs as
 SLEEP = ("sleep", "60")  # argv for a container that stays up while PID 1 is read

@@ -12,9 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from engine_support import RUN_ID, SAMPLES, build_tagged, local_family, remove_labelled
-from engine_support import start_container as start
-from test_samples import SAMPLE_LIST, Sample
 
 from fixuser.analysis import accounts
 from fixuser.containers.engine import Engine
@@ -22,8 +19,10 @@ from fixuser.containers.proof import prove
 from fixuser.core import fix
 from fixuser.main import main
 from fixuser.settings import Settings
+from testing.engine import RUN_ID, SAMPLES, build_tagged, local_family, remove_labelled
+from testing.engine import start_container as start
+from testing.samples import SAMPLE_LIST, Sample
 
-pytest_plugins = ("engine_support",)
 pytestmark = pytest.mark.engine
 
 LOCK = Settings(lock_users=True)

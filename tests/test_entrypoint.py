@@ -17,8 +17,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from batch_fleet import make_remote
-from gitutil import ROOT_DOCKERFILE, blob, git, isolate_git, make_repo
 
 from fixuser.branches.repo import DEFAULT_BRANCH, run_commit
 from fixuser.core import check, fix
@@ -27,6 +25,8 @@ from fixuser.model import FixRefused, Verdict
 from fixuser.plan import entrypoint
 from fixuser.render import render
 from fixuser.settings import Settings, SettingsError, build_settings
+from testing.fleet import make_remote
+from testing.git import ROOT_DOCKERFILE, blob, git, isolate_git, make_repo
 
 ENTRY = Settings(strategy="entrypoint")
 WRAPPER = entrypoint.WRAPPER_PATH

@@ -20,7 +20,6 @@ from pathlib import Path
 
 import jinja2
 import pytest
-from gitutil import isolate_git, make_repo
 from jinja2 import nodes
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -41,6 +40,7 @@ from fixuser.escape import (
 from fixuser.project.model import Mount
 from fixuser.render import FILTERS, environment
 from fixuser.settings import Settings
+from testing.git import isolate_git, make_repo
 
 UNSAFE_RE = re.compile(UNSAFE)
 DASH = shutil.which("dash")

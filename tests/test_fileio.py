@@ -14,9 +14,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from small_disk import fill, small_disk
 
 from fixuser.tree.fileio import MAX_SIZE, FileProblem, Write, directory_reader, read, write_together
+from testing.disk import fill, small_disk
 
 
 @pytest.fixture

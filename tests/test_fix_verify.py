@@ -9,8 +9,6 @@ import pytest
 from fixuser.containers.engine import Engine
 from fixuser.main import main
 
-pytest_plugins = ("engine_support",)
-
 
 def test_proven_fix_is_written(
     running_engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]

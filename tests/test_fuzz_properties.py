@@ -1,4 +1,4 @@
-"""Issue 20's proof: over Dockerfiles generated from a grammar (tests/fuzzgen.py: stages,
+"""Issue 20's proof: over Dockerfiles generated from a grammar (testing/fuzzgen.py: stages,
 ARG/ENV with nested defaults, USER in every spelling, heredocs quoted and not, exec forms,
 continuations, CRLF, hostile paths), judged by BuildKit's own parser (PyPI ``dockerfile``) and
 an oracle of the runtime user that is not fixuser's code.
@@ -17,9 +17,8 @@ from hypothesis import strategies as st
 
 pytest.importorskip("dockerfile")
 
-import fuzzgen
-
 from fixuser.model import Verdict
+from testing import fuzzgen
 
 EXAMPLES = int(os.environ.get("FIXUSER_FUZZ_EXAMPLES", "300"))
 PROPERTY = settings(

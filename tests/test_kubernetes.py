@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fixuser.project.kubernetes import untemplate
-from tests.contextutil import HELM_DEPLOYMENT, line, read, repo
+from testing.context import HELM_DEPLOYMENT, line, read, repo
 
 POD_SPECS = {
     "Pod": "spec:\n  {pod}",

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from fixuser.model import Target
 from fixuser.project.make import make_expand
-from tests.contextutil import DOCKERFILE, line, repo, where
+from testing.context import DOCKERFILE, line, repo, where
 
 
 def test_makefile_variables_continuations_and_its_own_directory(tmp_path: Path) -> None:

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from preserve import as_text, missing_instructions
-from test_samples import SAMPLE_LIST, Sample, ids
 
 from fixuser.core import check, fix
 from fixuser.settings import Settings
+from testing.preserve import as_text, missing_instructions
+from testing.samples import SAMPLE_LIST, Sample, ids
 
 pytestmark = pytest.mark.oracle
 

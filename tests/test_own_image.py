@@ -17,12 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from engine_support import REPO, RUN_ID, SAMPLES, unavailable
 
 from fixuser import __version__
 from fixuser.containers.engine import BuildOptions, Engine
-
-pytest_plugins = ("engine_support",)
+from testing.engine import REPO, RUN_ID, SAMPLES, unavailable
 
 DOCKERFILE = REPO / "Dockerfile"
 BASE_IMAGE = "localhost/fixuser-ci-python:3.11"

@@ -17,11 +17,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from packaging_support import REPO, offline_pip_env, unavailable
 
 from fixuser import __version__
-
-pytest_plugins = ("packaging_support",)
+from testing.packaging import REPO, offline_pip_env, unavailable
 
 
 def run(
@@ -68,7 +66,7 @@ def test_the_wheel_carries_the_templates_and_tables_and_no_generated_code(
         for p in (REPO / "fixuser").rglob("__init__.py")
     } | {"fixuser/templates"}
     assert f"fixuser-{__version__}.dist-info/licenses/LICENSE" in names
-    assert not any(name.startswith(("tests/", "samples/", "bench/")) for name in names)
+    assert not any(name.startswith(("tests/", "testing/", "samples/", "bench/")) for name in names)
     assert email.parser.Parser().parsestr(metadata)["Version"] == __version__
     assert "fixuser = fixuser.main:entry" in entry_points
 

@@ -9,11 +9,11 @@ import os
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from preserve import as_text, missing_instructions, missing_lines
 
 from fixuser.core import check, fix
 from fixuser.model import DockerfileError, FixRefused, FixResult, Verdict
 from fixuser.settings import Settings
+from testing.preserve import as_text, missing_instructions, missing_lines
 
 dockerfile = pytest.importorskip("dockerfile")
 

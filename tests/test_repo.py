@@ -7,7 +7,20 @@ import sys
 from pathlib import Path
 
 import pytest
-from gitutil import (
+
+from fixuser import core
+from fixuser.branches.repo import (
+    DEFAULT_BRANCH,
+    RepoError,
+    commit_fixes,
+    is_fixuser_branch,
+    plan_repository,
+    render_commit_message,
+    review_url,
+    run_commit,
+)
+from fixuser.settings import Settings
+from testing.git import (
     COMPLIANT_DOCKERFILE,
     ROOT_DOCKERFILE,
     TEST_EMAIL,
@@ -23,19 +36,6 @@ from gitutil import (
     snapshot,
     write_files,
 )
-
-from fixuser import core
-from fixuser.branches.repo import (
-    DEFAULT_BRANCH,
-    RepoError,
-    commit_fixes,
-    is_fixuser_branch,
-    plan_repository,
-    render_commit_message,
-    review_url,
-    run_commit,
-)
-from fixuser.settings import Settings
 
 SETTINGS = Settings()
 

@@ -11,12 +11,12 @@ import json
 from pathlib import Path
 
 import pytest
-from gitutil import blob, commit_all, git, isolate_git, make_repo
 
 from fixuser.branches import review
 from fixuser.branches.repo import context_lines, plan_repository, render_commit_message, run_commit
 from fixuser.main import main
 from fixuser.settings import Settings
+from testing.git import blob, commit_all, git, isolate_git, make_repo
 
 SETTINGS = Settings()
 

@@ -11,7 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from gitutil import (
+
+from fixuser import core
+from fixuser.branches.repo import DEFAULT_BRANCH, is_fixuser_branch, run_commit
+from fixuser.settings import Settings
+from testing.git import (
     ROOT_DOCKERFILE,
     TEST_EMAIL,
     add_hook,
@@ -24,10 +28,6 @@ from gitutil import (
     ssh_signing_key,
     write_files,
 )
-
-from fixuser import core
-from fixuser.branches.repo import DEFAULT_BRANCH, is_fixuser_branch, run_commit
-from fixuser.settings import Settings
 
 SETTINGS = Settings()
 BRANCH = DEFAULT_BRANCH

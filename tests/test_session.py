@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pexpect
 import pytest
-from gitutil import (
+
+from fixuser.branches.repo import DEFAULT_BRANCH, is_fixuser_branch
+from fixuser.commands.interactive import coloured_diff, free_branch_name, uid_warnings
+from testing.git import (
     COMPLIANT_DOCKERFILE,
     ROOT_DOCKERFILE,
     amend_round_trip,
@@ -22,9 +25,6 @@ from gitutil import (
     make_repo,
     snapshot,
 )
-
-from fixuser.branches.repo import DEFAULT_BRANCH, is_fixuser_branch
-from fixuser.commands.interactive import coloured_diff, free_branch_name, uid_warnings
 
 FIXUSER = [sys.executable, "-m", "fixuser"]
 ENTER, DOWN, SPACE, CTRL_C = "\r", "\x1b[B", " ", "\x03"

@@ -149,7 +149,7 @@ def read_only(directory: Path) -> tuple[str, ...]:
         check=False,
     )  # fmt: skip
     if probe.returncode != 0:
-        from engine_support import unavailable  # skip, or in CI fail
+        from testing.engine import unavailable  # skip, or in CI fail
 
         unavailable(f"cannot mount a read-only directory: {probe.stderr.strip()}")
     return ("unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh",

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from engine_support import RUN_ID, SAMPLES, local_family
 
 from fixuser.containers.engine import Behaviour, Engine, ImageConfig, RuntimeUser
 from fixuser.containers.proof import (
@@ -28,8 +27,7 @@ from fixuser.dockerfile.words import process_word
 from fixuser.main import main
 from fixuser.settings import Settings
 from fixuser.tree.fileio import directory_reader
-
-pytest_plugins = ("engine_support",)
+from testing.engine import RUN_ID, SAMPLES, local_family
 
 MB = 1000 * 1000
 

@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING
 
 from fixuser import core
 from fixuser.branches import review
-from fixuser.commands.options import DEFAULT_BRANCH as DEFAULT_BRANCH  # where it used to live
 from fixuser.escape import pasted_word, printable
 from fixuser.model import DockerfileError, ExtraFile, FixResult
+from fixuser.settings import DEFAULT_BRANCH as DEFAULT_BRANCH  # callers read it here too
 from fixuser.settings import Settings
 from fixuser.tree.discover import SKIP_DIRS, is_dockerfile_name
 

@@ -6,10 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from fixuser.settings import FIELDS, Settings, build_settings
+from fixuser.settings import DEFAULT_BRANCH, FIELDS, Settings, build_settings
 
-# The branch fix --commit, the session and batch commit to, unless told otherwise.
-DEFAULT_BRANCH = "fixuser/cis-4.1-non-root-user"
 SETTINGS_FLAGS = (
     *("user", "uid", "gid", "user_format", "target", "ownership", "openshift", "force"),
     *("strategy", "writable"),

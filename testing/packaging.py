@@ -18,7 +18,8 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from engine_support import unavailable  # skip, or in CI fail: CI must run these tests
+
+from testing.engine import unavailable  # skip, or in CI fail: CI must run these tests
 
 REPO = Path(__file__).resolve().parents[1]
 # What a checkout holds that a build must not see: tools' state and earlier builds.

@@ -20,8 +20,8 @@ import pytest
 
 from fixuser.containers.engine import BuildOptions, Engine, NoEngineError, find_engine
 
-TESTS = Path(__file__).resolve().parent
-REPO = TESTS.parent
+REPO = Path(__file__).resolve().parents[1]
+TESTS = REPO / "tests"
 IMAGES_DIR = TESTS / "images"
 IMAGES_FILE = IMAGES_DIR / "IMAGES.txt"
 HELLO_SOURCE = IMAGES_DIR / "hello.c"

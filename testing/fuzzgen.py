@@ -30,11 +30,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import dockerfile as buildkit
-from preserve import missing_instructions, missing_lines
 
 from fixuser.core import check, fix
 from fixuser.model import DockerfileError, FixRefused, Verdict
 from fixuser.settings import Settings
+from testing.preserve import missing_instructions, missing_lines
 
 T = TypeVar("T")
 

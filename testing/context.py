@@ -9,7 +9,7 @@ from pathlib import Path
 from fixuser.project.model import RepoContext
 from fixuser.project.read import read_context
 from fixuser.tree.context import discover_context
-from tests.gitutil import write_files
+from testing.git import write_files
 
 DOCKERFILE = "FROM debian:bookworm-slim AS base\nFROM base AS prod\nFROM base AS debug\n"
 

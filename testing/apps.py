@@ -25,9 +25,8 @@ from http.client import HTTPException
 from pathlib import Path
 from typing import TypeVar
 
-from engine_support import TESTS, start_container
-
 from fixuser.containers.engine import Engine, EngineError, exit_code, parse_status_uid
+from testing.engine import TESTS, start_container
 
 APPS = TESTS / "apps"
 # Below this port a bind needs root (or CAP_NET_BIND_SERVICE) inside the container.
