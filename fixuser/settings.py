@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
+from fixuser.errors import FixuserError
+
 UserFormat = Literal["numeric", "name"]
 Ownership = Literal["app", "read-only"]
 Strategy = Literal["user", "entrypoint"]
@@ -17,7 +19,7 @@ ID_RE = re.compile(r"[0-9]+\Z")  # ASCII only: int() also takes Arabic-Indic dig
 MAX_ID = 2**31 - 2
 
 
-class SettingsError(ValueError):
+class SettingsError(FixuserError, ValueError):
     """A setting has a value fixuser cannot use."""
 
 

@@ -60,6 +60,7 @@ from fixuser.branches.batch_report import (
 )
 from fixuser.branches.batch_report import to_json as report_json
 from fixuser.commands import options as cli
+from fixuser.errors import FixuserError
 from fixuser.escape import printable
 from fixuser.model import Verdict
 from fixuser.settings import Settings, SettingsError, build_settings, normalise_keys
@@ -73,7 +74,7 @@ TITLE = "Run containers as a non-root user (CIS Docker 4.1)"
 URL_RE = re.compile(r"^[a-z][a-z0-9+.-]*://|^[^/:]+@[^/:]+:")  # scheme:// or scp-like user@host:
 
 
-class StartError(Exception):
+class StartError(FixuserError):
     """The run cannot start (exit 2); the message is one line."""
 
 

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from fixuser.errors import EXIT_ERROR as EXIT_ERROR  # batch's, too
+from fixuser.errors import EXIT_FINDING, EXIT_OK
 from fixuser.escape import html_text, md_code, md_text, utf8_data
 from fixuser.tree.fileio import Write, write_together
 
@@ -32,7 +34,7 @@ OUTCOMES = (
     "skipped-conflict",
     "failed",
 )
-EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+EXIT_FAILED = EXIT_FINDING  # a repository failed
 
 
 @dataclasses.dataclass(frozen=True)

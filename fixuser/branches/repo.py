@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 from fixuser import core
 from fixuser.branches import review
 from fixuser.commands.options import DEFAULT_BRANCH as DEFAULT_BRANCH  # where it used to live
+from fixuser.errors import FixuserError
 from fixuser.escape import pasted_word, printable
 from fixuser.model import DockerfileError, ExtraFile, FixResult
 from fixuser.settings import Settings
@@ -60,7 +61,7 @@ IN_PROGRESS = {
 BLOB_MODES = (0o100644, 0o100755)
 
 
-class RepoError(Exception):
+class RepoError(FixuserError):
     """fixuser refuses to touch the repository; the message is one line."""
 
 

@@ -15,8 +15,9 @@ from fixuser.commands.options import (
     add_settings_arguments,
     settings_from_args,
 )
+from fixuser.errors import EXIT_ERROR, EXIT_FINDING, EXIT_OK
 from fixuser.model import DockerfileError, ExtraFile, FixResult, Verdict
-from fixuser.report.findings import EXIT_ERROR, EXIT_FINDING, EXIT_OK, Outcome, Report
+from fixuser.report.findings import Outcome, Report
 from fixuser.report.stream import Blocks, Writer, error_line
 from fixuser.settings import Settings
 from fixuser.tree.discover import tree_root

@@ -35,6 +35,7 @@ from fixuser.containers.engine import (
     RuntimeUser,
     find_engine,
 )
+from fixuser.errors import EXIT_ERROR, EXIT_FINDING, EXIT_OK
 from fixuser.escape import printable
 from fixuser.knowledge.paths import SYSTEM_DIRS, under
 from fixuser.tree.fileio import FileProblem, directory_reader, read
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from fixuser.model import FixResult
     from fixuser.settings import Settings
 
-EXIT_PROVEN, EXIT_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
+EXIT_PROVEN, EXIT_FAILED, EXIT_CANNOT_RUN = EXIT_OK, EXIT_FINDING, EXIT_ERROR
 # Growth budget for the shell-based families: 1 % of the original or 100 KB, whichever is larger.
 GROWTH_FRACTION = 0.01
 GROWTH_FLOOR = 100 * 1000
@@ -589,10 +590,7 @@ def run(args: argparse.Namespace) -> int:
             project_dir=Path.cwd(),
         )
         engine = find_engine(args.engine)
-    except SettingsError as e:
-        print(f"fixuser verify: {e}", file=sys.stderr)
-        return EXIT_CANNOT_RUN
-    except NoEngineError as e:
+    except (SettingsError, NoEngineError) as e:  # said as verify's own, not main's one line
         print(f"fixuser verify: {e}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     options = BuildOptions(parse_build_args(args.build_arg), args.target, args.platform)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from fixuser.errors import FixuserError
 from fixuser.model import ContextReader
 
 MAX_SIZE = 10 * 1024 * 1024
@@ -28,7 +29,7 @@ TEMP_RE = re.compile(r"\A\..*\.(\d+)-[0-9a-f]{8}\.fixuser\Z", re.DOTALL)
 TEMP_MAX_AGE = 24 * 3600
 
 
-class FileProblem(OSError):
+class FileProblem(FixuserError, OSError):
     """A file that cannot be read or written; the message is one line, without the path.
     An OSError, so that what catches a failed write catches a refused one.
 
