@@ -64,7 +64,7 @@ from fixuser.errors import FixuserError
 from fixuser.escape import printable
 from fixuser.model import Verdict
 from fixuser.settings import Settings, SettingsError, build_settings, normalise_keys
-from fixuser.tree.fileio import FileProblem, Write, probe, write_together
+from fixuser.tree.fileio import FileProblem, atomic_write, probe
 
 if TYPE_CHECKING:
     import git
@@ -904,7 +904,7 @@ def verifier(engine_name: str | None) -> Callable[[git.Repo, repo.RepoPlan], lis
                 try:
                     for extra in f.result.extra_files:  # the wrapper the fixed file COPYs
                         wrapper = Path(context) / extra.path  # never through a committed link
-                        write_together([Write(wrapper, extra.data, extra.mode, False)], context)
+                        atomic_write(wrapper, extra.data, extra.mode, follow=False, root=context)
                 except FileProblem as e:
                     problems.append(f"{posixpath.join(directory, extra.path)}: {e}")
                     continue

@@ -237,6 +237,24 @@ def target_of(write: Write, root: str | None) -> Target:
     return Target(real, stat.S_IMODE(info.st_mode), True)
 
 
+def atomic_write(
+    path: str | os.PathLike[str],
+    data: bytes,
+    mode: int | None = None,
+    *,
+    follow: bool = True,
+    root: str | None = None,
+    durable: bool = True,
+) -> None:
+    """Replace ``path`` with ``data`` whole: readers, and a run killed with -9, see the old file
+    or the new one, never half of one. The one writer of a single file (``write_together`` for
+    several that go together): a temporary ``.NAME.PID-RANDOM.fixuser`` beside it, fsync'ed
+    when ``durable``, renamed over it. A file that exists keeps its mode; a new one gets
+    ``mode`` (None: the umask's). ``follow``, ``root``: as ``Write`` and ``write_together``.
+    """
+    write_together([Write(Path(path), data, mode, follow)], root, durable)
+
+
 def write_together(writes: Sequence[Write], root: str | None = None, durable: bool = True) -> None:
     """Write every file of ``writes``, or none: each goes to a temporary file first (a full
     disk fails there, before any file is replaced), then each is renamed over its target, in
