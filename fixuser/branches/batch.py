@@ -36,7 +36,6 @@ import sys
 import tempfile
 import threading
 import time
-import tomllib
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -63,7 +62,8 @@ from fixuser.commands import options as cli
 from fixuser.errors import FixuserError
 from fixuser.escape import printable
 from fixuser.model import Verdict
-from fixuser.settings import Settings, SettingsError, build_settings, normalise_keys
+from fixuser.settings import Settings, SettingsError, build_settings, read_table
+from fixuser.tree.config import load_settings
 from fixuser.tree.fileio import FileProblem, atomic_write, probe
 
 if TYPE_CHECKING:
@@ -404,11 +404,7 @@ def repo_settings(clone: git.Repo, base: git.Commit, options: Options) -> Settin
         data = (base.tree / "pyproject.toml").data_stream.read()
     except KeyError:
         return build_settings(options.flags, None, options.base_settings)
-    try:
-        table = tomllib.loads(data.decode()).get("tool", {}).get("fixuser", {})
-        own = options.base_settings.replace(**normalise_keys(table, "pyproject.toml"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, TypeError, AttributeError) as e:
-        raise SettingsError(f"pyproject.toml: cannot read [tool.fixuser]: {e}") from e
+    own = options.base_settings.replace(**read_table(data, "pyproject.toml"))
     return build_settings(options.flags, None, own)
 
 
@@ -1223,7 +1219,7 @@ def build_options(args: argparse.Namespace) -> Options:
     given = cli.given_settings(args)
     try:
         # Where fixuser runs counts as for `fixuser fix`; each repository's own table beats it.
-        base_settings = build_settings({}, cli.project_dir(Path.cwd()))
+        base_settings = load_settings({}, cli.project_dir(Path.cwd()))
         build_settings(given, None, base_settings)  # fail before cloning anything
         if args.author:
             repo.parse_identity(args.author)

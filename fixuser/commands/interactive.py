@@ -41,10 +41,10 @@ from fixuser.settings import (
     MAX_ID,
     Settings,
     SettingsError,
-    build_settings,
     parse_id,
     validate_user_name,
 )
+from fixuser.tree.config import load_settings
 
 NO_TERMINAL = (
     "fixuser interactive needs a terminal. Without one, run `fixuser check` to report "
@@ -343,5 +343,5 @@ def run(args: argparse.Namespace) -> int:
 
     repo = open_repo(Path(args.path))
     root = Path(repo.working_dir)
-    settings = build_settings({}, root)
+    settings = load_settings({}, root)
     return Session(root, args.base, settings, questionary).run()

@@ -577,17 +577,18 @@ def run(args: argparse.Namespace) -> int:
     from fixuser.commands.fix import not_written, restore, write_extras
     from fixuser.core import fix
     from fixuser.model import DockerfileError
-    from fixuser.settings import SettingsError, build_settings
+    from fixuser.settings import SettingsError
+    from fixuser.tree.config import load_settings
     from fixuser.tree.discover import DiscoveryError, discover
 
     try:
-        settings = build_settings(
+        settings = load_settings(
             {
                 **{"user": args.user, "uid": args.uid, "gid": args.gid},
                 **{"lock_users": args.lock_users, "strategy": args.strategy},
                 "writable": args.writable,
             },
-            project_dir=Path.cwd(),
+            Path.cwd(),
         )
         engine = find_engine(args.engine)
     except (SettingsError, NoEngineError) as e:  # said as verify's own, not main's one line
