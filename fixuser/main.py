@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from fixuser import __version__
-from fixuser.settings import SettingsError
+from fixuser.errors import EXIT_BUG, EXIT_ERROR, EXIT_INTERRUPTED, FixuserError
 
 # name -> (module, one-line help). Each module has add_arguments(parser) and run(args) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -34,9 +34,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("fixuser.containers.audit", "CIS 4.1 audit: the UID of PID 1 in running containers"),
 }
 
-EXIT_ERROR = 2
-# A bug: never 1, which a CI gate reads as "found root" (check) or "would change" (fix).
-EXIT_BUG = 3
 ISSUES = "https://github.com/fixuser/fixuser/issues"
 # The system's way of saying the run cannot go on here (a full disk, a quota, an I/O error):
 # one line, not a bug report.
@@ -158,15 +155,15 @@ def dispatch(argv: Sequence[str] | None) -> tuple[int, bool]:
     quick = bool(getattr(module, "quick_exit", lambda _: False)(args))
     try:
         return int(module.run(args)), quick
-    except SettingsError as e:
+    except FixuserError as e:
         # Expected failures are one line; anything else keeps its traceback (a real bug).
         from fixuser.escape import printable
 
         print(printable(f"fixuser: {e}"), file=sys.stderr)
-        return EXIT_ERROR, quick
+        return e.exit_code, quick
     except KeyboardInterrupt:
         print("fixuser: interrupted", file=sys.stderr)
-        return 130, False
+        return EXIT_INTERRUPTED, False
     except BrokenPipeError:
         # The reader went away (`fixuser check | head`): nothing more to say to it.
         silence_stdout()

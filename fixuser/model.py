@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from fixuser.edits import Edit
+from fixuser.errors import FixuserError
 
 # Reads a file of the build context by its path relative to the context directory; None when
 # the file is not there. Front-ends pass one that reads the working tree, a git tree or nothing.
@@ -35,7 +36,7 @@ class Verdict(enum.StrEnum):
         )
 
 
-class DockerfileError(ValueError):
+class DockerfileError(FixuserError, ValueError):
     """Input fixuser cannot read as a Dockerfile; the message is one line, without the path."""
 
 

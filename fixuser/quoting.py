@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import re
 
+from fixuser.errors import FixuserError
+
 # shlex.quote's safe characters: a word of only these needs no quoting.
 UNSAFE_RE = re.compile(r"[^\w@%+=:,./-]", re.ASCII)
 LINE_BREAK_RE = re.compile(r"[\n\r]")
@@ -30,7 +32,7 @@ BLANK_RE = re.compile(r"\s")
 FLAG_SPECIAL = frozenset("\\'\"")  # what BuildKit's flag parser takes off
 
 
-class Unwritable(ValueError):
+class Unwritable(FixuserError, ValueError):
     """A value that cannot be written where fixuser would write it; the message is one line."""
 
 

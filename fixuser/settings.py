@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Literal, NamedTuple
+
+from fixuser.errors import FixuserError
 
 UserFormat = Literal["numeric", "name"]
 Ownership = Literal["app", "read-only"]
@@ -19,7 +20,7 @@ MAX_ID = 2**31 - 2
 DEFAULT_BRANCH = "fixuser/cis-4.1-non-root-user"
 
 
-class SettingsError(ValueError):
+class SettingsError(FixuserError, ValueError):
     """A setting has a value fixuser cannot use."""
 
 
@@ -128,24 +129,20 @@ def validate_writable(paths: object) -> tuple[str, ...]:
     return tuple(out)
 
 
-def read_pyproject(directory: Path) -> dict[str, Any]:
-    """The ``[tool.fixuser]`` table of ``directory/pyproject.toml`` (empty when there is none)."""
+def read_table(data: bytes, source: str) -> dict[str, Any]:
+    """The ``[tool.fixuser]`` table of a pyproject.toml's bytes, its keys as Settings' fields
+    (empty when it has none). ``source`` names the file in the one-line SettingsError."""
     import tomllib  # only when there is a pyproject.toml: check should start fast
 
-    from fixuser.tree.fileio import read
-
-    path = directory / "pyproject.toml"
-    if not path.exists():
-        return {}
-    try:  # a regular file only, as every file of a repository (fixuser.tree.fileio)
-        data = tomllib.loads(read(path).decode())
-    except (OSError, ValueError) as e:  # a TOMLDecodeError, or bytes that are not UTF-8
-        raise SettingsError(f"{path}: cannot read [tool.fixuser]: {e}") from e
-    tool = data.get("tool", {})
+    try:
+        document = tomllib.loads(data.decode())
+    except ValueError as e:  # a TOMLDecodeError, or bytes that are not UTF-8
+        raise SettingsError(f"{source}: cannot read [tool.fixuser]: {e}") from e
+    tool = document.get("tool", {})
     table = tool.get("fixuser", {}) if isinstance(tool, dict) else None
     if not isinstance(table, dict):
-        raise SettingsError(f"{path}: [tool.fixuser] must be a table")
-    return table
+        raise SettingsError(f"{source}: [tool.fixuser] must be a table")
+    return normalise_keys(table, source)
 
 
 def normalise_keys(table: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -160,19 +157,16 @@ def normalise_keys(table: Mapping[str, Any], source: str) -> dict[str, Any]:
 
 def build_settings(
     cli: Mapping[str, Any] | None = None,
-    project_dir: Path | None = None,
+    table: Mapping[str, Any] | None = None,
     base: Settings | None = None,
 ) -> Settings:
-    """Defaults (or ``base``), then ``[tool.fixuser]`` of ``project_dir``, then explicit CLI flags.
+    """Defaults (or ``base``), then ``table`` (a ``[tool.fixuser]``, from ``read_table``), then
+    explicit CLI flags. fixuser.tree.config finds and reads the table of a directory.
 
     ``cli`` holds only the flags the user actually gave (``None`` values are ignored), so a
     repository's own table never overrides an explicit flag.
     """
-    values: dict[str, Any] = {}
-    if project_dir is not None:
-        values.update(
-            normalise_keys(read_pyproject(project_dir), str(project_dir / "pyproject.toml"))
-        )
+    values: dict[str, Any] = dict(table or {})
     values.update({k: v for k, v in (cli or {}).items() if v is not None})
     try:
         return (base or Settings()).replace(**values)

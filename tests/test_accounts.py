@@ -15,7 +15,8 @@ from fixuser.analysis.accounts import Account, changes, password_of, review
 from fixuser.core import check, fix
 from fixuser.model import Verdict
 from fixuser.plan.lock import lock_users
-from fixuser.settings import Settings, SettingsError, build_settings
+from fixuser.settings import Settings, SettingsError
+from fixuser.tree.config import load_settings
 
 DEBIAN_PASSWD = """\
 root:x:0:0:root:/root:/bin/bash
@@ -401,7 +402,7 @@ def test_a_trailing_user_root_after_the_user_stays_so_the_lock_runs_as_root() ->
 
 def test_lock_users_is_a_setting_of_the_pyproject_table(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.fixuser]\nlock-users = true\n")
-    assert build_settings({}, tmp_path).lock_users is True
-    assert build_settings({"lock_users": None}, tmp_path).lock_users is True
+    assert load_settings({}, tmp_path).lock_users is True
+    assert load_settings({"lock_users": None}, tmp_path).lock_users is True
     with pytest.raises(SettingsError, match="lock-users must be true or false"):
         Settings(lock_users="yes")  # type: ignore[arg-type]

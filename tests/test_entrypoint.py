@@ -24,7 +24,8 @@ from fixuser.main import main
 from fixuser.model import FixRefused, Verdict
 from fixuser.plan import entrypoint
 from fixuser.render import render
-from fixuser.settings import Settings, SettingsError, build_settings
+from fixuser.settings import Settings, SettingsError
+from fixuser.tree.config import load_settings
 from testing.fleet import make_remote
 from testing.git import ROOT_DOCKERFILE, blob, git, isolate_git, make_repo
 
@@ -320,8 +321,8 @@ def test_the_strategy_and_writable_come_from_pyproject_and_flags(tmp_path: Path)
     (tmp_path / "pyproject.toml").write_text(
         '[tool.fixuser]\nstrategy = "entrypoint"\nwritable = ["/data"]\n'
     )
-    assert build_settings({}, tmp_path) == Settings(strategy="entrypoint", writable=("/data",))
-    assert build_settings({"strategy": "user"}, tmp_path).strategy == "user"
+    assert load_settings({}, tmp_path) == Settings(strategy="entrypoint", writable=("/data",))
+    assert load_settings({"strategy": "user"}, tmp_path).strategy == "user"
 
 
 def test_writable_with_a_user_directive_is_owned_at_build_time() -> None:

@@ -15,7 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from fixuser.tree.fileio import MAX_SIZE, FileProblem, Write, directory_reader, read, write_together
+from fixuser.tree.fileio import (
+    MAX_SIZE,
+    FileProblem,
+    Write,
+    atomic_write,
+    directory_reader,
+    read,
+    write_together,
+)
 from testing.disk import fill, small_disk
 
 
@@ -193,6 +201,39 @@ def test_the_writer_refuses_each_way_out_before_writing_anything(tmp_path: Path)
     assert (root / "in").read_bytes() == b"x"
     assert (tmp_path / "outside").read_bytes() == b"kept"
     assert not (tmp_path / "new").exists()
+
+
+def test_atomic_write_keeps_the_mode_of_a_file_and_gives_a_new_one_its_own(
+    tmp_path: Path,
+) -> None:
+    kept = tmp_path / "kept"
+    kept.write_bytes(b"old")
+    kept.chmod(0o750)
+    atomic_write(kept, b"new", 0o600)
+    assert kept.read_bytes() == b"new"
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o750
+    made = tmp_path / "made"
+    atomic_write(made, b"new", 0o755)
+    assert stat.S_IMODE(made.stat().st_mode) == 0o755
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept", "made"]  # no temporary left
+
+
+def test_atomic_write_never_writes_through_a_symlink_it_must_not_follow(tmp_path: Path) -> None:
+    (tmp_path / "target").write_bytes(b"kept")
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    with pytest.raises(FileProblem, match="is a symlink"):
+        atomic_write(tmp_path / "link", b"x", follow=False)
+    atomic_write(tmp_path / "link", b"through", root=str(tmp_path))
+    assert (tmp_path / "link").is_symlink()
+    assert (tmp_path / "target").read_bytes() == b"through"
+
+
+def test_atomic_write_removes_the_leftover_of_a_writer_that_is_gone(tmp_path: Path) -> None:
+    # A PID no process has (past pid_max): its writer was killed before it could rename.
+    gone = tmp_path / ".state.json.4294967295-0123abcd.fixuser"
+    gone.write_bytes(b"half")
+    atomic_write(tmp_path / "state.json", b"{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["state.json"]
 
 
 # --- nothing that is not a regular file is opened ----------------------------------------

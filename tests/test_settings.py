@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from fixuser.core import fix
-from fixuser.settings import Settings, SettingsError, build_settings
+from fixuser.settings import Settings, SettingsError, build_settings, read_table
+from fixuser.tree.config import load_settings, project_dir
 
 SOURCE = b'FROM debian:bookworm-slim\nRUN echo build\nCMD ["sh"]\n'
 
@@ -76,7 +77,7 @@ def test_a_user_name_of_root_or_ending_in_a_line_break_is_no_setting(name: str) 
 def test_pyproject_cannot_name_root_either(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[tool.fixuser]\nuser = "root"\n')
     with pytest.raises(SettingsError, match="root"):
-        build_settings({}, tmp_path)
+        load_settings({}, tmp_path)
 
 
 def test_a_name_the_stage_gives_uid_0_is_never_the_user_of_the_fix() -> None:
@@ -106,3 +107,76 @@ def test_a_non_ascii_digit_in_a_useradd_uid_is_no_uid_and_no_crash() -> None:
     source = 'FROM debian:bookworm-slim\nRUN useradd -u \u00b2 x\nCMD ["sh"]\n'.encode()
     out = fix(source, Settings()).output.decode()
     assert "USER x" in out or "USER 10001:10001" in out
+
+
+# --- where settings come from: defaults < [tool.fixuser] < the flags given -----------------
+
+
+def test_the_table_beats_the_defaults_and_a_flag_beats_the_table(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.fixuser]\nuser = "svc"\nuid = 2000\n')
+    assert load_settings({}, None) == Settings()
+    assert load_settings({}, tmp_path) == Settings(user="svc", uid=2000)
+    assert load_settings({"uid": "3000"}, tmp_path) == Settings(user="svc", uid=3000)
+
+
+def test_a_flag_not_given_never_beats_the_table(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.fixuser]\nuid = 2000\nlock-users = true\n")
+    settings = load_settings({"uid": None, "lock_users": None, "user": None}, tmp_path)
+    assert (settings.uid, settings.lock_users, settings.user) == (2000, True, "app")
+
+
+def test_a_repository_table_beats_the_settings_where_fixuser_runs_and_flags_beat_both() -> None:
+    where_it_runs = Settings(user="ops", uid=4000)
+    table = read_table(b"[tool.fixuser]\nuid = 2000\n", "pyproject.toml")
+    assert build_settings({}, table, where_it_runs) == Settings(user="ops", uid=2000)
+    assert build_settings({"user": "svc"}, table, where_it_runs) == Settings(user="svc", uid=2000)
+
+
+def test_the_nearest_pyproject_above_the_directory_counts(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.fixuser]\nuid = 2000\n")
+    below = tmp_path / "a" / "b"
+    below.mkdir(parents=True)
+    assert project_dir(below) == tmp_path.resolve()
+    assert load_settings({}, project_dir(below)).uid == 2000
+
+
+def test_read_table_takes_dashed_keys_and_a_pyproject_without_the_table() -> None:
+    data = b'[project]\nname = "x"\n[tool.fixuser]\nuser-format = "name"\nlock-users = true\n'
+    assert read_table(data, "pyproject.toml") == {"user_format": "name", "lock_users": True}
+    assert read_table(b'[project]\nname = "x"\n', "pyproject.toml") == {}
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        (b"[tool.fixuser\n", "src/pyproject.toml: cannot read [tool.fixuser]: "),
+        (b'[tool.fixuser]\nuser = "\xff"\n', "src/pyproject.toml: cannot read [tool.fixuser]: "),
+        (b'[tool]\nfixuser = "app"\n', "src/pyproject.toml: [tool.fixuser] must be a table"),
+        (b'tool = "x"\n', "src/pyproject.toml: [tool.fixuser] must be a table"),
+        (b"[tool.fixuser]\nname = 1\n", "src/pyproject.toml: unknown setting 'name'"),
+    ],
+)
+def test_a_table_fixuser_cannot_use_is_a_one_line_settings_error(data: bytes, said: str) -> None:
+    with pytest.raises(SettingsError) as raised:
+        read_table(data, "src/pyproject.toml")
+    assert str(raised.value).startswith(said)
+    assert "\n" not in str(raised.value)
+
+
+def test_settings_reads_no_file() -> None:
+    # The pure layer parses what tree/config.py (or batch, from a commit) has read: it imports
+    # nothing that reads files, not even inside a function.
+    import ast
+
+    import fixuser.settings
+
+    tree = ast.parse(Path(fixuser.settings.__file__).read_text(encoding="utf-8"))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}  # fmt: skip
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported, "the walk found the imports"
+    assert not {m for m in imported if m.split(".")[0] in ("os", "io", "pathlib", "subprocess")}
+    assert not {m for m in imported if m.startswith(("fixuser.tree", "fixuser.commands"))}
+    calls = {node.func.id for node in ast.walk(tree)
+             if isinstance(node, ast.Call) and isinstance(node.func, ast.Name)}  # fmt: skip
+    assert "open" not in calls

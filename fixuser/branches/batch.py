@@ -36,7 +36,6 @@ import sys
 import tempfile
 import threading
 import time
-import tomllib
 import urllib.parse
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -60,10 +59,12 @@ from fixuser.branches.batch_report import (
 )
 from fixuser.branches.batch_report import to_json as report_json
 from fixuser.commands import options as cli
+from fixuser.errors import FixuserError
 from fixuser.escape import printable
 from fixuser.model import Verdict
-from fixuser.settings import Settings, SettingsError, build_settings, normalise_keys
-from fixuser.tree.fileio import FileProblem, Write, probe, write_together
+from fixuser.settings import Settings, SettingsError, build_settings, read_table
+from fixuser.tree.config import load_settings
+from fixuser.tree.fileio import FileProblem, atomic_write, probe
 
 if TYPE_CHECKING:
     import git
@@ -73,7 +74,7 @@ TITLE = "Run containers as a non-root user (CIS Docker 4.1)"
 URL_RE = re.compile(r"^[a-z][a-z0-9+.-]*://|^[^/:]+@[^/:]+:")  # scheme:// or scp-like user@host:
 
 
-class StartError(Exception):
+class StartError(FixuserError):
     """The run cannot start (exit 2); the message is one line."""
 
 
@@ -403,11 +404,7 @@ def repo_settings(clone: git.Repo, base: git.Commit, options: Options) -> Settin
         data = (base.tree / "pyproject.toml").data_stream.read()
     except KeyError:
         return build_settings(options.flags, None, options.base_settings)
-    try:
-        table = tomllib.loads(data.decode()).get("tool", {}).get("fixuser", {})
-        own = options.base_settings.replace(**normalise_keys(table, "pyproject.toml"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError, TypeError, AttributeError) as e:
-        raise SettingsError(f"pyproject.toml: cannot read [tool.fixuser]: {e}") from e
+    own = options.base_settings.replace(**read_table(data, "pyproject.toml"))
     return build_settings(options.flags, None, own)
 
 
@@ -903,7 +900,7 @@ def verifier(engine_name: str | None) -> Callable[[git.Repo, repo.RepoPlan], lis
                 try:
                     for extra in f.result.extra_files:  # the wrapper the fixed file COPYs
                         wrapper = Path(context) / extra.path  # never through a committed link
-                        write_together([Write(wrapper, extra.data, extra.mode, False)], context)
+                        atomic_write(wrapper, extra.data, extra.mode, follow=False, root=context)
                 except FileProblem as e:
                     problems.append(f"{posixpath.join(directory, extra.path)}: {e}")
                     continue
@@ -1222,7 +1219,7 @@ def build_options(args: argparse.Namespace) -> Options:
     given = cli.given_settings(args)
     try:
         # Where fixuser runs counts as for `fixuser fix`; each repository's own table beats it.
-        base_settings = build_settings({}, cli.project_dir(Path.cwd()))
+        base_settings = load_settings({}, cli.project_dir(Path.cwd()))
         build_settings(given, None, base_settings)  # fail before cloning anything
         if args.author:
             repo.parse_identity(args.author)

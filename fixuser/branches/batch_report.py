@@ -15,8 +15,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from fixuser.errors import EXIT_ERROR as EXIT_ERROR  # batch's, too
+from fixuser.errors import EXIT_FINDING, EXIT_OK
 from fixuser.escape import html_text, md_code, md_text, utf8_data
-from fixuser.tree.fileio import Write, write_together
+from fixuser.tree.fileio import atomic_write
 
 # In the order the summary lists them: what needs a reviewer first, failures last.
 OUTCOMES = (
@@ -32,7 +34,7 @@ OUTCOMES = (
     "skipped-conflict",
     "failed",
 )
-EXIT_OK, EXIT_FAILED, EXIT_ERROR = 0, 1, 2
+EXIT_FAILED = EXIT_FINDING  # a repository failed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -152,7 +154,7 @@ def write_atomically(path: Path, text: str, *, durable: bool = True) -> None:
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     data = text.encode("utf-8", "surrogateescape")
-    write_together([Write(path, data)], durable=durable)
+    atomic_write(path, data, durable=durable)
 
 
 def to_json(records: Iterable[Record], *, compact: bool = False) -> str:

@@ -21,6 +21,8 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from fixuser.errors import FixuserError
+
 Kind = Literal["github", "gitlab"]
 KINDS: tuple[Kind, ...] = ("github", "gitlab")
 
@@ -33,7 +35,7 @@ TIMEOUT = 30.0
 URL_RE = re.compile(r"^(?:[a-z+]+://)?(?:[^@/]+@)?[^/:]+(?::\d+)?[/:](?P<path>.+?)(?:\.git)?/?$")
 
 
-class ForgeError(Exception):
+class ForgeError(FixuserError):
     """The forge refused or could not be reached; the message is one line for the report."""
 
 

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from fixuser import core
 from fixuser.branches import review
+from fixuser.errors import FixuserError
 from fixuser.escape import pasted_word, printable
 from fixuser.model import DockerfileError, ExtraFile, FixResult
 from fixuser.settings import DEFAULT_BRANCH as DEFAULT_BRANCH  # callers read it here too
@@ -60,7 +61,7 @@ IN_PROGRESS = {
 BLOB_MODES = (0o100644, 0o100755)
 
 
-class RepoError(Exception):
+class RepoError(FixuserError):
     """fixuser refuses to touch the repository; the message is one line."""
 
 

@@ -15,12 +15,13 @@ from fixuser.commands.options import (
     add_settings_arguments,
     settings_from_args,
 )
+from fixuser.errors import EXIT_ERROR, EXIT_FINDING, EXIT_OK
 from fixuser.model import DockerfileError, ExtraFile, FixResult, Verdict
-from fixuser.report.findings import EXIT_ERROR, EXIT_FINDING, EXIT_OK, Outcome, Report
+from fixuser.report.findings import Outcome, Report
 from fixuser.report.stream import Blocks, Writer, error_line
 from fixuser.settings import Settings
 from fixuser.tree.discover import tree_root
-from fixuser.tree.fileio import FileProblem, Write, existing, write_together
+from fixuser.tree.fileio import FileProblem, Write, atomic_write, existing, write_together
 from fixuser.tree.pipeline import Contexts, Processed, process
 
 
@@ -87,7 +88,7 @@ def restore(before: dict[Path, bytes | None]) -> None:
         if data is None:
             target.unlink(missing_ok=True)
         else:
-            write_together([Write(target, data, follow=False)], root_of(str(target)))
+            atomic_write(target, data, follow=False, root=root_of(str(target)))
 
 
 def not_written(path: str, problem: FileProblem) -> str:

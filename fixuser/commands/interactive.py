@@ -20,7 +20,6 @@ from typing import Any
 from fixuser.branches.repo import (
     DEFAULT_BRANCH,
     FileFix,
-    RepoError,
     RepoPlan,
     base_blob,
     branch_sha,
@@ -36,18 +35,17 @@ from fixuser.branches.repo import (
 )
 from fixuser.branches.review import count
 from fixuser.diff import headers
+from fixuser.errors import EXIT_ERROR, EXIT_OK
 from fixuser.escape import pasted_word, printable
 from fixuser.settings import (
     MAX_ID,
     Settings,
     SettingsError,
-    build_settings,
     parse_id,
     validate_user_name,
 )
+from fixuser.tree.config import load_settings
 
-EXIT_OK = 0
-EXIT_ERROR = 2
 NO_TERMINAL = (
     "fixuser interactive needs a terminal. Without one, run `fixuser check` to report "
     "or `fixuser fix` (with --commit for a branch) to rewrite."
@@ -343,11 +341,7 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     import questionary
 
-    try:
-        repo = open_repo(Path(args.path))
-        root = Path(repo.working_dir)
-        settings = build_settings({}, root)
-        return Session(root, args.base, settings, questionary).run()
-    except (RepoError, SettingsError) as e:
-        print(f"fixuser: {e}", file=sys.stderr)
-        return EXIT_ERROR
+    repo = open_repo(Path(args.path))
+    root = Path(repo.working_dir)
+    settings = load_settings({}, root)
+    return Session(root, args.base, settings, questionary).run()

@@ -6,7 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from fixuser.settings import DEFAULT_BRANCH, FIELDS, Settings, build_settings
+from fixuser.settings import DEFAULT_BRANCH, FIELDS, Settings
+from fixuser.tree.config import load_settings
+from fixuser.tree.config import project_dir as project_dir  # batch's cli.project_dir
 
 SETTINGS_FLAGS = (
     *("user", "uid", "gid", "user_format", "target", "ownership", "openshift", "force"),
@@ -99,17 +101,8 @@ def given_settings(args: argparse.Namespace) -> dict[str, Any]:
     return {name: getattr(args, name, None) for name in SETTINGS_FLAGS if name in FIELDS}
 
 
-def project_dir(start: Path) -> Path | None:
-    """The nearest directory at or above ``start`` holding a pyproject.toml."""
-    start = start.resolve()
-    for directory in (start, *start.parents):
-        if (directory / "pyproject.toml").is_file():
-            return directory
-    return None
-
-
 def settings_from_args(args: argparse.Namespace, cwd: Path | None = None) -> Settings:
-    return build_settings(given_settings(args), project_dir(cwd or Path.cwd()))
+    return load_settings(given_settings(args), project_dir(cwd or Path.cwd()))
 
 
 def add_commit_arguments(parser: argparse.ArgumentParser) -> None:

@@ -28,9 +28,10 @@ from typing import Any
 
 from fixuser.analysis.accounts import Account, review
 from fixuser.containers.engine import dockerfile_label, parse_status_uid
+from fixuser.errors import EXIT_ERROR, EXIT_FINDING, EXIT_OK
 from fixuser.escape import printable
 
-EXIT_OK, EXIT_ROOT, EXIT_CANNOT_RUN = 0, 1, 2
+EXIT_ROOT, EXIT_CANNOT_RUN = EXIT_FINDING, EXIT_ERROR
 PODMAN_SOCKETS = ("/run/podman/podman.sock", "/tmp/podman.sock")
 HOW_TO_CONNECT = (
     "cannot reach a Docker Engine API: start Docker, or run podman's service "

@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
+from fixuser.errors import FixuserError
+
 ENGINES = ("docker", "podman", "buildah")
 INFO_TIMEOUT = 20
 BUILD_TIMEOUT = 1800
@@ -39,7 +41,7 @@ HOW_TO_GET_ONE = (
 )
 
 
-class EngineError(Exception):
+class EngineError(FixuserError):
     """An engine command failed; ``lines`` holds the engine's own error lines."""
 
     def __init__(self, message: str, lines: Sequence[str] = ()) -> None:

@@ -35,6 +35,7 @@ from fixuser.containers.engine import (
     RuntimeUser,
     find_engine,
 )
+from fixuser.errors import EXIT_ERROR, EXIT_FINDING, EXIT_OK
 from fixuser.escape import printable
 from fixuser.knowledge import families
 from fixuser.knowledge.paths import SYSTEM_DIRS, under
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
     from fixuser.model import FixResult
     from fixuser.settings import Settings
 
-EXIT_PROVEN, EXIT_FAILED, EXIT_CANNOT_RUN = 0, 1, 2
+EXIT_PROVEN, EXIT_FAILED, EXIT_CANNOT_RUN = EXIT_OK, EXIT_FINDING, EXIT_ERROR
 # Growth budget for the families with a shell (families.toml): 1 % of the original or 100 KB,
 # whichever is larger.
 GROWTH_FRACTION = 0.01
@@ -579,23 +580,21 @@ def run(args: argparse.Namespace) -> int:
     from fixuser.commands.fix import not_written, restore, write_extras
     from fixuser.core import fix
     from fixuser.model import DockerfileError
-    from fixuser.settings import SettingsError, build_settings
+    from fixuser.settings import SettingsError
+    from fixuser.tree.config import load_settings
     from fixuser.tree.discover import DiscoveryError, discover
 
     try:
-        settings = build_settings(
+        settings = load_settings(
             {
                 **{"user": args.user, "uid": args.uid, "gid": args.gid},
                 **{"lock_users": args.lock_users, "strategy": args.strategy},
                 "writable": args.writable,
             },
-            project_dir=Path.cwd(),
+            Path.cwd(),
         )
         engine = find_engine(args.engine)
-    except SettingsError as e:
-        print(f"fixuser verify: {e}", file=sys.stderr)
-        return EXIT_CANNOT_RUN
-    except NoEngineError as e:
+    except (SettingsError, NoEngineError) as e:  # said as verify's own, not main's one line
         print(f"fixuser verify: {e}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     options = BuildOptions(parse_build_args(args.build_arg), args.target, args.platform)

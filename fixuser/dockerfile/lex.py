@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from fixuser.errors import FixuserError
+
 # Go's unicode.IsSpace: what TrimSpace strips and ProcessWords splits on (str.isspace also
 # takes \x1c-\x1f, which Go does not).
 GO_SPACE = frozenset(
@@ -28,7 +30,7 @@ HEREDOC_SPACE = frozenset("\t\r ")  # what may follow << inside one word (proces
 EOF = ""
 
 
-class LexError(ValueError):
+class LexError(FixuserError, ValueError):
     """What BuildKit reports as a failed expansion (the build stops there)."""
 
 

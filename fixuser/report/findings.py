@@ -7,12 +7,12 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, NamedTuple
 
+from fixuser.errors import EXIT_ERROR, EXIT_FINDING, EXIT_OK
 from fixuser.model import Analysis, Verdict
 
 if TYPE_CHECKING:
     from fixuser.project.model import Override
 
-EXIT_OK, EXIT_FINDING, EXIT_ERROR = 0, 1, 2
 RULE_ID = "CIS-DOCKER-4.1"
 
 

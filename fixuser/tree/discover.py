@@ -7,6 +7,8 @@ import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from fixuser.errors import FixuserError
+
 SKIP_DIRS = frozenset({".git", "node_modules", "vendor", ".hg", ".svn", "__pycache__", ".venv"})
 NAME_PATTERNS = (
     "Dockerfile",
@@ -43,7 +45,7 @@ NOT_DOCKERFILES = (
 )
 
 
-class DiscoveryError(Exception):
+class DiscoveryError(FixuserError):
     """A path named on the command line, or found, that cannot be used."""
 
     def __init__(self, path: str, problem: str) -> None:

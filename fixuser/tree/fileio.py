@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+from fixuser.errors import FixuserError
 from fixuser.model import ContextReader
 
 MAX_SIZE = 10 * 1024 * 1024
@@ -28,7 +29,7 @@ TEMP_RE = re.compile(r"\A\..*\.(\d+)-[0-9a-f]{8}\.fixuser\Z", re.DOTALL)
 TEMP_MAX_AGE = 24 * 3600
 
 
-class FileProblem(OSError):
+class FileProblem(FixuserError, OSError):
     """A file that cannot be read or written; the message is one line, without the path.
     An OSError, so that what catches a failed write catches a refused one.
 
@@ -234,6 +235,24 @@ def target_of(write: Write, root: str | None) -> Target:
     if not stat.S_ISREG(info.st_mode):
         raise FileProblem(what_is(info.st_mode), path)
     return Target(real, stat.S_IMODE(info.st_mode), True)
+
+
+def atomic_write(
+    path: str | os.PathLike[str],
+    data: bytes,
+    mode: int | None = None,
+    *,
+    follow: bool = True,
+    root: str | None = None,
+    durable: bool = True,
+) -> None:
+    """Replace ``path`` with ``data`` whole: readers, and a run killed with -9, see the old file
+    or the new one, never half of one. The one writer of a single file (``write_together`` for
+    several that go together): a temporary ``.NAME.PID-RANDOM.fixuser`` beside it, fsync'ed
+    when ``durable``, renamed over it. A file that exists keeps its mode; a new one gets
+    ``mode`` (None: the umask's). ``follow``, ``root``: as ``Write`` and ``write_together``.
+    """
+    write_together([Write(Path(path), data, mode, follow)], root, durable)
 
 
 def write_together(writes: Sequence[Write], root: str | None = None, durable: bool = True) -> None:
