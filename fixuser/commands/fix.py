@@ -21,7 +21,8 @@ from fixuser.report.stream import Blocks, Writer, error_line
 from fixuser.settings import Settings
 from fixuser.tree.discover import tree_root
 from fixuser.tree.fileio import FileProblem, Write, existing, write_together
-from fixuser.tree.pipeline import Contexts, Processed, process
+from fixuser.tree.pipeline import Processed, fix_all
+from fixuser.tree.source import WorkTree
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -164,8 +165,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         # --verify builds images one fix at a time: its fixes are computed in this process.
         jobs = 1 if args.verify else args.jobs
-        contexts = Contexts(args.paths or ["."])
-        for item in process(args.paths, settings, fix=True, contexts=contexts, jobs=jobs):
+        tree = WorkTree(args.paths, context=settings.target is None)
+        for item in fix_all(tree, settings, jobs=jobs):
             fix_one(item, report, blocks, as_diff=args.diff, verify=args.verify)
     finally:
         blocks.flush()
