@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from fixuser.analysis.accounts import Account, review
-from fixuser.containers.engine import dockerfile_label, parse_status_uid
+from fixuser.containers.parse import dockerfile_label, parse_status_uid
 
 PODMAN_SOCKETS = ("/run/podman/podman.sock", "/tmp/podman.sock")
 HOW_TO_CONNECT = (
