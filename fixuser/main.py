@@ -30,8 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "batch": ("fixuser.branches.batch", "fix many repositories and open remediation branches"),
     "batch-report": ("fixuser.branches.batch_report", "merge the reports of sharded batch runs"),
-    "verify": ("fixuser.containers.proof", "build before and after the fix and prove the UID"),
-    "audit": ("fixuser.containers.audit", "CIS 4.1 audit: the UID of PID 1 in running containers"),
+    "verify": ("fixuser.commands.verify", "build before and after the fix and prove the UID"),
+    "audit": ("fixuser.commands.audit", "CIS 4.1 audit: the UID of PID 1 in running containers"),
 }
 
 ISSUES = "https://github.com/fixuser/fixuser/issues"

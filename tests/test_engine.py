@@ -270,3 +270,12 @@ def test_missing_engine_skips_locally_but_fails_in_ci(monkeypatch: pytest.Monkey
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="no engine"):
         unavailable("no engine")
+
+
+def test_an_image_labelled_fixuser_dockerfile_names_its_dockerfile() -> None:
+    from fixuser.containers.parse import dockerfile_label
+
+    labels = {"fixuser.dockerfile": "svc/Dockerfile", "org.label-schema.vcs-url": "https://x"}
+    assert dockerfile_label(labels) == "svc/Dockerfile"
+    assert dockerfile_label({"org.label-schema.vcs-url": "https://x"}) == "https://x"
+    assert dockerfile_label({}) is None

@@ -27,7 +27,8 @@ from fixuser.report.sarif import as_sarif, sarif_location
 from fixuser.report.stream import Blocks
 from fixuser.settings import Settings
 from fixuser.tree import workers
-from fixuser.tree.pipeline import Contexts, process
+from fixuser.tree.pipeline import fix_all
+from fixuser.tree.source import WorkTree
 
 LOW_PORT, BUILDER_ROOT = WarningRule.LOW_PORT, WarningRule.BUILDER_ROOT
 ROOT_DOCKERFILE = b'FROM debian:bookworm-slim\nCMD ["/app/run"]\n'
@@ -360,8 +361,8 @@ def raised_warnings(paths: list[str], jobs: int = 1) -> list[WarningText]:
     """Every warning fixuser raises over ``paths``, each run of WARNING_RUNS in turn."""
     found: list[WarningText] = []
     for settings, fix in WARNING_RUNS.values():
-        contexts = Contexts(paths)
-        for item in process(paths, settings, fix=fix, contexts=contexts, jobs=jobs):
+        tree = WorkTree(paths, context=settings.target is None)
+        for item in fix_all(tree, settings, fix=fix, jobs=jobs):
             if item.result is not None:
                 found += item.result.analysis.warnings
     return found

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from fixuser.commands.fix import unified_diff
+from fixuser.commands.options import settings_from_args
+from fixuser.commands.verify import Trial, trials
 from fixuser.containers.engine import Behaviour, Engine, ImageConfig, RuntimeUser
 from fixuser.containers.proof import (
     Proof,
@@ -24,7 +27,7 @@ from fixuser.containers.proof import (
 )
 from fixuser.core import fix
 from fixuser.dockerfile.words import process_word
-from fixuser.main import main
+from fixuser.main import build_parser, main
 from fixuser.settings import Settings
 from fixuser.tree.fileio import directory_reader
 from testing.engine import RUN_ID, SAMPLES, local_family
@@ -103,6 +106,81 @@ def test_verify_without_an_engine_exits_2_and_says_how(
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     assert main(["verify", str(tmp_path / "Dockerfile")]) == 2
     assert "apt-get install podman" in capsys.readouterr().err
+
+
+# --- verify proves the fix that fix writes ------------------------------------------------
+
+# prod ships (compose builds it), dev is the last stage: fix fixes prod, not dev.
+TWO_STAGES = (
+    "FROM docker.io/library/alpine:3.20 AS prod\n"
+    "WORKDIR /site\n"
+    "COPY . .\n"
+    'CMD ["sleep", "60"]\n'
+    "\n"
+    "FROM prod AS dev\n"
+    "RUN echo dev > /dev.txt\n"
+)
+COMPOSE_PROD = "services:\n  web:\n    build:\n      context: .\n      target: prod\n"
+
+
+def two_stage_project(root: Path) -> Path:
+    root.mkdir()
+    (root / "Dockerfile").write_text(TWO_STAGES)
+    (root / "compose.yaml").write_text(COMPOSE_PROD)
+    return root
+
+
+def verify_trials(*argv: str) -> list[Trial]:
+    args = build_parser("verify").parse_args(["verify", *argv])
+    return list(trials(args.paths, settings_from_args(args)))
+
+
+def fix_writes(root: Path, *flags: str) -> bytes:
+    assert main(["fix", *flags, str(root)]) == 1
+    return (root / "Dockerfile").read_bytes()
+
+
+def test_verify_builds_the_stage_compose_ships_with_the_bytes_fix_writes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = two_stage_project(tmp_path / "verified")
+    assert main(["fix", "--diff", str(root)]) == 1
+    shown = capsys.readouterr().out
+    (trial,) = verify_trials(str(root))
+    (build,) = trial.builds
+    assert trial.item.result is not None
+    assert (build.stage, build.expected_user) == ("prod", "10001:10001")
+    # fix --diff shows the fix verify builds, and fix writes exactly the bytes it builds
+    assert shown == unified_diff(trial.item.path, trial.item.result)
+    assert build.fixed == trial.item.result.output == fix_writes(two_stage_project(tmp_path / "f"))
+    assert b"USER 10001:10001\nWORKDIR /site" in build.fixed
+
+
+def test_verify_target_means_what_fix_target_means(tmp_path: Path) -> None:
+    root = two_stage_project(tmp_path / "verified")
+    (trial,) = verify_trials("--target", "dev", "--user", "web", str(root))
+    (build,) = trial.builds
+    assert (build.stage, build.expected_user) == ("dev", "10001:10001")
+    written = fix_writes(two_stage_project(tmp_path / "f"), "--target", "dev", "--user", "web")
+    assert build.fixed == written
+    prod = TWO_STAGES.partition("\n\n")[0].encode()
+    assert written.startswith(prod + b"\n\nFROM prod AS dev\n")  # prod as it was
+    assert written.endswith(b"USER 10001:10001\n")
+
+
+def test_verify_proves_nothing_of_a_shipped_stage_the_fix_leaves_alone(tmp_path: Path) -> None:
+    root = tmp_path / "both"
+    root.mkdir()
+    compliant_prod = TWO_STAGES.replace("AS prod\n", "AS prod\nUSER nobody\n")
+    (root / "Dockerfile").write_text(compliant_prod.replace("FROM prod", "FROM alpine:3.20"))
+    (root / "compose.yaml").write_text(COMPOSE_PROD + "  dev:\n    build:\n      target: dev\n")
+    (trial,) = verify_trials(str(root))
+    assert trial.item.result is not None
+    assert [(b.stage, b.fixed == trial.item.result.output) for b in trial.builds] == [
+        ("prod", False),
+        ("dev", True),
+    ]
+    assert trial.builds[0].fixed == trial.item.source  # prod: the original, "unchanged"
 
 
 # --- every template, proven with a real engine -------------------------------------------
@@ -258,6 +336,21 @@ def test_verify_command_proves_a_file_with_a_smoke_command(
     assert "writable:   /site: yes" in out
     assert "1 proven, 0 failed" in out
     assert (tmp_path / "Dockerfile").read_text().startswith("FROM docker.io/library/alpine")
+
+
+@pytest.mark.engine
+def test_verify_command_proves_the_stage_compose_ships(
+    running_engine: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = two_stage_project(tmp_path / "project")
+    argv = ["verify", "--engine", running_engine.name, "--run-seconds", "3", str(root)]
+    code = main(argv)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"{root / 'Dockerfile'} (stage prod): PROVEN" in out
+    assert re.search(r"uid: +0 \(root\) -> 10001 \(app\)", out), out
+    assert "1 proven, 0 failed" in out
+    assert (root / "Dockerfile").read_text() == TWO_STAGES
 
 
 # --- the samples whose base has a local image ------------------------------------------
@@ -644,7 +737,7 @@ def test_judge_with_lock_users_fails_a_login_shell_left_behind() -> None:
 def test_the_report_lists_the_accounts_the_fixed_image_does_not_need() -> None:
     import io
 
-    from fixuser.containers.proof import report
+    from fixuser.commands.verify import report
 
     before = with_accounts(side(0, "root"), added="")
     for locked, lines in (
@@ -670,7 +763,8 @@ def test_the_report_lists_the_accounts_the_fixed_image_does_not_need() -> None:
 def test_the_report_prints_a_name_and_a_build_error_each_on_one_line() -> None:
     import io
 
-    from fixuser.containers.proof import Side, report
+    from fixuser.commands.verify import report
+    from fixuser.containers.proof import Side
     from fixuser.escape import UNSAFE
 
     out = io.StringIO()

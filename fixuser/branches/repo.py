@@ -25,23 +25,24 @@ import sys
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fixuser import core
 from fixuser.branches import review
 from fixuser.errors import FixuserError
 from fixuser.escape import pasted_word, printable
-from fixuser.model import DockerfileError, ExtraFile, FixResult
+from fixuser.model import ExtraFile, FixResult
 from fixuser.settings import DEFAULT_BRANCH as DEFAULT_BRANCH  # callers read it here too
 from fixuser.settings import Settings
-from fixuser.tree.discover import SKIP_DIRS, is_dockerfile_name
+from fixuser.tree.gittree import GitTree, selected
+from fixuser.tree.gittree import dockerfile_blobs as dockerfile_blobs  # batch's
+from fixuser.tree.pipeline import fix_all
 
 if TYPE_CHECKING:
     import git
 
-    from fixuser.project.model import Mount, Note, Override, Port, RepoContext
+    from fixuser.project.model import Mount, Note, Override, Port
 
 FORMAT = "--format=commit %H%nAuthor: %an <%ae>%n%n%w(0,4,4)%B"
 TRAILER = "Fixed-by: fixuser"
@@ -58,7 +59,6 @@ IN_PROGRESS = {
     "CHERRY_PICK_HEAD": "a cherry-pick",
     "REVERT_HEAD": "a revert",
 }
-BLOB_MODES = (0o100644, 0o100755)
 
 
 class RepoError(FixuserError):
@@ -116,85 +116,6 @@ def resolve_commit(repo: git.Repo, base: str) -> git.Commit:
         raise RepoError(f"{base}: no such commit") from None
 
 
-def skipped(path: str) -> bool:
-    return any(part in SKIP_DIRS for part in path.split("/")[:-1])
-
-
-def selected(path: str, paths: Sequence[str]) -> bool:
-    return not paths or any(p in ("", ".") or path == p or path.startswith(p + "/") for p in paths)
-
-
-def dockerfile_blobs(tree: git.Tree, paths: Sequence[str]) -> Iterator[tuple[str, git.Blob]]:
-    """(path, blob) of each Dockerfile of ``tree``: by name under ``paths``, or named exactly.
-
-    Submodules (gitlinks) are not descended into and symlinks are not followed: the commit
-    fixuser makes can only change blobs of this repository.
-    """
-    import git
-
-    explicit = {p.strip("/") for p in paths}
-    for item in tree.traverse():
-        if not isinstance(item, git.Blob) or item.mode not in BLOB_MODES:
-            continue
-        path = str(item.path)
-        if path in explicit or (
-            selected(path, paths) and not skipped(path) and is_dockerfile_name(item.name)
-        ):
-            yield path, item
-
-
-def tree_reader(tree: git.Tree, dockerfile_path: str) -> Callable[[str], bytes | None]:
-    """A ContextReader over the base tree, relative to the Dockerfile's directory."""
-    import git
-
-    directory = posixpath.dirname(dockerfile_path)
-
-    def read(relpath: str) -> bytes | None:
-        path = posixpath.normpath(posixpath.join(directory, relpath))
-        if path.startswith("../") or path in ("..", ".") or posixpath.isabs(path):
-            return None
-        try:
-            item = tree / path
-        except KeyError:
-            return None
-        if not isinstance(item, git.Blob):
-            return None
-        data: bytes = item.data_stream.read()
-        return data
-
-    return read
-
-
-def tree_context(tree: git.Tree) -> RepoContext:
-    """The repository context (fixuser.project.read) of a commit: its compose files, workflows,
-    manifests, ... as committed, so what ships is judged on the tree being fixed."""
-    import git
-
-    from fixuser.project.names import TOOL_CACHES, is_context_name
-    from fixuser.tree.context import context_of_files
-
-    skip = SKIP_DIRS | TOOL_CACHES
-    blobs: dict[str, git.Blob] = {}
-
-    def prune(item: object, _depth: int) -> bool:
-        return isinstance(item, git.Tree) and item.name in skip
-
-    for item in tree.traverse(prune=prune):
-        if isinstance(item, git.Blob) and item.mode in BLOB_MODES and is_context_name(item.name):
-            blobs[str(item.path)] = item
-
-    def reader(blob: git.Blob) -> Callable[[], bytes | None]:
-        return lambda: blob.data_stream.read()
-
-    def exists(path: str) -> bool:
-        try:
-            return isinstance(tree / path, git.Blob)
-        except KeyError:
-            return False
-
-    return context_of_files({path: reader(b) for path, b in blobs.items()}, exists)
-
-
 def plan_repository(
     repo_path: Path,
     settings: Settings | Callable[[str], Settings],
@@ -205,29 +126,18 @@ def plan_repository(
     every stage the repository ships (its compose files, workflows, ... in that tree)."""
     repo = open_repo(repo_path)
     commit = resolve_commit(repo, base)
-    settings_for = settings if callable(settings) else (lambda _path: settings)
-    context = tree_context(commit.tree)
+    tree = GitTree(commit.tree, paths)
+    context = tree.context
     findings: list[FileFix] = []
     errors: list[str] = []
     found: set[str] = set()
-    for path, blob in dockerfile_blobs(commit.tree, paths):
-        found.add(path)
-        chosen = settings_for(path)
-        targets = tuple(context.targets(path)) if context.builders and chosen.target is None else ()
-        try:
-            result = core.fix(
-                blob.data_stream.read(),
-                chosen,
-                path=path,
-                context=tree_reader(commit.tree, path),
-                targets=targets,
-            )
-        except DockerfileError as e:
-            errors.append(f"{path}: {e}")
+    for item in fix_all(tree, settings):
+        found.add(item.path)
+        if item.result is None:
+            errors.append(f"{item.path}: {item.error}")
             continue
-        findings.append(
-            FileFix(path, result, tuple(context.mounts(path)), tuple(context.low_ports(path)))
-        )
+        mounts, low_ports = context.mounts(item.path), context.low_ports(item.path)
+        findings.append(FileFix(item.path, item.result, tuple(mounts), tuple(low_ports)))
     for p in paths:
         p = p.strip("/")
         if p not in ("", ".") and not any(selected(f, [p]) for f in found):

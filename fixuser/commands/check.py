@@ -7,7 +7,8 @@ import argparse
 from fixuser.commands.options import add_jobs_argument, add_settings_arguments, settings_from_args
 from fixuser.report.findings import Outcome, Report
 from fixuser.report.formats import FORMATS, write
-from fixuser.tree.pipeline import Contexts, process
+from fixuser.tree.pipeline import fix_all
+from fixuser.tree.source import WorkTree
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,14 +31,14 @@ def quick_exit(args: argparse.Namespace) -> bool:
 def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     report = Report()
-    contexts = Contexts(args.paths or ["."])
-    for item in process(args.paths, settings, fix=False, contexts=contexts, jobs=args.jobs):
+    tree = WorkTree(args.paths, context=settings.target is None)
+    for item in fix_all(tree, settings, fix=False, jobs=args.jobs):
         if item.error:
             report.add(Outcome(item.path, error=item.error))
         else:
             assert item.result is not None
             report.add(Outcome(item.path, item.result.analysis))
-    report.overrides = contexts.overrides()
-    report.notes = contexts.notes()
+    report.overrides = tree.overrides()
+    report.notes = tree.notes()
     write(report, args.format)
     return report.check_exit()

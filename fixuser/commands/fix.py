@@ -22,7 +22,8 @@ from fixuser.report.stream import Blocks, Writer, error_line
 from fixuser.settings import Settings
 from fixuser.tree.discover import tree_root
 from fixuser.tree.fileio import FileProblem, Write, atomic_write, existing, write_together
-from fixuser.tree.pipeline import Contexts, Processed, process
+from fixuser.tree.pipeline import Processed, fix_all
+from fixuser.tree.source import WorkTree
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -165,17 +166,21 @@ def run(args: argparse.Namespace) -> int:
     try:
         # --verify builds images one fix at a time: its fixes are computed in this process.
         jobs = 1 if args.verify else args.jobs
-        contexts = Contexts(args.paths or ["."])
-        for item in process(args.paths, settings, fix=True, contexts=contexts, jobs=jobs):
-            fix_one(item, report, blocks, as_diff=args.diff, verify=args.verify)
+        tree = WorkTree(args.paths, context=settings.target is None)
+        for item in fix_all(tree, settings, jobs=jobs):
+            fix_one(
+                item, report, blocks, as_diff=args.diff, verify=settings if args.verify else None
+            )
     finally:
         blocks.flush()
     return report.fix_exit()
 
 
 def fix_one(
-    item: Processed, report: Report, blocks: Blocks, *, as_diff: bool, verify: bool
+    item: Processed, report: Report, blocks: Blocks, *, as_diff: bool, verify: Settings | None
 ) -> None:
+    """Write (or show) the fix of ``item``; ``verify``: the settings it was made with, when it
+    must pass its proof first (--verify)."""
     path = item.path
     if item.error:
         error_line(path, item.error, blocks.err)
@@ -194,17 +199,22 @@ def fix_one(
 
 
 def write_or_show(
-    path: str, source: bytes, result: FixResult, out: Writer, as_diff: bool, verify: bool
+    path: str,
+    source: bytes,
+    result: FixResult,
+    out: Writer,
+    as_diff: bool,
+    verify: Settings | None,
 ) -> tuple[str, str]:
     """Prove the fix (--verify), then write it or show its diff. ("", "") when done, else the
     line to say and the report's error: then nothing the fix writes is left changed."""
     before: dict[Path, bytes | None] = {}
     try:
-        if verify:
+        if verify is not None:
             # The build context must hold the wrapper the fixed Dockerfile COPYs while it is
             # proven; it stays only when the fix is then written.
             before = write_extras(path, result)
-            problem = prove(Path(path), source, result)
+            problem = prove(Path(path), source, result, verify)
             if problem:
                 put_back(before)
                 said = f"not written: the fix failed its proof: {problem}"
@@ -229,20 +239,30 @@ def put_back(before: dict[Path, bytes | None]) -> None:
         restore(before)
 
 
-def prove(path: Path, original: bytes, result: FixResult) -> str:
-    """The reason the fix failed its proof with a real engine, or "" when proven."""
+def prove(path: Path, original: bytes, result: FixResult, settings: Settings) -> str:
+    """The reason the fix failed its proof with a real engine, or "" when proven: each stage it
+    ships is built, as ``fixuser verify`` builds it (fixuser.commands.verify.builds)."""
+    from fixuser.commands.verify import builds
     from fixuser.containers import proof as verify
-    from fixuser.containers.engine import NoEngineError
+    from fixuser.containers.engine import BuildOptions, NoEngineError
+    from fixuser.tree.fileio import context_reader
 
-    try:
-        proof = verify.prove(
-            path,
-            original,
-            result.output,
-            path.parent,
-            expected_user=result.change.user if result.change else None,
-            family=result.analysis.family,
-        )
-    except NoEngineError as e:
-        return str(e)
-    return "" if proof.ok else "; ".join(proof.reasons) or proof.status
+    stages = builds(str(path), original, result, settings, context_reader(path))
+    problems = []
+    for build in stages:
+        try:
+            proof = verify.prove(
+                path,
+                original,
+                build.fixed,
+                path.parent,
+                expected_user=build.expected_user,
+                family=build.family,
+                options=BuildOptions(target=build.stage),
+            )
+        except NoEngineError as e:
+            return str(e)
+        if not proof.ok:
+            problem = "; ".join(proof.reasons) or proof.status
+            problems.append(f"stage {build.stage}: {problem}" if len(stages) > 1 else problem)
+    return "; ".join(problems)

@@ -1,4 +1,4 @@
-"""``fixuser verify``: prove a fix with a real engine, before and after.
+"""The proof of a fix with a real engine, before and after (``fixuser verify``).
 
 For each Dockerfile the original and the fixed text are built (the fixed one from a temporary
 file outside the build context), a container of each is run, and the proof compares: the UID of
@@ -13,16 +13,13 @@ before committing.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import os
 import posixpath
 import re
-import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, TextIO
+from typing import Literal
 
 from fixuser.analysis import accounts
 from fixuser.containers.engine import (
@@ -31,21 +28,12 @@ from fixuser.containers.engine import (
     Engine,
     EngineError,
     ImageConfig,
-    NoEngineError,
     RuntimeUser,
     find_engine,
 )
-from fixuser.errors import EXIT_ERROR, EXIT_FINDING, EXIT_OK
-from fixuser.escape import printable
 from fixuser.knowledge import families
 from fixuser.knowledge.paths import SYSTEM_DIRS, under
-from fixuser.tree.fileio import FileProblem, directory_reader, read
 
-if TYPE_CHECKING:
-    from fixuser.model import FixResult
-    from fixuser.settings import Settings
-
-EXIT_PROVEN, EXIT_FAILED, EXIT_CANNOT_RUN = EXIT_OK, EXIT_FINDING, EXIT_ERROR
 # Growth budget for the families with a shell (families.toml): 1 % of the original or 100 KB,
 # whichever is larger.
 GROWTH_FRACTION = 0.01
@@ -97,6 +85,7 @@ class Proof:
     after: Side | None
     expected_user: str | None
     reasons: tuple[str, ...] = ()  # why it failed or could not be proven
+    stage: str | None = None  # the stage built, named when a file ships several
 
     @property
     def ok(self) -> bool:
@@ -116,8 +105,12 @@ def growth_budget(before_size: int) -> int:
     return max(int(before_size * GROWTH_FRACTION), GROWTH_FLOOR)
 
 
-def image_tag(path: Path, which: str, text: bytes) -> str:
-    digest = hashlib.sha256(os.fsencode(path.resolve()) + b"\0" + text).hexdigest()[:12]
+def image_tag(path: Path, which: str, text: bytes, stage: str | None = None) -> str:
+    """The tag of a build: one per file, text and stage built (--keep-images keeps each)."""
+    key = os.fsencode(path.resolve()) + b"\0" + text
+    if stage is not None:
+        key += b"\0" + stage.encode(errors="surrogateescape")
+    digest = hashlib.sha256(key).hexdigest()[:12]
     return f"{TAG_REPOSITORY}:{which}-{digest}"
 
 
@@ -357,7 +350,8 @@ def prove(
     engine = engine or find_engine()
     options = options or BuildOptions()
     run_seconds = RUN_SECONDS if run_seconds is None else run_seconds
-    before_tag, after_tag = image_tag(path, "before", original), image_tag(path, "after", fixed)
+    before_tag = image_tag(path, "before", original, options.target)
+    after_tag = image_tag(path, "after", fixed, options.target)
     try:
         before = build_and_run(
             engine, original, context_dir, before_tag, options, smoke, run_seconds
@@ -399,77 +393,6 @@ def prove(
             engine.remove_image(after_tag)
 
 
-# --- the command ---------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "paths",
-        nargs="*",
-        default=["."],
-        metavar="PATH",
-        help="Dockerfiles, or directories to search (default: .)",
-    )
-    parser.add_argument(
-        "--engine",
-        choices=("docker", "podman", "buildah"),
-        help="container engine (default: the first that answers)",
-    )
-    parser.add_argument(
-        "--context", type=Path, help="build context (default: each Dockerfile's directory)"
-    )
-    parser.add_argument(
-        "--smoke", metavar="CMD", help="a command that must succeed in both containers"
-    )
-    parser.add_argument(
-        "--run-seconds",
-        type=float,
-        default=RUN_SECONDS,
-        metavar="N",
-        help="run each image with its own ENTRYPOINT/CMD this long and compare how they "
-        f"behave (default: {RUN_SECONDS:.0f}; 0: do not run them)",
-    )
-    parser.add_argument("--build-arg", action="append", default=[], metavar="KEY=VALUE")
-    parser.add_argument("--target", help="build this stage")
-    parser.add_argument("--platform", help="build for this platform")
-    parser.add_argument("--user", help="name of the user fixuser creates")
-    parser.add_argument("--uid", help="its UID")  # checked with the settings: one line
-    parser.add_argument("--gid", help="its GID (default: the UID)")
-    parser.add_argument(
-        "--keep-images",
-        action="store_true",
-        help="keep the before/after images (tagged localhost/fixuser-verify)",
-    )
-    parser.add_argument(
-        "--lock-users",
-        action="store_true",
-        default=None,
-        help="fix with --lock-users, and prove no account but root and the user keeps a shell",
-    )
-    parser.add_argument(
-        "--strategy",
-        choices=("user", "entrypoint"),
-        help="fix with this strategy (default: [tool.fixuser], else user); entrypoint's "
-        "wrapper is written beside the Dockerfile while it is proven, then removed",
-    )
-    parser.add_argument(
-        "--writable",
-        action="append",
-        metavar="PATH",
-        help="fix with this path writable by the user (repeatable)",
-    )
-
-
-def parse_build_args(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    pairs = []
-    for value in values:
-        key, sep, val = value.partition("=")
-        if not sep or not key:
-            raise SystemExit(f"fixuser verify: --build-arg wants KEY=VALUE, not {value!r}")
-        pairs.append((key, val))
-    return tuple(pairs)
-
-
 def human(size: int) -> str:
     """Sizes the way engines print them (decimal units)."""
     sign, value = ("-" if size < 0 else ""), float(abs(size))
@@ -480,166 +403,3 @@ def human(size: int) -> str:
         if value < 1000 or unit == "GB":
             break
     return f"{sign}{value:.1f} {unit}"
-
-
-def uid_text(side: Side | None) -> str:
-    if side is None or side.user is None or side.user.uid is None:
-        return "?"
-    name = f" ({side.user.name})" if side.user.name else ""
-    return f"{side.user.uid}{name}"
-
-
-def ran(behaviour: Behaviour | None) -> str:
-    """How a container behaved with its own ENTRYPOINT/CMD, in a few words."""
-    if behaviour is None:
-        return "not run"
-    if not behaviour.started:
-        return f"did not start ({behaviour.error})"
-    uid = "" if behaviour.pid1_uid is None else f" as UID {behaviour.pid1_uid}"
-    if behaviour.running:
-        return f"kept running {behaviour.seconds:.0f} s{uid}"
-    return f"exited {behaviour.exit_code} after {behaviour.seconds:.1f} s{uid}"
-
-
-def report(proof: Proof, out: TextIO | None = None) -> None:
-    raw = (out or sys.stdout).write
-
-    def write(line: str) -> None:
-        # Paths, notes and the engine's reasons come from the repository and its build: each
-        # stays one line, its control characters shown escaped (fixuser.escape.printable).
-        raw(printable(line.removesuffix("\n")) + "\n")
-
-    before, after = proof.before, proof.after
-    write(f"{proof.path}: {proof.status.upper()}\n")
-    if after is not None:
-        write(f"  uid:        {uid_text(before)} -> {uid_text(after)}\n")
-        write(f"  build time: {before.seconds:.1f} s -> {after.seconds:.1f} s\n")
-        write(
-            f"  image size: {human(before.size)} -> {human(after.size)} "
-            f"({'+' if proof.growth >= 0 else ''}{human(proof.growth)})\n"
-        )
-        write(f"  runs:       {ran(before.behaviour)} -> {ran(after.behaviour)}\n")
-        if after.user:
-            for path, ok in after.user.writable.items():
-                write(f"  writable:   {path}: {'yes' if ok else 'no'}\n")
-            for note in after.user.notes:
-                write(f"  note:       {note}\n")
-        report_accounts(before, after, write)
-    elif before.built:
-        write(f"  uid:        {uid_text(before)} (nothing to fix)\n")
-    for reason in proof.reasons:
-        write(f"  | {reason}\n")
-
-
-def report_accounts(before: Side, after: Side, write: Callable[[str], object]) -> None:
-    """The accounts the fixed image does not need, and what the fix changed of them."""
-    found = unneeded(after)
-    if found is not None:
-        for account in found.flagged:
-            write(f"  users:      {account.text()}\n")
-        if not found.flagged:
-            write("  users:      none it does not need\n")
-    changed = account_changes(before, after)
-    if changed is None:
-        return
-    for lock in changed.locked:
-        write(f"  locked:     {lock.name}: {lock.before or '(empty)'} -> {lock.after}\n")
-    added = f"added {', '.join(changed.added)}" if changed.added else "added none"
-    if not changed.problems:
-        write(f"  accounts:   {added}; nothing else changed\n")
-
-
-def prove_one(
-    found: Path,
-    original: bytes,
-    result: FixResult,
-    context: Path,
-    engine: Engine,
-    options: BuildOptions,
-    settings: Settings,
-    args: argparse.Namespace,
-) -> Proof:
-    return prove(
-        found,
-        original,
-        result.output,
-        context,
-        engine=engine,
-        expected_user=result.change.user if result.change else None,
-        family=result.analysis.family,
-        options=options,
-        smoke=args.smoke,
-        require_writable=settings.ownership == "app",
-        keep_images=args.keep_images,
-        run_seconds=args.run_seconds,
-        lock_users=settings.lock_users,
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    from fixuser.commands.fix import not_written, restore, write_extras
-    from fixuser.core import fix
-    from fixuser.model import DockerfileError
-    from fixuser.settings import SettingsError
-    from fixuser.tree.config import load_settings
-    from fixuser.tree.discover import DiscoveryError, discover
-
-    try:
-        settings = load_settings(
-            {
-                **{"user": args.user, "uid": args.uid, "gid": args.gid},
-                **{"lock_users": args.lock_users, "strategy": args.strategy},
-                "writable": args.writable,
-            },
-            Path.cwd(),
-        )
-        engine = find_engine(args.engine)
-    except (SettingsError, NoEngineError) as e:  # said as verify's own, not main's one line
-        print(f"fixuser verify: {e}", file=sys.stderr)
-        return EXIT_CANNOT_RUN
-    options = BuildOptions(parse_build_args(args.build_arg), args.target, args.platform)
-    proofs: list[Proof] = []
-    errors = 0
-    for discovered in discover(args.paths):
-        if isinstance(discovered, DiscoveryError):
-            print(printable(f"fixuser verify: {discovered}"), file=sys.stderr)
-            errors += 1
-            continue
-        found = Path(discovered)
-        context = (args.context or found.parent).resolve()
-        try:
-            original = read(found)
-            result = fix(original, settings, path=str(found), context=directory_reader(context))
-        except (FileProblem, DockerfileError) as e:
-            print(printable(f"{found}: cannot read: {e}"), file=sys.stderr)
-            errors += 1
-            continue
-        # The wrapper the fixed text COPYs (--strategy entrypoint) must be in the build context
-        # while it is built; whatever that path held before is put back afterwards.
-        try:
-            held = write_extras(str(found), result) if result.extra_files else {}
-        except FileProblem as e:
-            print(printable(f"{found}: {not_written(str(found), e)}"), file=sys.stderr)
-            errors += 1
-            continue
-        except OSError as e:
-            print(
-                printable(f"{found}: cannot write the wrapper: {e.strerror or e}"), file=sys.stderr
-            )
-            errors += 1
-            continue
-        try:
-            proof = prove_one(found, original, result, context, engine, options, settings, args)
-        finally:
-            restore(held)
-        report(proof)
-        proofs.append(proof)
-    failed = sum(p.status == "failed" for p in proofs)
-    unprovable = sum(p.status == "unprovable" for p in proofs)
-    proven = len(proofs) - failed - unprovable
-    print(f"{proven} proven, {failed} failed, {unprovable} could not be proven ({engine.name})")
-    if failed:
-        return EXIT_FAILED
-    if unprovable or errors or not proofs:
-        return EXIT_CANNOT_RUN
-    return EXIT_PROVEN
