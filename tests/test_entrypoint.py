@@ -20,7 +20,8 @@ import pytest
 from batch_fleet import make_remote
 from gitutil import ROOT_DOCKERFILE, blob, git, isolate_git, make_repo
 
-from fixuser.branches.repo import DEFAULT_BRANCH, run_commit
+from fixuser.branches.fix_commit import run_commit
+from fixuser.branches.repo import DEFAULT_BRANCH
 from fixuser.core import check, fix
 from fixuser.main import main
 from fixuser.model import FixRefused, Verdict

@@ -14,7 +14,8 @@ import pytest
 from gitutil import blob, commit_all, git, isolate_git, make_repo
 
 from fixuser.branches import review
-from fixuser.branches.repo import context_lines, plan_repository, render_commit_message, run_commit
+from fixuser.branches.fix_commit import run_commit
+from fixuser.branches.repo import context_lines, plan_repository, render_commit_message
 from fixuser.main import main
 from fixuser.settings import Settings
 

@@ -23,7 +23,8 @@ from gitutil import (
     snapshot,
 )
 
-from fixuser.branches.repo import DEFAULT_BRANCH, is_fixuser_branch
+from fixuser.branches.repo import DEFAULT_BRANCH
+from fixuser.branches.safety import is_fixuser_branch
 from fixuser.commands.interactive import coloured_diff, free_branch_name, uid_warnings
 
 FIXUSER = [sys.executable, "-m", "fixuser"]
