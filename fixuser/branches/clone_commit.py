@@ -23,15 +23,6 @@ if TYPE_CHECKING:
     import git
 
 
-def configured_signing() -> bool:
-    """commit.gpgsign from git's configuration; one lookup serves every cache clone, which
-    has no configuration of its own (as ``configured_identity``)."""
-    try:
-        return run_git("config", "--bool", "--get", "commit.gpgsign").strip() == "true"
-    except repo.RepoError:
-        return False
-
-
 def blob_sha(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()  # git's object id
 

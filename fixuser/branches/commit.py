@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fixuser.branches.gitrun import git_problem
+from fixuser.branches.gitrun import config_bool, git_problem
 from fixuser.branches.hooks import run_commit_hooks
 from fixuser.branches.identity import Identity
 from fixuser.branches.repo import RepoError, RepoPlan, blob_mode, extra_files, open_repo
@@ -58,7 +58,7 @@ def build_commit(
         tree: str = repo.git.write_tree(env=index_env)
     if verify:
         tree, message = run_commit_hooks(repo, plan.head, tree, message, env)
-    sign = config_bool(repo, "commit.gpgsign")
+    sign = config_bool("commit.gpgsign", cwd=repo.working_dir)
     return commit_tree(repo.git_dir, tree, plan.head, message, env, sign=sign)
 
 
@@ -88,16 +88,6 @@ def commit_tree(
             raise RepoError(f"commit.gpgsign is set and git could not sign the commit: {why}")
         raise RepoError(f"git commit-tree failed: {why}")
     return proc.stdout.decode().strip()
-
-
-def config_bool(repo: git.Repo, key: str) -> bool:
-    import git
-
-    try:
-        value: str = repo.git.config("--bool", "--get", key)
-    except git.GitCommandError:
-        return False
-    return value.strip() == "true"
 
 
 def commit_fixes(

@@ -4,26 +4,15 @@ from __future__ import annotations
 
 import os
 import subprocess
-from pathlib import Path
 
 from fixuser.branches.repo import RepoError
 
 
-def run_git(*args: str, cwd: Path | None = None) -> str:
-    proc = subprocess.run(
-        ["git", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-    if proc.returncode != 0:
-        raise RepoError(git_problem(proc.stderr) or f"git {args[0]} exited {proc.returncode}")
-    return proc.stdout
-
-
-def run_git_in(cwd: Path | str, *args: str, env: dict[str, str] | None = None) -> str:
+def run_git(
+    *args: str, cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None
+) -> str:
+    """``git ARGS`` in ``cwd`` (None: where fixuser runs), ``env`` added to the environment;
+    its output, or RepoError with what git said, on one line."""
     proc = subprocess.run(
         ["git", *args],
         cwd=cwd,
@@ -36,6 +25,15 @@ def run_git_in(cwd: Path | str, *args: str, env: dict[str, str] | None = None) -
     if proc.returncode != 0:
         raise RepoError(git_problem(proc.stderr) or f"git {args[0]} exited {proc.returncode}")
     return proc.stdout
+
+
+def config_bool(key: str, cwd: str | os.PathLike[str] | None = None) -> bool:
+    """A boolean of git's configuration as git reads it in ``cwd`` (None: where fixuser
+    runs, the global configuration outside a repository); False when unset."""
+    try:
+        return run_git("config", "--bool", "--get", key, cwd=cwd).strip() == "true"
+    except RepoError:
+        return False
 
 
 def git_problem(stderr: str) -> str:

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from fixuser.branches.gitrun import run_git_in
+from fixuser.branches.gitrun import run_git
 from fixuser.branches.repo import RepoError
 
 if TYPE_CHECKING:
@@ -64,12 +64,13 @@ def run_commit_hooks(
     worktree = tmp / "worktree"
     try:
         # --no-checkout: no post-checkout hook runs; the files are written below.
-        run_git_in(str(repo.git_dir), "worktree", "add", "--quiet", "--no-checkout", "--detach",
-                   "--", str(worktree), parent)  # fmt: skip
-        run_git_in(worktree, "read-tree", tree)
+        run_git("worktree", "add", "--quiet", "--no-checkout", "--detach", "--", str(worktree),
+                parent, cwd=repo.git_dir)  # fmt: skip
+        run_git("read-tree", tree, cwd=worktree)
         # A hook needs the files, not the large ones a smudge filter would fetch (git-lfs).
-        run_git_in(worktree, "checkout-index", "--all", "--force", env={"GIT_LFS_SKIP_SMUDGE": "1"})
-        git_dir = Path(run_git_in(worktree, "rev-parse", "--absolute-git-dir").strip())
+        lfs = {"GIT_LFS_SKIP_SMUDGE": "1"}
+        run_git("checkout-index", "--all", "--force", cwd=worktree, env=lfs)
+        git_dir = Path(run_git("rev-parse", "--absolute-git-dir", cwd=worktree).strip())
         message_file = git_dir / "COMMIT_EDITMSG"
         message_file.write_text(message, encoding="utf-8")
         index = str(git_dir / "index")
@@ -82,7 +83,7 @@ def run_commit_hooks(
             argv = [str(message_file) if a == "MSG" else a for a in args]
             run_hook(directory, hook, argv, worktree, hook_env)
             if hook == "pre-commit":  # as git commit does: the index as the hook left it
-                tree = run_git_in(worktree, "write-tree").strip()
+                tree = run_git("write-tree", cwd=worktree).strip()
         message = message_file.read_text(encoding="utf-8")
     finally:
         # Only this worktree's entry goes: no `git worktree prune`, which would also drop the

@@ -12,7 +12,6 @@ import dataclasses
 import os
 import re
 import time
-from pathlib import Path
 
 from fixuser.branches.gitrun import run_git
 from fixuser.branches.repo import FALLBACK_EMAIL, FALLBACK_NAME, RepoError
@@ -56,16 +55,16 @@ class Identity:
 
 
 def configured_identity(cwd: str | os.PathLike[str] | None = None) -> tuple[str, str] | None:
-    """user.name and user.email from git's environment or configuration (that of the
-    repository ``cwd``; None: the global one, which a cache clone with no configuration of its
-    own also reads); None when unset."""
-    where = Path(cwd) if cwd is not None else None
+    """user.name and user.email from git's environment, else its configuration as git reads
+    it in ``cwd`` (a user's repository; None: where fixuser runs, the global configuration
+    outside a repository, which is what a cache clone, with none of its own, would read too);
+    None when unset."""
 
     def value(key: str, env: str) -> str:
         if os.environ.get(env):
             return os.environ[env]
         try:
-            return run_git("config", "--get", key, cwd=where).strip()
+            return run_git("config", "--get", key, cwd=cwd).strip()
         except RepoError:
             return ""
 

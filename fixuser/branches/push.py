@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fixuser.branches.commit import commit_fixes
-from fixuser.branches.gitrun import git_problem, run_git_in
+from fixuser.branches.gitrun import git_problem, run_git
 from fixuser.branches.repo import ZERO_SHA, RepoError, RepoPlan, open_repo
 from fixuser.branches.safety import branch_sha, check_branch_name, check_remote_name
 
@@ -83,7 +83,7 @@ def remote_tip(repo: git.Repo, url: str, branch: str) -> str | None:
     remote itself: a remote-tracking ref may be old."""
     ref = f"refs/heads/{branch}"
     try:
-        out = run_git_in(str(repo.working_dir), "ls-remote", "--", url, ref)
+        out = run_git("ls-remote", "--", url, ref, cwd=repo.working_dir)
     except RepoError as e:
         raise RepoError(f"cannot read {branch} from {url}: {e}") from None
     for line in out.splitlines():

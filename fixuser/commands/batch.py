@@ -13,9 +13,9 @@ from fixuser.branches import forge, repo, review
 from fixuser.branches.batch import GITLAB_PUSH, Options, StartError
 from fixuser.branches.batch_report import EXIT_ERROR, exit_code, markdown_path, write_report
 from fixuser.branches.batch_verify import verifier
-from fixuser.branches.clone_commit import configured_signing
 from fixuser.branches.clones import sha
 from fixuser.branches.fleet import in_shard, parse_shard, repositories, run_all, to_run
+from fixuser.branches.gitrun import config_bool
 from fixuser.branches.identity import Identity, parse_identity
 from fixuser.branches.progress import Progress, print_summary
 from fixuser.branches.safety import check_branch_name, check_remote_name
@@ -121,7 +121,7 @@ def build_options(args: argparse.Namespace) -> Options:
         forge=made,
         open_pr=args.open_pr,
         verify=verifier(args.engine) if args.verify and not args.dry_run else None,
-        sign=configured_signing(),
+        sign=config_bool("commit.gpgsign"),  # one lookup serves every cache clone
     )
 
 
