@@ -1,6 +1,7 @@
 """The batch report: one record per repository, written as JSON and as Markdown beside it.
 
-``fixuser batch-report`` merges the reports of sharded runs (a CI matrix) into one.
+``merge`` makes one of the reports of sharded runs (a CI matrix), for ``fixuser batch-report``
+(``commands/batch_report.py``).
 """
 
 from __future__ import annotations
