@@ -28,8 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "fixuser.commands.interactive",
         "pick, review and commit fixes in this repository",
     ),
-    "batch": ("fixuser.branches.batch", "fix many repositories and open remediation branches"),
-    "batch-report": ("fixuser.branches.batch_report", "merge the reports of sharded batch runs"),
+    "batch": ("fixuser.commands.batch", "fix many repositories and open remediation branches"),
+    "batch-report": ("fixuser.commands.batch_report", "merge the reports of sharded batch runs"),
     "verify": ("fixuser.commands.verify", "build before and after the fix and prove the UID"),
     "audit": ("fixuser.commands.audit", "CIS 4.1 audit: the UID of PID 1 in running containers"),
 }

@@ -20,6 +20,9 @@ import pytest
 
 from fixuser import core
 from fixuser.branches import batch
+from fixuser.branches.batch_report import Record
+from fixuser.branches.fleet import in_shard, parse_list
+from fixuser.branches.progress import Progress
 from fixuser.branches.repo import DEFAULT_BRANCH, TRAILER
 from fixuser.containers.engine import Engine
 from fixuser.escape import md_text
@@ -296,7 +299,7 @@ def test_retry_failed_reruns_only_the_failures(tmp_path: Path, fleet: dict[str, 
 
 def test_shards_partition_the_list_and_reports_merge(tmp_path: Path) -> None:
     specs = [f"https://example.test/team/repo-{i}.git" for i in range(30)]
-    shards = [[s for s in specs if batch.in_shard(s, (k, 3))] for k in (1, 2, 3)]
+    shards = [[s for s in specs if in_shard(s, (k, 3))] for k in (1, 2, 3)]
     assert sorted(s for shard in shards for s in shard) == sorted(specs)
     assert all(shards)  # each shard gets some
 
@@ -502,9 +505,9 @@ class Terminal(io.StringIO):
 
 def test_progress_bar_on_a_terminal_counts_each_outcome() -> None:
     screen = Terminal()
-    progress = batch.Progress(3, screen)
+    progress = Progress(3, screen)
     for outcome in ("pushed", "failed", "pushed"):
-        progress.update(batch.Record("r", outcome))
+        progress.update(Record("r", outcome))
     progress.close()
     last = screen.getvalue().split("\r")[-1]
     assert last == "\x1b[K[########################] 3/3 pushed 2 failed 1\n"
@@ -512,9 +515,9 @@ def test_progress_bar_on_a_terminal_counts_each_outcome() -> None:
 
 def test_progress_without_a_terminal_prints_plain_lines() -> None:
     out = io.StringIO()
-    progress = batch.Progress(2, out)
-    progress.update(batch.Record("a", "compliant"))
-    progress.update(batch.Record("b", "failed", reason="clone failed"))
+    progress = Progress(2, out)
+    progress.update(Record("a", "compliant"))
+    progress.update(Record("b", "failed", reason="clone failed"))
     assert out.getvalue() == "[1/2] a: compliant\n[2/2] b: failed: clone failed\n"
 
 
@@ -575,7 +578,7 @@ def test_gitlab_push_options_open_the_merge_request_with_the_push(tmp_path: Path
 
 def test_repos_list_comments_start_a_line_or_follow_a_space() -> None:
     lines = ["# the fleet", "a  # old", "https://host/x.git#frag", "   ", "b"]
-    assert batch.parse_list(lines) == ["a", "https://host/x.git#frag", "b"]
+    assert parse_list(lines) == ["a", "https://host/x.git#frag", "b"]
 
 
 def test_batch_report_later_reports_win_and_failures_exit_1(

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from fixuser.branches.repo import DEFAULT_BRANCH, run_commit
+from fixuser.branches.fix_commit import run_commit
+from fixuser.branches.repo import DEFAULT_BRANCH
 from fixuser.core import check, fix
 from fixuser.main import main
 from fixuser.model import FixRefused, Verdict

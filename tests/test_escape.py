@@ -24,8 +24,9 @@ from jinja2 import nodes
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from fixuser.branches import batch, review
+from fixuser.branches import review
 from fixuser.branches.batch_report import FileRecord, Record, to_json, to_markdown
+from fixuser.branches.progress import Progress, print_summary
 from fixuser.branches.repo import plan_repository, render_commit_message
 from fixuser.escape import (
     UNSAFE,
@@ -494,11 +495,11 @@ def test_batch_progress_and_summary_print_each_repository_on_one_line(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     stream = io.StringIO()
-    progress = batch.Progress(1, stream)
+    progress = Progress(1, stream)
     progress.update(Record(repo="r\n::error::x", outcome="failed", reason="\x1b[2J\n::warning::y"))
     assert stream.getvalue().count("\n") == 1
     assert UNSAFE_RE.search(stream.getvalue().rstrip("\n")) is None
-    batch.print_summary([Record(repo="r\n::error::x", outcome="failed", reason="a\rb")])
+    print_summary([Record(repo="r\n::error::x", outcome="failed", reason="a\rb")])
     out = capsys.readouterr().out
     assert not any(line.startswith("::") for line in out.splitlines())
     assert UNSAFE_RE.search(out.replace("\n", "")) is None

@@ -9,16 +9,11 @@ from pathlib import Path
 import pytest
 
 from fixuser import core
-from fixuser.branches.repo import (
-    DEFAULT_BRANCH,
-    RepoError,
-    commit_fixes,
-    is_fixuser_branch,
-    plan_repository,
-    render_commit_message,
-    review_url,
-    run_commit,
-)
+from fixuser.branches.commit import commit_fixes
+from fixuser.branches.fix_commit import run_commit
+from fixuser.branches.push import review_url
+from fixuser.branches.repo import DEFAULT_BRANCH, RepoError, plan_repository, render_commit_message
+from fixuser.branches.safety import is_fixuser_branch
 from fixuser.settings import Settings
 from testing.git import (
     COMPLIANT_DOCKERFILE,

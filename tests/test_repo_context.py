@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from fixuser.branches import review
-from fixuser.branches.repo import context_lines, plan_repository, render_commit_message, run_commit
+from fixuser.branches.fix_commit import run_commit
+from fixuser.branches.repo import context_lines, plan_repository, render_commit_message
 from fixuser.main import main
 from fixuser.settings import Settings
 from testing.git import blob, commit_all, git, isolate_git, make_repo

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from fixuser import core
-from fixuser.branches.repo import DEFAULT_BRANCH, is_fixuser_branch, run_commit
+from fixuser.branches.fix_commit import run_commit
+from fixuser.branches.repo import DEFAULT_BRANCH
+from fixuser.branches.safety import is_fixuser_branch
 from fixuser.settings import Settings
 from testing.git import (
     ROOT_DOCKERFILE,

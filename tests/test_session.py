@@ -11,7 +11,8 @@ from pathlib import Path
 import pexpect
 import pytest
 
-from fixuser.branches.repo import DEFAULT_BRANCH, is_fixuser_branch
+from fixuser.branches.repo import DEFAULT_BRANCH
+from fixuser.branches.safety import is_fixuser_branch
 from fixuser.commands.interactive import coloured_diff, free_branch_name, uid_warnings
 from testing.git import (
     COMPLIANT_DOCKERFILE,

@@ -1,15 +1,14 @@
 """The batch report: one record per repository, written as JSON and as Markdown beside it.
 
-``fixuser batch-report`` merges the reports of sharded runs (a CI matrix) into one.
+``merge`` makes one of the reports of sharded runs (a CI matrix), for ``fixuser batch-report``
+(``commands/batch_report.py``).
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import re
-import sys
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -328,31 +327,3 @@ def merge(reports: Iterable[Sequence[Record]]) -> list[Record]:
         for record in records:
             merged[record.repo] = record
     return list(merged.values())
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("reports", nargs="+", metavar="REPORT", help="JSON reports to merge")
-    parser.add_argument(
-        "--report",
-        "-o",
-        type=Path,
-        help="write the merged JSON here (and Markdown beside it, suffix .md)",
-    )
-
-
-def run(args: argparse.Namespace) -> int:
-    loaded = []
-    for name in args.reports:
-        try:
-            loaded.append(read_report(Path(name)))
-        except (OSError, ValueError) as e:
-            print(f"fixuser batch-report: {name}: {e}", file=sys.stderr)
-            return EXIT_ERROR
-    records = merge(loaded)
-    problems = write_report(args.report, records) if args.report is not None else []
-    if args.report is None:
-        sys.stdout.write(to_markdown(records))
-    for problem in problems:
-        print(f"fixuser batch-report: {problem}", file=sys.stderr)
-    print(summary_line(records), file=sys.stderr)
-    return EXIT_ERROR if problems else exit_code(records)

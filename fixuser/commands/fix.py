@@ -144,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     if args.paths == ["-"]:
         return fix_stdin(settings)
     if args.commit:
-        from fixuser.branches.repo import run_commit
+        from fixuser.branches.fix_commit import run_commit
 
         return run_commit(
             args.paths,

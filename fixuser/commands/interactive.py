@@ -3,7 +3,7 @@
 Every prompt is one line and takes its default with a single Enter, and the defaults are the
 sensible choice, so a run of Enter ends in the fix branch. Nothing is written until every
 question has been answered (push is asked before committing for that reason): Ctrl-C at any
-prompt leaves the repository exactly as it was. The commit is made by ``branches.repo`` exactly as
+prompt leaves the repository exactly as it was. The commit is made by ``branches.push`` exactly as
 ``fixuser fix --commit`` makes it.
 """
 
@@ -17,23 +17,22 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from fixuser.branches.commit import summary
+from fixuser.branches.push import commit_and_push
 from fixuser.branches.repo import (
     DEFAULT_BRANCH,
     FileFix,
     RepoPlan,
     base_blob,
-    branch_sha,
-    commit_and_push,
     context_lines,
     extra_files,
     open_repo,
     plan_repository,
-    refuse_in_progress,
     render_commit_message,
     shipped_line,
-    summary,
 )
 from fixuser.branches.review import count
+from fixuser.branches.safety import branch_sha, refuse_in_progress
 from fixuser.diff import headers
 from fixuser.errors import EXIT_ERROR, EXIT_OK
 from fixuser.escape import pasted_word, printable
