@@ -31,7 +31,7 @@ EXPECTED = {
     "fixuser.branches.repo.RepoError",
     "fixuser.branches.forge.ForgeError",
     "fixuser.branches.batch.StartError",
-    "fixuser.branches.batch.Conflict",
+    "fixuser.branches.clone_commit.Conflict",
 }
 # What each constructor takes when it is not one message.
 ARGUMENTS: dict[str, tuple[str, ...]] = {
