@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from fixuser.analysis import analyze as analysis_mod
 from fixuser.dockerfile.parse import Dockerfile, encode, parse
@@ -199,3 +200,36 @@ def edits_between(old: Sequence[str], new: Sequence[str]) -> tuple[Edit, ...]:
         for tag, i1, i2, j1, j2 in matcher.get_opcodes()
         if tag != "equal"
     )
+
+
+class Build(NamedTuple):
+    """One image verify builds of a fix: the stage (None: the default, the last), the text
+    built after the fix, and the user fixuser wrote there. ``fixed`` is what ``fix`` writes,
+    or the original for a shipped stage the fix leaves as it was: nothing to prove there."""
+
+    stage: str | None
+    fixed: bytes
+    expected_user: str | None
+    family: str | None
+
+
+def builds(
+    path: str, original: bytes, result: FixResult, settings: Settings, reader: ContextReader
+) -> list[Build]:
+    """The images that prove ``result``: one per stage it ships (fixuser.core.fix_shipped)."""
+    user = result.change.user if result.change else None
+    if settings.target is not None or not result.analysis.targets:
+        return [Build(settings.target, result.output, user, result.analysis.family)]
+    found = []
+    for shipped in result.analysis.targets:
+        chosen = settings._replace(target=shipped.stage)
+        after = check(result.output, chosen, path=path, context=reader)
+        if (after.verdict, after.user) == (shipped.verdict, shipped.user):
+            found.append(Build(shipped.stage, original, None, after.family))
+        elif result.change is not None and result.change.strategy == "user":
+            # Analysis.user says where the user comes from: "10001:10001 (line 7)"
+            written = after.user.rpartition(" (")[0] or user
+            found.append(Build(shipped.stage, result.output, written, after.family))
+        else:  # the entrypoint strategy writes no USER: its wrapper drops to the user
+            found.append(Build(shipped.stage, result.output, user, after.family))
+    return found

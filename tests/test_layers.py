@@ -98,16 +98,7 @@ IO_LIBRARIES = frozenset(
 
 # Cycles today, each with how it breaks: an entry fails once its cycle is gone (delete the
 # entry then), so the ledger only shrinks. Nothing may join it.
-KNOWN_CYCLES: Mapping[frozenset[str], str] = {
-    frozenset({"fixuser.branches.repo", "fixuser.branches.review"}): (
-        "review.py imports repo.FileFix for its annotations (under TYPE_CHECKING) while "
-        "repo.py calls review; FileFix belongs beside what reads it, or in model.py"
-    ),
-    frozenset({"fixuser.commands.fix", "fixuser.commands.verify"}): (
-        "verify.py imports fix's write_extras, not_written and restore (writing the fix's "
-        "files: tree/fileio's work, one layer down) while fix.prove imports verify.builds"
-    ),
-}
+KNOWN_CYCLES: Mapping[frozenset[str], str] = {}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from fixuser.branches.repo import plan_repository
 from fixuser.commands.fix import unified_diff
 from fixuser.commands.options import settings_from_args
 from fixuser.commands.verify import Trial, trials
@@ -31,6 +32,7 @@ from fixuser.main import build_parser, main
 from fixuser.settings import Settings
 from fixuser.tree.fileio import directory_reader
 from testing.engine import RUN_ID, SAMPLES, local_family
+from testing.git import isolate_git, make_repo
 
 MB = 1000 * 1000
 
@@ -181,6 +183,19 @@ def test_verify_proves_nothing_of_a_shipped_stage_the_fix_leaves_alone(tmp_path:
         ("dev", True),
     ]
     assert trial.builds[0].fixed == trial.item.source  # prod: the original, "unchanged"
+
+
+def test_a_commit_proves_the_stage_compose_ships_as_verify_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # fix --commit --verify and batch --verify build what plan_repository carries: the same
+    # images, stage for stage and byte for byte, as fixuser verify builds over a work tree.
+    isolate_git(monkeypatch, tmp_path / "home")
+    root = make_repo(tmp_path / "repo", {"Dockerfile": TWO_STAGES, "compose.yaml": COMPOSE_PROD})
+    (fixed,) = plan_repository(root, Settings()).fixes
+    (trial,) = verify_trials(str(root))
+    assert fixed.builds == trial.builds
+    assert [(b.stage, b.expected_user) for b in fixed.builds] == [("prod", "10001:10001")]
 
 
 # --- every template, proven with a real engine -------------------------------------------

@@ -26,7 +26,7 @@ def verifier(engine_name: str | None) -> Callable[[git.Repo, repo.RepoPlan], lis
     give it does not start.
     """
     from fixuser.containers import proof as verify
-    from fixuser.containers.engine import EngineError, find_engine
+    from fixuser.containers.engine import BuildOptions, EngineError, find_engine
 
     try:
         engine = find_engine(engine_name)
@@ -40,7 +40,6 @@ def verifier(engine_name: str | None) -> Callable[[git.Repo, repo.RepoPlan], lis
                 directory = os.path.dirname(f.path)
                 extract(clone, f"{plan.head}:{directory}" if directory else plan.head, context)
                 original = (Path(context) / os.path.basename(f.path)).read_bytes()
-                change = f.result.change
                 try:
                     for extra in f.result.extra_files:  # the wrapper the fixed file COPYs
                         wrapper = Path(context) / extra.path  # never through a committed link
@@ -48,17 +47,20 @@ def verifier(engine_name: str | None) -> Callable[[git.Repo, repo.RepoPlan], lis
                 except FileProblem as e:
                     problems.append(f"{posixpath.join(directory, extra.path)}: {e}")
                     continue
-                try:
-                    proof = verify.prove(
-                        Path(f.path), original, f.result.output, Path(context), engine=engine,
-                        expected_user=change.user if change else None,
-                        family=f.result.analysis.family,
-                    )  # fmt: skip
-                except EngineError as e:
-                    problems.append(f"{f.path}: {e}")
-                    continue
-            if not proof.ok:
-                problems.append(f"{f.path}: {proof.status}: {'; '.join(proof.reasons)}")
+                for build in f.builds:
+                    try:
+                        proof = verify.prove(
+                            Path(f.path), original, build.fixed, Path(context), engine=engine,
+                            expected_user=build.expected_user, family=build.family,
+                            options=BuildOptions(target=build.stage),
+                        )  # fmt: skip
+                    except EngineError as e:
+                        problems.append(f"{f.path}: {e}")
+                        continue
+                    if not proof.ok:
+                        stage = f" (stage {build.stage})" if build.stage else ""
+                        why = "; ".join(proof.reasons)
+                        problems.append(f"{f.path}{stage}: {proof.status}: {why}")
         return problems
 
     return check_plan

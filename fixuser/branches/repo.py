@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fixuser.branches import review
+from fixuser.branches.review import FileFix as FileFix  # a repository's fixed file
+from fixuser.core import Build, builds
 from fixuser.errors import FixuserError
-from fixuser.model import ExtraFile, FixResult
+from fixuser.model import ExtraFile
 from fixuser.settings import DEFAULT_BRANCH as DEFAULT_BRANCH  # callers read it here too
 from fixuser.settings import Settings
 from fixuser.tree.gittree import GitTree, selected
@@ -33,7 +35,7 @@ from fixuser.tree.pipeline import fix_all
 if TYPE_CHECKING:
     import git
 
-    from fixuser.project.model import Mount, Note, Override, Port
+    from fixuser.project.model import Note, Override
 
 FORMAT = "--format=commit %H%nAuthor: %an <%ae>%n%n%w(0,4,4)%B"
 TRAILER = "Fixed-by: fixuser"
@@ -54,16 +56,6 @@ IN_PROGRESS = {
 
 class RepoError(FixuserError):
     """fixuser refuses to touch the repository; the message is one line."""
-
-
-@dataclasses.dataclass(frozen=True)
-class FileFix:
-    path: str  # repository-relative, posix
-    result: FixResult
-    # What the repository's compose files do with the image at run time: the mounts its user
-    # must be able to write, and the container ports below 1024 it publishes.
-    mounts: tuple[Mount, ...] = ()
-    low_ports: tuple[Port, ...] = ()
 
 
 def extra_files(f: FileFix) -> list[tuple[str, ExtraFile]]:
@@ -128,7 +120,12 @@ def plan_repository(
             errors.append(f"{item.path}: {item.error}")
             continue
         mounts, low_ports = context.mounts(item.path), context.low_ports(item.path)
-        findings.append(FileFix(item.path, item.result, tuple(mounts), tuple(low_ports)))
+        proofs: tuple[Build, ...] = ()
+        if item.result.changed:  # what batch --verify and fix --commit --verify build
+            chosen = settings(item.path) if callable(settings) else settings
+            reader = tree.context_reader(item.path)
+            proofs = tuple(builds(item.path, item.source, item.result, chosen, reader))
+        findings.append(FileFix(item.path, item.result, tuple(mounts), tuple(low_ports), proofs))
     for p in paths:
         p = p.strip("/")
         if p not in ("", ".") and not any(selected(f, [p]) for f in found):

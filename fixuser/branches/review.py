@@ -9,6 +9,7 @@ as comments, so a Markdown heading would silently vanish from the history.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Sequence
@@ -20,13 +21,27 @@ from fixuser.model import Change, FixResult
 from fixuser.render import render
 
 if TYPE_CHECKING:
-    from fixuser.branches.repo import FileFix
-    from fixuser.project.model import Mount
+    from fixuser.core import Build
+    from fixuser.project.model import Mount, Port
 
 NUMERIC_RE = re.compile(r"^(\d+)(?::\d*)?$")
 # No /proc/1/status to `docker exec cat` in: the PID 1 check reads it on the host instead.
 SHELL_LESS = families.without_shell()
 COMMENT_START_RE = re.compile(r"^#", re.MULTILINE)
+
+
+@dataclasses.dataclass(frozen=True)
+class FileFix:
+    """A Dockerfile of a repository and its fix, as a reviewer reads about it."""
+
+    path: str  # repository-relative, posix
+    result: FixResult
+    # What the repository's compose files do with the image at run time: the mounts its user
+    # must be able to write, and the container ports below 1024 it publishes.
+    mounts: tuple[Mount, ...] = ()
+    low_ports: tuple[Port, ...] = ()
+    # The images that prove the fix (fixuser.core.builds): one per stage the repository ships.
+    builds: tuple[Build, ...] = ()
 
 
 def count(n: int, noun: str, plural: str | None = None) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
 import sys
 from pathlib import Path
 
@@ -15,15 +14,22 @@ from fixuser.commands.options import (
     add_settings_arguments,
     settings_from_args,
 )
+from fixuser.core import builds
 from fixuser.errors import EXIT_ERROR, EXIT_FINDING, EXIT_OK
-from fixuser.model import DockerfileError, ExtraFile, FixResult, Verdict
+from fixuser.model import DockerfileError, FixResult, Verdict
 from fixuser.report.findings import Outcome, Report
 from fixuser.report.stream import Blocks, Writer, error_line
 from fixuser.settings import Settings
-from fixuser.tree.discover import tree_root
-from fixuser.tree.fileio import FileProblem, Write, atomic_write, existing, write_together
+from fixuser.tree.fileio import FileProblem, existing
 from fixuser.tree.pipeline import Processed, fix_all
 from fixuser.tree.source import WorkTree
+from fixuser.tree.written import (
+    extra_targets,
+    not_written,
+    restore,
+    write_extras,
+    write_fix,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,54 +54,6 @@ def unified_diff(path: str, result: FixResult) -> str:
     for target, extra in extra_targets(path, result):
         text += diff.whole_file(str(target), existing(target), extra.data)
     return text
-
-
-def extra_targets(path: str, result: FixResult) -> list[tuple[Path, ExtraFile]]:
-    """Where each file the fix adds goes: beside the Dockerfile (the build context is taken
-    to be the Dockerfile's directory, as everywhere in fixuser)."""
-    return [(Path(path).parent / extra.path, extra) for extra in result.extra_files]
-
-
-def root_of(path: str) -> str:
-    """The tree nothing is written outside of (see discover.tree_root)."""
-    return tree_root(os.path.dirname(os.path.abspath(path)))
-
-
-def extra_writes(path: str, result: FixResult) -> list[Write]:
-    """The files the fix adds that do not hold their text yet; never written through a
-    symlink. FileProblem: something is at one's path that fixuser does not replace."""
-    return [
-        Write(target, extra.data, extra.mode, follow=False)
-        for target, extra in extra_targets(path, result)
-        if existing(target) != extra.data
-    ]
-
-
-def write_fix(path: str, result: FixResult) -> None:
-    """The files the fix adds and the Dockerfile, all written or none (the Dockerfile last)."""
-    write_together([*extra_writes(path, result), Write(Path(path), result.output)], root_of(path))
-
-
-def write_extras(path: str, result: FixResult) -> dict[Path, bytes | None]:
-    """Write the files the fix adds (before the Dockerfile that COPYs them); what each path
-    held before, for ``restore``."""
-    before = {target: existing(target) for target, _ in extra_targets(path, result)}
-    write_together(extra_writes(path, result), root_of(path))
-    return before
-
-
-def restore(before: dict[Path, bytes | None]) -> None:
-    for target, data in before.items():
-        if data is None:
-            target.unlink(missing_ok=True)
-        else:
-            atomic_write(target, data, follow=False, root=root_of(str(target)))
-
-
-def not_written(path: str, problem: FileProblem) -> str:
-    """The line for a fix that a file it writes stops: it names that file."""
-    where = f"{problem.path}: " if problem.path and problem.path != path else ""
-    return f"not fixed: {where}{problem}"
 
 
 def explain(
@@ -241,8 +199,7 @@ def put_back(before: dict[Path, bytes | None]) -> None:
 
 def prove(path: Path, original: bytes, result: FixResult, settings: Settings) -> str:
     """The reason the fix failed its proof with a real engine, or "" when proven: each stage it
-    ships is built, as ``fixuser verify`` builds it (fixuser.commands.verify.builds)."""
-    from fixuser.commands.verify import builds
+    ships is built, as ``fixuser verify`` builds it (fixuser.core.builds)."""
     from fixuser.containers import proof as verify
     from fixuser.containers.engine import BuildOptions, NoEngineError
     from fixuser.tree.fileio import context_reader

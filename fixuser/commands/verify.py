@@ -16,17 +16,19 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import NamedTuple, TextIO
 
-from fixuser import core
 from fixuser.containers import proof as proofs
 from fixuser.containers.engine import Behaviour, BuildOptions, NoEngineError, find_engine
 from fixuser.containers.proof import Proof, Side, account_changes, human, prove, unneeded
+from fixuser.core import Build, builds
 from fixuser.errors import EXIT_ERROR, EXIT_FINDING, EXIT_OK
 from fixuser.escape import printable
-from fixuser.model import ContextReader, FixResult
+from fixuser.model import FixResult
 from fixuser.settings import Settings, SettingsError
 from fixuser.tree.fileio import FileProblem
 from fixuser.tree.pipeline import Processed, fix_all
 from fixuser.tree.source import WorkTree
+from fixuser.tree.written import not_written, write_extras
+from fixuser.tree.written import restore as put_back
 
 EXIT_PROVEN, EXIT_FAILED, EXIT_CANNOT_RUN = EXIT_OK, EXIT_FINDING, EXIT_ERROR
 
@@ -89,44 +91,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-class Build(NamedTuple):
-    """One image verify builds of a fix: the stage (None: the default, the last), the text
-    built after the fix, and the user fixuser wrote there. ``fixed`` is what ``fix`` writes,
-    or the original for a shipped stage the fix leaves as it was: nothing to prove there."""
-
-    stage: str | None
-    fixed: bytes
-    expected_user: str | None
-    family: str | None
-
-
 class Trial(NamedTuple):
     """A Dockerfile as fix_all gave it (its fix, or its problem) and the images to prove."""
 
     item: Processed
     builds: tuple[Build, ...] = ()
-
-
-def builds(
-    path: str, original: bytes, result: FixResult, settings: Settings, reader: ContextReader
-) -> list[Build]:
-    """The images that prove ``result``: one per stage it ships (fixuser.core.fix_shipped)."""
-    user = result.change.user if result.change else None
-    if settings.target is not None or not result.analysis.targets:
-        return [Build(settings.target, result.output, user, result.analysis.family)]
-    found = []
-    for shipped in result.analysis.targets:
-        chosen = settings._replace(target=shipped.stage)
-        after = core.check(result.output, chosen, path=path, context=reader)
-        if (after.verdict, after.user) == (shipped.verdict, shipped.user):
-            found.append(Build(shipped.stage, original, None, after.family))
-        elif result.change is not None and result.change.strategy == "user":
-            # Analysis.user says where the user comes from: "10001:10001 (line 7)"
-            written = after.user.rpartition(" (")[0] or user
-            found.append(Build(shipped.stage, result.output, written, after.family))
-        else:  # the entrypoint strategy writes no USER: its wrapper drops to the user
-            found.append(Build(shipped.stage, result.output, user, after.family))
-    return found
 
 
 def trials(paths: Sequence[str], settings: Settings) -> Iterator[Trial]:
@@ -211,7 +180,6 @@ def run(args: argparse.Namespace) -> int:
 
 def hold_extras(found: Path, result: FixResult) -> dict[Path, bytes | None] | None:
     """Write the files the fix adds; what their paths held before (None: said why not)."""
-    from fixuser.commands.fix import not_written, write_extras
 
     try:
         return write_extras(str(found), result) if result.extra_files else {}
@@ -223,7 +191,6 @@ def hold_extras(found: Path, result: FixResult) -> dict[Path, bytes | None] | No
 
 
 def restore(held: dict[Path, bytes | None]) -> None:
-    from fixuser.commands.fix import restore as put_back
 
     put_back(held)
 
