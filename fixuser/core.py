@@ -1,4 +1,4 @@
-"""The pure engine: Dockerfile bytes in, analysis and fixed bytes out. No I/O happens here."""
+"""The core: Dockerfile bytes in, analysis and fixed bytes out. No I/O happens here."""
 
 from __future__ import annotations
 

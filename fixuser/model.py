@@ -1,4 +1,4 @@
-"""The values the engine hands to every front-end (check, fix, session, batch, verify)."""
+"""The values the core (core.py) hands to every command (check, fix, session, batch, verify)."""
 
 from __future__ import annotations
 

@@ -65,7 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def uid_warnings(uid: int, base_images: Mapping[str, str]) -> list[str]:
     """Files whose base image already has a user with ``uid`` (ubuntu 23.04+ has 1000).
 
-    The knowledge is the image table of fixuser.knowledge.images, the one the engine uses.
+    The knowledge is the image table of fixuser.knowledge.images, the one the core uses.
     """
     from fixuser.knowledge.images import lookup
 

@@ -1,4 +1,4 @@
-"""Running the engine over many Dockerfiles in worker processes, in the files' order.
+"""Running the core over many Dockerfiles in worker processes, in the files' order.
 
 A check or fix of one file is pure CPU work (fixuser.core) on bytes read from disk, and a fleet
 is hundreds of files: on a machine with more than one CPU they are split among forked workers
