@@ -57,6 +57,13 @@ RESET = "\033[0m"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", nargs="?", default=".", help="the repository (default: here)")
     parser.add_argument("--base", default="HEAD", help="commit to fix (default: %(default)s)")
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=None,
+        metavar="GLOB",
+        help="leave out Dockerfiles whose path matches (repeatable; as for fixuser fix)",
+    )
 
 
 # -- pure helpers -------------------------------------------------------------------------------
@@ -342,5 +349,5 @@ def run(args: argparse.Namespace) -> int:
 
     repo = open_repo(Path(args.path))
     root = Path(repo.working_dir)
-    settings = load_settings({}, root)
+    settings = load_settings({"exclude": args.exclude}, root)
     return Session(root, args.base, settings, questionary).run()
