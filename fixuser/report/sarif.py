@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any, TextIO
 
 from fixuser import __version__
-from fixuser.model import Analysis, WarningRule, WarningText
+from fixuser.model import Analysis, Verdict, WarningRule, WarningText
 from fixuser.report.findings import RULE_ID, Report, ci_path, finding_line, targets_json
 from fixuser.report.json import json_text
 
@@ -81,7 +81,7 @@ def verdict_result(analysis: Analysis, location: Json, index: dict[str, int]) ->
     """The file's verdict: a failing result when it is a finding, a passing one otherwise."""
     failing = analysis.verdict.is_finding
     message = finding_line(analysis) or f"{analysis.verdict}: user {analysis.user}"
-    return {
+    result: Json = {
         "ruleId": RULE_ID,
         "ruleIndex": index[RULE_ID],
         "kind": "fail" if failing else "pass",
@@ -95,6 +95,15 @@ def verdict_result(analysis: Analysis, location: Json, index: dict[str, int]) ->
             "baseImage": analysis.base_image,
         },
     }
+    if analysis.verdict is Verdict.IGNORED:  # accepted in the file itself, by its pragma
+        result["message"] = {"text": f"accepted as it is: {analysis.reason}"}
+        result["suppressions"] = [suppression(analysis.reason)]
+    return result
+
+
+def suppression(justification: str) -> Json:
+    """SARIF's way to say "accepted where it is written" (a ``# fixuser: ignore`` pragma)."""
+    return {"kind": "inSource", "justification": justification}
 
 
 def warning_result(warning: WarningText, location: Json, index: dict[str, int]) -> Json:
