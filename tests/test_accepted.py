@@ -66,3 +66,85 @@ def test_a_pragma_above_an_earlier_user_accepts_nothing(tmp_path: Path) -> None:
     assert proc.returncode == 1
     [entry] = json.loads(proc.stdout)["files"]
     assert "accepted" not in entry
+
+
+COMPOSE = """\
+services:
+  app:
+    build: app
+  init:  # fixuser: ignore -- hands the volume to UID 1000, once
+    image: alpine
+    user: root
+    command: chown -R 1000 /data
+  worker:
+    image: alpine
+    user: "0"
+"""
+MANIFEST = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: api
+spec:
+  template:
+    spec:
+      initContainers:
+        - name: perms  # fixuser: ignore
+          image: busybox
+          securityContext:
+            runAsUser: 0
+      containers:
+        - name: api
+          image: api
+          securityContext:
+            runAsNonRoot: true
+            runAsUser: 0  # fixuser: ignore
+        - name: sidecar
+          image: proxy
+          securityContext:
+            runAsNonRoot: true
+            runAsUser: 0
+"""
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Path:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "Dockerfile").write_bytes(b"FROM alpine:3.20\nUSER 1000\n")
+    (tmp_path / "compose.yaml").write_text(COMPOSE)
+    (tmp_path / "k8s").mkdir()
+    (tmp_path / "k8s" / "deploy.yaml").write_text(MANIFEST)
+    return tmp_path
+
+
+def test_overrides_on_a_line_with_the_pragma_are_accepted_and_the_rest_fail(
+    services: Path,
+) -> None:
+    proc = fixuser("check", "--format", "json", cwd=services)
+    assert proc.returncode == 1  # the worker and the sidecar
+    found = {(o["path"], o["line"]): o for o in json.loads(proc.stdout)["overrides"]}
+    accepted = {where: o["reason"] for where, o in found.items() if o.get("accepted")}
+    assert accepted == {
+        ("compose.yaml", 6): "# fixuser: ignore on line 4",  # on the service's line
+        ("k8s/deploy.yaml", 11): "# fixuser: ignore on line 9",  # the container's escalation
+        ("k8s/deploy.yaml", 12): "# fixuser: ignore on line 9",  # on the container's line
+        ("k8s/deploy.yaml", 18): "# fixuser: ignore on line 18",  # on the setting's line
+    }
+    assert set(found) - set(accepted) == {("compose.yaml", 10), ("k8s/deploy.yaml", 23)}
+
+
+def test_accepted_overrides_are_listed_not_failed_in_every_format(services: Path) -> None:
+    (services / "compose.yaml").write_text(COMPOSE.replace('user: "0"', 'user: "1000"'))
+    (services / "k8s" / "deploy.yaml").write_text(MANIFEST.split("        - name: sidecar")[0])
+    text = fixuser("check", cwd=services)
+    assert text.returncode == 0, text.stderr
+    assert text.stderr == ""
+    assert "compose.yaml:6: accepted: service init runs as root (user: root)" in text.stdout
+    results = sarif_results(fixuser("check", "--format", "sarif", cwd=services).stdout)
+    overrides = [r for r in results if str(r["ruleId"]).startswith("FIXUSER-")]
+    assert len(overrides) == 4
+    assert all(r["suppressions"][0]["kind"] == "inSource" for r in overrides)  # type: ignore[index]
+    for ci in ("github", "gitlab"):
+        proc = fixuser("check", "--format", ci, cwd=services)
+        assert proc.returncode == 0
+        assert "runs as root" not in proc.stdout

@@ -27,6 +27,7 @@ def as_json(report: Report) -> dict[str, Any]:
         files.append(entry)
     overrides = [
         {"path": o.path, "line": o.line, "rule": o.rule, "message": o.message}
+        | ({"accepted": True, "reason": o.reason} if o.accepted else {})
         for o in report.overrides
     ]
     return {

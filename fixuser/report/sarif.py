@@ -3,12 +3,15 @@ kind of finding, one result per verdict, warning and override."""
 
 from __future__ import annotations
 
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from fixuser import __version__
 from fixuser.model import Analysis, Verdict, WarningRule, WarningText
 from fixuser.report.findings import RULE_ID, Report, ci_path, finding_line, targets_json
 from fixuser.report.json import json_text
+
+if TYPE_CHECKING:
+    from fixuser.project.model import Override
 
 INFORMATION_URI = "https://www.cisecurity.org/benchmark/docker"
 # What each warning rule is about (its shortDescription). Every rule is listed in every run,
@@ -127,18 +130,23 @@ def results(report: Report, index: dict[str, int]) -> list[Json]:
         location = sarif_location(outcome.path, analysis.stage_line)
         found.append(verdict_result(analysis, location, index))
         found += [warning_result(w, location, index) for w in analysis.warnings]
-    found += [
-        {
-            "ruleId": override.rule,
-            "ruleIndex": index[override.rule],
-            "kind": "fail",
-            "level": "error",
-            "message": {"text": override.message},
-            "locations": [sarif_location(override.path, override.line)],
-        }
-        for override in report.overrides
-    ]
+    found += [override_result(override, index) for override in report.overrides]
     return found
+
+
+def override_result(override: Override, index: dict[str, int]) -> Json:
+    """A run-time override: a failing result, suppressed in the source when accepted."""
+    result: Json = {
+        "ruleId": override.rule,
+        "ruleIndex": index[override.rule],
+        "kind": "fail",
+        "level": "error",
+        "message": {"text": override.message},
+        "locations": [sarif_location(override.path, override.line)],
+    }
+    if override.accepted:
+        result["suppressions"] = [suppression(override.reason)]
+    return result
 
 
 def as_sarif(report: Report) -> Json:
