@@ -11,6 +11,10 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from fixuser import core
+from fixuser.model import Target, Verdict
+from fixuser.settings import Settings
+
 SARIF_SCHEMA = Path(__file__).resolve().parent / "fixtures" / "sarif" / "sarif-schema-2.1.0.json"
 
 ONE_SHOT = (
@@ -148,3 +152,27 @@ def test_accepted_overrides_are_listed_not_failed_in_every_format(services: Path
         proc = fixuser("check", "--format", ci, cwd=services)
         assert proc.returncode == 0
         assert "runs as root" not in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("source", "kept"),
+    [
+        (b"FROM debian:12", b"# fixuser: ignore: kept as root on purpose\nFROM debian:12"),
+        (  # below the parser directive, which must stay first; the file's line endings
+            b"# syntax=docker/dockerfile:1\r\nFROM debian:12\r\n",
+            b"# syntax=docker/dockerfile:1\r\n"
+            b"# fixuser: ignore: kept as root on purpose\r\nFROM debian:12\r\n",
+        ),
+        (  # above the first instruction: every stage the file ships
+            b"ARG V=12\nFROM debian:$V AS a\nFROM a\n",
+            b"# fixuser: ignore: kept as root on purpose\nARG V=12\nFROM debian:$V AS a\nFROM a\n",
+        ),
+    ],
+)
+def test_keep_adds_the_pragma_that_accepts_the_whole_file(source: bytes, kept: bytes) -> None:
+    settings = Settings()
+    result = core.keep(source, core.check(source, settings))
+    assert result.output == kept
+    assert result.change is not None and result.change.strategy == "keep"
+    shipped = [Target("a", "compose.yaml:3"), Target(None, "default")] if b" AS a" in source else []
+    assert core.check(kept, settings, targets=shipped).verdict is Verdict.IGNORED
