@@ -49,8 +49,8 @@ def repo(tmp_path: Path) -> Path:
     )
 
 
-def spawn_fixuser(cwd: Path) -> pexpect.spawn:
-    """`fixuser` with no arguments on a real pseudo-terminal."""
+def spawn_fixuser(cwd: Path, *args: str) -> pexpect.spawn:
+    """`fixuser` (with no arguments, or ``args``) on a real pseudo-terminal."""
     env = {
         **os.environ,
         "TERM": "xterm",
@@ -59,7 +59,7 @@ def spawn_fixuser(cwd: Path) -> pexpect.spawn:
     }
     return pexpect.spawn(
         FIXUSER[0],
-        FIXUSER[1:],
+        [*FIXUSER[1:], *args],
         cwd=str(cwd),
         env=env,
         dimensions=(50, 140),
@@ -329,6 +329,17 @@ def test_invalid_uid_is_asked_again(repo: Path, spawn: pexpect.spawn) -> None:
 def test_nothing_to_fix_asks_nothing(tmp_path: Path) -> None:
     child = spawn_fixuser(make_repo(tmp_path / "ok", {"Dockerfile": COMPLIANT_DOCKERFILE}))
     child.expect_exact("nothing to fix: 1 Dockerfile already compliant")
+    assert finish(child) == 0
+
+
+def test_the_session_leaves_out_what_exclude_and_the_table_name(tmp_path: Path) -> None:
+    files = {
+        "Dockerfile": ROOT_DOCKERFILE,
+        "svc/Containerfile": ROOT_DOCKERFILE,
+        "pyproject.toml": '[tool.fixuser]\nexclude = ["/Dockerfile"]\n',
+    }
+    child = spawn_fixuser(make_repo(tmp_path / "repo", files), "interactive", "--exclude", "svc")
+    child.expect_exact("nothing to fix: 0 Dockerfiles already compliant")
     assert finish(child) == 0
 
 
