@@ -189,6 +189,25 @@ def fix_shipped(
     )
 
 
+KEEP_PRAGMA = "# fixuser: ignore: kept as root on purpose"
+
+
+def keep(source: bytes, analysis: Analysis) -> FixResult:
+    """``source`` accepted as root on purpose (the session's "keep as root"): ``# fixuser:
+    ignore`` on a line of its own above the first instruction (below any parser directive),
+    which accepts the whole file: every stage it ships is then ``ignored``."""
+    dockerfile = parse(source)
+    first = dockerfile.instructions[0].start
+    lines = list(dockerfile.lines)
+    lines.insert(first, KEEP_PRAGMA + dockerfile.newline)
+    note = f"kept as root on purpose: '{KEEP_PRAGMA}' added above line {first + 1}"
+    change = Change(
+        user=analysis.user, created_user=None, chowned=(), notes=(note,), strategy="keep"
+    )
+    edits = edits_between(dockerfile.lines, lines)
+    return FixResult(encode("".join(lines)), analysis, change, edits, dockerfile.lines)
+
+
 def edits_between(old: Sequence[str], new: Sequence[str]) -> tuple[Edit, ...]:
     """The line edits that turn ``old`` into ``new``: for a fix made in several passes,
     whose own edits index the text of the pass before."""

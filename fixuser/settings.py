@@ -38,6 +38,9 @@ class SettingsFields(NamedTuple):
     strategy: Strategy = "user"
     writable: tuple[str, ...] = ()  # absolute paths the user must be able to write
     lock_users: bool = False  # nologin for every other account with a login shell
+    # gitignore-like globs over repository-relative paths: Dockerfiles no run considers
+    # (fixuser.tree.exclude)
+    exclude: tuple[str, ...] = ()
 
 
 class Settings(SettingsFields):
@@ -59,11 +62,16 @@ class Settings(SettingsFields):
         if not isinstance(self.lock_users, bool):
             raise SettingsError(f"lock-users must be true or false, not {self.lock_users!r}")
         paths = validate_writable(self.writable)
+        exclude = validate_exclude(self.exclude)
         # A list (from [tool.fixuser] or argparse), "/data/", or an id given as text (a flag)
-        if paths != self.writable or uid is not self.uid or gid is not self.gid:
-            return super().__new__(
-                cls, **{**self._asdict(), "writable": paths, "uid": uid, "gid": gid}
-            )
+        if (
+            paths != self.writable
+            or exclude != self.exclude
+            or uid is not self.uid
+            or gid is not self.gid
+        ):
+            changed = {"writable": paths, "exclude": exclude, "uid": uid, "gid": gid}
+            return super().__new__(cls, **{**self._asdict(), **changed})
         return self
 
     @property
@@ -129,6 +137,26 @@ def validate_writable(paths: object) -> tuple[str, ...]:
     return tuple(out)
 
 
+def validate_exclude(patterns: object) -> tuple[str, ...]:
+    """``--exclude`` globs (fixuser.tree.exclude): text, without gitignore's ``!`` negation."""
+    if patterns == ():
+        return ()
+    if isinstance(patterns, str) or not isinstance(patterns, list | tuple):
+        raise SettingsError(f"exclude must be a list of globs, not {patterns!r}")
+    out: list[str] = []
+    for pattern in patterns:
+        if not isinstance(pattern, str) or not pattern.strip("/") or "\0" in pattern:
+            raise SettingsError(f"exclude pattern {pattern!r} must be a non-empty glob")
+        if pattern.startswith("!"):
+            raise SettingsError(
+                f"exclude pattern {pattern!r}: negation (!) is not supported; "
+                "exclude only what you mean to keep"
+            )
+        if pattern not in out:
+            out.append(pattern)
+    return tuple(out)
+
+
 def read_table(data: bytes, source: str) -> dict[str, Any]:
     """The ``[tool.fixuser]`` table of a pyproject.toml's bytes, its keys as Settings' fields
     (empty when it has none). ``source`` names the file in the one-line SettingsError."""
@@ -167,7 +195,11 @@ def build_settings(
     repository's own table never overrides an explicit flag.
     """
     values: dict[str, Any] = dict(table or {})
-    values.update({k: v for k, v in (cli or {}).items() if v is not None})
+    given = {k: v for k, v in (cli or {}).items() if v is not None}
+    if "exclude" in given:  # --exclude adds to the table's list: both are the team's choices
+        before = validate_exclude(values.get("exclude", (base or Settings()).exclude))
+        given["exclude"] = [*before, *given["exclude"]]
+    values.update(given)
     try:
         return (base or Settings()).replace(**values)
     except TypeError as e:

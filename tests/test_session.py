@@ -49,8 +49,8 @@ def repo(tmp_path: Path) -> Path:
     )
 
 
-def spawn_fixuser(cwd: Path) -> pexpect.spawn:
-    """`fixuser` with no arguments on a real pseudo-terminal."""
+def spawn_fixuser(cwd: Path, *args: str) -> pexpect.spawn:
+    """`fixuser` (with no arguments, or ``args``) on a real pseudo-terminal."""
     env = {
         **os.environ,
         "TERM": "xterm",
@@ -59,7 +59,7 @@ def spawn_fixuser(cwd: Path) -> pexpect.spawn:
     }
     return pexpect.spawn(
         FIXUSER[0],
-        FIXUSER[1:],
+        [*FIXUSER[1:], *args],
         cwd=str(cwd),
         env=env,
         dimensions=(50, 140),
@@ -217,6 +217,37 @@ def test_skip_and_edit_per_file(repo: Path, spawn: pexpect.spawn) -> None:
     assert b"30000" in blob(repo, DEFAULT_BRANCH, "svc/Containerfile")
 
 
+def test_keep_as_root_commits_the_pragma_and_check_then_accepts_it(
+    repo: Path, spawn: pexpect.spawn
+) -> None:
+    for prompt in (
+        "Which Dockerfiles",
+        "User name",
+        "UID",
+        "GID",
+        "Become that user with",
+        "Write USER as",
+        "owned by",
+    ):
+        answer(spawn, prompt, ENTER)
+    answer(spawn, "Apply this change to Dockerfile?", DOWN, DOWN, DOWN, ENTER)  # keep as root
+    answer(spawn, "Apply this change to svc/Containerfile?", ENTER)
+    answer(spawn, "Branch:", ENTER)
+    answer(spawn, "Commit subject:", ENTER)
+    assert finish(spawn) == 0
+
+    kept = blob(repo, DEFAULT_BRANCH, "Dockerfile")
+    assert kept == b"# fixuser: ignore: kept as root on purpose\n" + ROOT_DOCKERFILE
+    assert b"USER" in blob(repo, DEFAULT_BRANCH, "svc/Containerfile")
+    message = git(repo, "log", "-1", "--format=%B", DEFAULT_BRANCH)
+    assert "Kept as root on purpose" in message
+    assert "- Dockerfile (runs as root" in message
+    git(repo, "switch", "-q", DEFAULT_BRANCH)
+    check = subprocess.run([*FIXUSER, "check"], cwd=repo, capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    assert "Dockerfile: ignored" in check.stdout
+
+
 @pytest.mark.parametrize("at", ["Which Dockerfiles", "UID", "Apply this change", "Commit subject:"])
 def test_ctrl_c_leaves_the_repository_as_it_was(repo: Path, spawn: pexpect.spawn, at: str) -> None:
     (repo / "README.md").write_text("uncommitted\n")
@@ -281,7 +312,7 @@ def test_quit_commits_nothing(repo: Path, spawn: pexpect.spawn) -> None:
         "owned by",
     ):
         answer(spawn, prompt, ENTER)
-    answer(spawn, "Apply this change to Dockerfile?", DOWN, DOWN, DOWN, ENTER)
+    answer(spawn, "Apply this change to Dockerfile?", DOWN, DOWN, DOWN, DOWN, ENTER)
     assert finish(spawn) == 0
     assert snapshot(repo) == before
 
@@ -298,6 +329,17 @@ def test_invalid_uid_is_asked_again(repo: Path, spawn: pexpect.spawn) -> None:
 def test_nothing_to_fix_asks_nothing(tmp_path: Path) -> None:
     child = spawn_fixuser(make_repo(tmp_path / "ok", {"Dockerfile": COMPLIANT_DOCKERFILE}))
     child.expect_exact("nothing to fix: 1 Dockerfile already compliant")
+    assert finish(child) == 0
+
+
+def test_the_session_leaves_out_what_exclude_and_the_table_name(tmp_path: Path) -> None:
+    files = {
+        "Dockerfile": ROOT_DOCKERFILE,
+        "svc/Containerfile": ROOT_DOCKERFILE,
+        "pyproject.toml": '[tool.fixuser]\nexclude = ["/Dockerfile"]\n',
+    }
+    child = spawn_fixuser(make_repo(tmp_path / "repo", files), "interactive", "--exclude", "svc")
+    child.expect_exact("nothing to fix: 0 Dockerfiles already compliant")
     assert finish(child) == 0
 
 

@@ -151,10 +151,10 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
         )
         return Facts(analysis, runtime, base.image, base.family)
 
-    ignored = ignored_because(dockerfile, stage)
+    setting = runtime.last_user()
+    ignored = ignored_because(dockerfile, stage, setting)
     if ignored:
         return result(Verdict.IGNORED, "", ignored)
-    setting = runtime.last_user()
     unknown = unknown_because(setting, base)
     if unknown:
         return result(Verdict.UNKNOWN, setting.value, unknown)
@@ -182,12 +182,16 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
     return facts
 
 
-def ignored_because(dockerfile: Dockerfile, stage: Stage) -> str:
-    """Why the file or the stage is ignored (a ``# fixuser: ignore`` pragma), or ""."""
+def ignored_because(dockerfile: Dockerfile, stage: Stage, setting: UserSetting) -> str:
+    """Why the file or the stage is accepted as it is (a ``# fixuser: ignore`` pragma at the
+    top, above the stage's FROM, or above the USER it ends with), or ""."""
     if file_pragma(dockerfile):
         return "# fixuser: ignore at the top of the file"
     if pragma_above(dockerfile, stage.from_instruction.start):
         return f"# fixuser: ignore above the FROM of stage {stage.label}"
+    user = setting.instruction
+    if user is not None and setting.stage is not None and pragma_above(dockerfile, user.start):
+        return f"# fixuser: ignore above line {user.lineno}: USER {user.value.strip()}"
     return ""
 
 

@@ -54,6 +54,10 @@ def title(n: int) -> str:
     return f"Run {'container' if n == 1 else 'containers'} as a non-root user (CIS Docker 4.1)"
 
 
+# The subject of a commit that only keeps files as root (the session's "keep as root").
+KEPT_TITLE = "Keep a container as root on purpose (# fixuser: ignore)"
+
+
 def uid_of(change: Change) -> int | None:
     """The UID the fixed image runs as: the one fixuser chose for its USER (a base image's
     node 1000, distroless 65532, scratch 65534, a reused user's own, the created one), or the
@@ -101,6 +105,8 @@ def values(path: str, result: FixResult) -> dict[str, Any]:
         "handed": change.handed,
         # What the repository builds of the file (compose, workflows, ...), when it says.
         "targets": [{"stage": t.stage, "source": t.source} for t in analysis.targets],
+        # the session's "keep as root": a pragma added, no user (fixuser.core.keep)
+        "kept": change.strategy == "keep",
     }
 
 
@@ -178,6 +184,8 @@ def file_values(fix: FileFix) -> dict[str, Any]:
     found = values(fix.path, fix.result)
     change = fix.result.change
     assert change is not None
+    if found["kept"]:  # still root: no mount to hand over, no port to move
+        return {**found, "mounts": [], "low_ports": []}
     found["mounts"] = mount_values(fix, owner(change), found["shell_less"])
     found["low_ports"] = [
         {
@@ -216,7 +224,7 @@ def commit_message(
     files = [file_values(f) for f in fixes]
     text = render(
         "commit-message.j2",
-        title=title(len(files)),
+        title=title(len(files)) if not all(f["kept"] for f in files) else KEPT_TITLE,
         files=files,
         branch=branch,
         remote=remote,

@@ -33,6 +33,7 @@ from fixuser.branches.repo import (
 )
 from fixuser.branches.review import count
 from fixuser.branches.safety import branch_sha, refuse_in_progress
+from fixuser.core import keep
 from fixuser.diff import headers
 from fixuser.errors import EXIT_ERROR, EXIT_OK
 from fixuser.escape import pasted_word, printable
@@ -49,7 +50,7 @@ NO_TERMINAL = (
     "fixuser interactive needs a terminal. Without one, run `fixuser check` to report "
     "or `fixuser fix` (with --commit for a branch) to rewrite."
 )
-ACCEPT, SKIP, EDIT, QUIT = "accept", "skip", "edit", "quit"
+ACCEPT, SKIP, KEEP, EDIT, QUIT = "accept", "skip", "keep", "edit", "quit"
 ANSI = {"+": "\033[32m", "-": "\033[31m", "@": "\033[36m"}
 RESET = "\033[0m"
 
@@ -57,6 +58,13 @@ RESET = "\033[0m"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("path", nargs="?", default=".", help="the repository (default: here)")
     parser.add_argument("--base", default="HEAD", help="commit to fix (default: %(default)s)")
+    parser.add_argument(
+        "--exclude",
+        action="append",
+        default=None,
+        metavar="GLOB",
+        help="leave out Dockerfiles whose path matches (repeatable; as for fixuser fix)",
+    )
 
 
 # -- pure helpers -------------------------------------------------------------------------------
@@ -239,6 +247,9 @@ class Session:
                             self.ask.Choice("accept", value=ACCEPT),
                             self.ask.Choice("skip this file", value=SKIP),
                             self.ask.Choice("use a different user for this file", value=EDIT),
+                            self.ask.Choice(
+                                "keep it as root: add '# fixuser: ignore' instead", value=KEEP
+                            ),
                             self.ask.Choice("quit without committing", value=QUIT),
                         ],
                         default=ACCEPT,
@@ -257,6 +268,9 @@ class Session:
                 return None
             if action == ACCEPT:
                 accepted.append(f)
+            elif action == KEEP:  # committed with the pragma, so check accepts it from now on
+                source = base_blob(self.root, plan.head, f.path)
+                accepted.append(dataclasses.replace(f, result=keep(source, f.result.analysis)))
         return accepted
 
     def show(self, f: FileFix, head: str) -> None:
@@ -342,5 +356,5 @@ def run(args: argparse.Namespace) -> int:
 
     repo = open_repo(Path(args.path))
     root = Path(repo.working_dir)
-    settings = load_settings({}, root)
+    settings = load_settings({"exclude": args.exclude}, root)
     return Session(root, args.base, settings, questionary).run()

@@ -13,7 +13,7 @@ from fixuser.tree.config import project_dir as project_dir  # batch's cli.projec
 SETTINGS_FLAGS = (
     *("user", "uid", "gid", "user_format", "target", "ownership", "openshift", "force"),
     *("strategy", "writable"),
-    "lock_users",
+    *("lock_users", "exclude"),
 )
 
 
@@ -72,6 +72,15 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="one RUN more: every account with a login shell but root and the container's "
         "user gets nologin (CIS 4.1: no unneeded accounts; see fixuser audit --users)",
+    )
+    group.add_argument(
+        "--exclude",
+        action="append",
+        default=None,
+        metavar="GLOB",
+        help="leave out Dockerfiles whose path from the repository root matches (repeatable; "
+        "gitignore-like: '**' crosses directories, a name alone matches at any depth); "
+        "adds to exclude in [tool.fixuser]",
     )
 
 

@@ -66,6 +66,7 @@ def read_compose(path: str, text: str, found: Found) -> None:
                         line_of(user_node),
                         "FIXUSER-COMPOSE-ROOT",
                         f"service {name} runs as root (user: {user})",
+                        line_of(key),
                     )
             privileged = scalar(get(node, "privileged")) in TRUE
             if privileged:
@@ -75,6 +76,7 @@ def read_compose(path: str, text: str, found: Found) -> None:
                     line,
                     "FIXUSER-COMPOSE-PRIVILEGED",
                     f"service {name} is privileged (privileged: true)",
+                    line_of(key),
                 )
             found.services.append(
                 Service(

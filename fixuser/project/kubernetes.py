@@ -145,6 +145,7 @@ def check_pod(path: str, workload: str, pod: Node, found: Found, templated: Temp
                         line_of(user_node),
                         "FIXUSER-K8S-ROOT",
                         f"{who} runs as root (runAsUser: {user})",
+                        line_of(container),
                     )
             elif sc.known:
                 inheriting.append(cname)
@@ -155,6 +156,7 @@ def check_pod(path: str, workload: str, pod: Node, found: Found, templated: Temp
                     line_of(privileged_node),
                     "FIXUSER-K8S-PRIVILEGED",
                     f"{who} is privileged (privileged: true)",
+                    line_of(container),
                 )
             escalation(path, who, container, sc, pod_sc, pod_non_root, found)
     if pod_user is not None and pod_user_node is not None and is_zero(pod_user) and inheriting:
@@ -203,6 +205,7 @@ def escalation(
         line_of(where),
         "FIXUSER-K8S-ESCALATION",
         f"{who} may gain privileges ({said}, runAsNonRoot not set)",
+        line_of(container),
     )
 
 

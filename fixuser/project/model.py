@@ -8,6 +8,7 @@ root (``Override``, with a rule id of ``RULES``) and what was read but not under
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
@@ -39,6 +40,11 @@ class Builder(NamedTuple):
         return f"{self.path}:{self.line}"
 
 
+# A comment on the line of a compose service or Kubernetes container, or of the setting itself,
+# that accepts its overrides: root on purpose (a one-shot chown init service).
+IGNORE_RE = re.compile(r"#\s*fixuser\s*:\s*ignore\b", re.IGNORECASE)
+
+
 class Override(NamedTuple):
     """A run-time setting that makes a container run as root or privileged, whatever its
     Dockerfile says."""
@@ -47,11 +53,25 @@ class Override(NamedTuple):
     line: int
     rule: str  # a key of RULES
     message: str  # "service worker runs as root (user: root)"
+    # the line of the ``# fixuser: ignore`` that accepts it (the setting's own, or its
+    # service's or container's); 0: not accepted, a finding
+    accepted_at: int = 0
+
+    @property
+    def accepted(self) -> bool:
+        return self.accepted_at > 0
+
+    @property
+    def reason(self) -> str:
+        """Why it is accepted: ``# fixuser: ignore on line 4``; "" when it is not."""
+        return f"# fixuser: ignore on line {self.accepted_at}" if self.accepted else ""
 
     @property
     def text(self) -> str:
-        """``compose.yaml:10: service worker runs as root (user: root)``."""
-        return f"{self.path}:{self.line}: {self.message}"
+        """``compose.yaml:10: service worker runs as root (user: root)``, and when accepted
+        `` (accepted: # fixuser: ignore on line 9)``."""
+        accepted = f" (accepted: {self.reason})" if self.accepted else ""
+        return f"{self.path}:{self.line}: {self.message}{accepted}"
 
 
 class Mount(NamedTuple):
@@ -149,6 +169,8 @@ class Found:
         self.services: list[Service] = []
         self.overrides: list[Override] = []
         self.notes: list[Note] = []
+        # each file's lines, as its reader reads it: where ``# fixuser: ignore`` is looked for
+        self.lines: dict[str, list[str]] = {}
 
     def note(self, path: str, line: int, message: str) -> None:
         self.notes.append(Note(path, line, message))
@@ -158,8 +180,18 @@ class Found:
             self.note(path, line, f"{via} builds {dockerfile}, which is not in the repository")
         self.builders.append(Builder(dockerfile, stage, path, line, via))
 
-    def override(self, path: str, line: int, rule: str, message: str) -> None:
-        self.overrides.append(Override(path, line, rule, message))
+    def override(self, path: str, line: int, rule: str, message: str, owner: int = 0) -> None:
+        """An override at ``line``; ``owner``: the line of the compose service or Kubernetes
+        container it belongs to, where ``# fixuser: ignore`` accepts it too."""
+        self.overrides.append(Override(path, line, rule, message, self.pragma(path, line, owner)))
+
+    def pragma(self, path: str, *lines: int) -> int:
+        """The first of ``lines`` (1-based; 0: none) with ``# fixuser: ignore``, else 0."""
+        text = self.lines.get(path, [])
+        for line in lines:
+            if 0 < line <= len(text) and IGNORE_RE.search(text[line - 1]):
+                return line
+        return 0
 
     def freeze(self, files: Sequence[str], notes: Iterable[Note]) -> RepoContext:
         def where(item: Builder | Override | Note) -> tuple[str, int]:

@@ -75,6 +75,8 @@ def read_context(
         text = decode(given[path], path, skipped, kind == MANIFEST)
         if text is None or (kind == MANIFEST and not looks_like_manifest(text)):
             continue
+        if "fixuser" in text:  # most files: no pragma to look for (Found.pragma)
+            found.lines[path] = text.splitlines()
         READERS[kind](path, text, found)
         read.append(path)
     return found.freeze(read, skipped)

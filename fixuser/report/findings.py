@@ -42,7 +42,7 @@ class Report:
     def check_exit(self) -> int:
         if self.errors:
             return EXIT_ERROR
-        if self.overrides:
+        if any(not o.accepted for o in self.overrides):
             return EXIT_FINDING
         if any(o.analysis and o.analysis.verdict.is_finding for o in self.outcomes):
             return EXIT_FINDING

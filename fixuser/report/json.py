@@ -7,6 +7,7 @@ from typing import Any, TextIO
 
 from fixuser import __version__
 from fixuser.escape import utf8_data
+from fixuser.model import Verdict
 from fixuser.report.findings import Report, targets_json
 
 
@@ -21,9 +22,12 @@ def as_json(report: Report) -> dict[str, Any]:
         entry["verdict"] = str(outcome.analysis.verdict)
         entry["warnings"] = list(outcome.analysis.warnings)
         entry["targets"] = targets_json(outcome.analysis)
+        if outcome.analysis.verdict is Verdict.IGNORED:  # a pragma keeps it: "reason" says which
+            entry["accepted"] = True
         files.append(entry)
     overrides = [
         {"path": o.path, "line": o.line, "rule": o.rule, "message": o.message}
+        | ({"accepted": True, "reason": o.reason} if o.accepted else {})
         for o in report.overrides
     ]
     return {

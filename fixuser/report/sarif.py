@@ -3,12 +3,15 @@ kind of finding, one result per verdict, warning and override."""
 
 from __future__ import annotations
 
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from fixuser import __version__
-from fixuser.model import Analysis, WarningRule, WarningText
+from fixuser.model import Analysis, Verdict, WarningRule, WarningText
 from fixuser.report.findings import RULE_ID, Report, ci_path, finding_line, targets_json
 from fixuser.report.json import json_text
+
+if TYPE_CHECKING:
+    from fixuser.project.model import Override
 
 INFORMATION_URI = "https://www.cisecurity.org/benchmark/docker"
 # What each warning rule is about (its shortDescription). Every rule is listed in every run,
@@ -81,7 +84,7 @@ def verdict_result(analysis: Analysis, location: Json, index: dict[str, int]) ->
     """The file's verdict: a failing result when it is a finding, a passing one otherwise."""
     failing = analysis.verdict.is_finding
     message = finding_line(analysis) or f"{analysis.verdict}: user {analysis.user}"
-    return {
+    result: Json = {
         "ruleId": RULE_ID,
         "ruleIndex": index[RULE_ID],
         "kind": "fail" if failing else "pass",
@@ -95,6 +98,15 @@ def verdict_result(analysis: Analysis, location: Json, index: dict[str, int]) ->
             "baseImage": analysis.base_image,
         },
     }
+    if analysis.verdict is Verdict.IGNORED:  # accepted in the file itself, by its pragma
+        result["message"] = {"text": f"accepted as it is: {analysis.reason}"}
+        result["suppressions"] = [suppression(analysis.reason)]
+    return result
+
+
+def suppression(justification: str) -> Json:
+    """SARIF's way to say "accepted where it is written" (a ``# fixuser: ignore`` pragma)."""
+    return {"kind": "inSource", "justification": justification}
 
 
 def warning_result(warning: WarningText, location: Json, index: dict[str, int]) -> Json:
@@ -118,18 +130,23 @@ def results(report: Report, index: dict[str, int]) -> list[Json]:
         location = sarif_location(outcome.path, analysis.stage_line)
         found.append(verdict_result(analysis, location, index))
         found += [warning_result(w, location, index) for w in analysis.warnings]
-    found += [
-        {
-            "ruleId": override.rule,
-            "ruleIndex": index[override.rule],
-            "kind": "fail",
-            "level": "error",
-            "message": {"text": override.message},
-            "locations": [sarif_location(override.path, override.line)],
-        }
-        for override in report.overrides
-    ]
+    found += [override_result(override, index) for override in report.overrides]
     return found
+
+
+def override_result(override: Override, index: dict[str, int]) -> Json:
+    """A run-time override: a failing result, suppressed in the source when accepted."""
+    result: Json = {
+        "ruleId": override.rule,
+        "ruleIndex": index[override.rule],
+        "kind": "fail",
+        "level": "error",
+        "message": {"text": override.message},
+        "locations": [sarif_location(override.path, override.line)],
+    }
+    if override.accepted:
+        result["suppressions"] = [suppression(override.reason)]
+    return result
 
 
 def as_sarif(report: Report) -> Json:

@@ -42,7 +42,11 @@ def write_text(report: Report, out: TextIO, err: TextIO) -> None:
         if finding:
             problems.append(problem_line(outcome.path, finding))
         problems += [problem_line(outcome.path, f"warning: {w}") for w in analysis.warnings]
-    problems += [problem_line(f"{o.path}:{o.line}", o.message) for o in report.overrides]
+    for o in report.overrides:
+        if o.accepted:  # listed with the report, not among the findings
+            lines.append(printable(f"{o.path}:{o.line}: accepted: {o.message} — {o.reason}") + "\n")
+        else:
+            problems.append(problem_line(f"{o.path}:{o.line}", o.message))
     problems += [problem_line(path, f"warning: {problem}") for path, problem in report.notes]
     lines.append(summary_line(report))
     err.write("".join(problems))

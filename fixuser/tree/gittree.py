@@ -55,6 +55,9 @@ class GitTree:
     def repository(self, path: str) -> Repository:
         return Repository(path, self.context)
 
+    def from_root(self, path: str) -> str:
+        return path
+
 
 def skipped(path: str) -> bool:
     return any(part in SKIP_DIRS for part in path.split("/")[:-1])

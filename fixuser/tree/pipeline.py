@@ -13,6 +13,7 @@ from fixuser import core
 from fixuser.model import DockerfileError, FixResult, Target
 from fixuser.settings import Settings
 from fixuser.tree.discover import DiscoveryError
+from fixuser.tree.exclude import excluded
 from fixuser.tree.fileio import FileProblem
 from fixuser.tree.source import Source, targets_of
 
@@ -38,7 +39,7 @@ def fix_all(
     fixuser.tree.workers; the source is then pickled into each); the results come in the same
     order either way."""
     settings_for = settings if callable(settings) else (lambda _path: settings)
-    found_all: Iterable[str | DiscoveryError] = source.dockerfiles()
+    found_all: Iterable[str | DiscoveryError] = kept(source, settings_for)
     done: Iterator[Processed] | None = None  # the results of worker processes, in order
     if jobs != 1:
         from fixuser.tree import workers
@@ -58,6 +59,17 @@ def fix_all(
             yield next(done)
         else:
             yield run_one(source, fix, task(source, found, settings_for(found)))
+
+
+def kept(source: Source, settings_for: Callable[[str], Settings]) -> Iterator[str | DiscoveryError]:
+    """The Dockerfiles of ``source`` but those their settings' ``exclude`` globs match (by
+    their path from the repository root), named on the command line or found: every command
+    leaves out the same files. A path that cannot be used is excluded as a file would be."""
+    for found in source.dockerfiles():
+        path = found.path if isinstance(found, DiscoveryError) else found
+        patterns = settings_for(path).exclude
+        if not patterns or not excluded(source.from_root(path), patterns):
+            yield found
 
 
 Task = tuple[str, Settings, tuple[Target, ...]]

@@ -49,6 +49,11 @@ class Source(Protocol):
         """The repository around the Dockerfile; None when nothing is known of one."""
         ...
 
+    def from_root(self, path: str) -> str:
+        """The Dockerfile's path from its repository's root, ``/``-separated: what
+        ``--exclude`` globs match (fixuser.tree.exclude)."""
+        ...
+
 
 class WorkTree:
     """The Dockerfiles under ``paths`` (directories are searched, files taken as named), read
@@ -60,7 +65,8 @@ class WorkTree:
 
     def __init__(self, paths: Sequence[str], *, context: bool = True) -> None:
         self.paths = list(paths) or ["."]
-        self.contexts = Contexts(self.paths) if context else None
+        self.roots = Contexts(self.paths)  # nothing is read until a context is asked for
+        self.contexts = self.roots if context else None
 
     def dockerfiles(self) -> Iterable[str | DiscoveryError]:
         return discover(self.paths, self.contexts.walked if self.contexts else None)
@@ -80,6 +86,10 @@ class WorkTree:
         relative = os.path.relpath(os.path.abspath(path), root)
         return Repository(relative.replace(os.sep, "/"), context)
 
+    def from_root(self, path: str) -> str:
+        root = self.roots.root(os.path.dirname(os.path.abspath(path)))
+        return os.path.relpath(os.path.abspath(path), root).replace(os.sep, "/")
+
     def overrides(self) -> list[Override]:
         return self.contexts.overrides() if self.contexts else []
 
@@ -87,7 +97,7 @@ class WorkTree:
         return self.contexts.notes() if self.contexts else []
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "contexts": None}
+        return {**self.__dict__, "contexts": None, "roots": None}
 
 
 def targets_of(source: Source, path: str, target: str | None) -> tuple[Target, ...]:
