@@ -38,6 +38,10 @@ class SettingsFields(NamedTuple):
     strategy: Strategy = "user"
     writable: tuple[str, ...] = ()  # absolute paths the user must be able to write
     lock_users: bool = False  # nologin for every other account with a login shell
+    # (image reference, its config User) for base images the image table does not know, read
+    # by the command layer from an engine's local image store (check --inspect-images); ""
+    # is root. Not a [tool.fixuser] key: the store, not a file, says it.
+    image_users: tuple[tuple[str, str], ...] = ()
 
 
 class Settings(SettingsFields):
@@ -58,6 +62,7 @@ class Settings(SettingsFields):
             raise SettingsError(f"strategy must be user or entrypoint, not {self.strategy!r}")
         if not isinstance(self.lock_users, bool):
             raise SettingsError(f"lock-users must be true or false, not {self.lock_users!r}")
+        validate_image_users(self.image_users)
         paths = validate_writable(self.writable)
         # A list (from [tool.fixuser] or argparse), "/data/", or an id given as text (a flag)
         if paths != self.writable or uid is not self.uid or gid is not self.gid:
@@ -75,7 +80,7 @@ class Settings(SettingsFields):
         return Settings(**{**self._asdict(), **changes})
 
 
-FIELDS = frozenset(SettingsFields._fields)
+FIELDS = frozenset(SettingsFields._fields) - {"image_users"}
 
 
 def validate_user_name(name: object) -> None:
@@ -105,6 +110,13 @@ def validate_id(value: object, what: str) -> None:
 
 
 WRITABLE_RE = re.compile(r"/[A-Za-z0-9._@+/-]*\Z")
+
+
+def validate_image_users(pairs: object) -> None:
+    if not isinstance(pairs, tuple) or not all(
+        isinstance(p, tuple) and len(p) == 2 and all(isinstance(v, str) for v in p) for p in pairs
+    ):
+        raise SettingsError(f"image users must be (image, user) pairs, not {pairs!r}")
 
 
 def validate_writable(paths: object) -> tuple[str, ...]:

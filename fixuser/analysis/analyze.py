@@ -70,6 +70,9 @@ class Base(NamedTuple):
     family: str
     evidence: str
     overruled: WarningText | None  # the table entry the file's own evidence contradicts
+    # Where the default user comes from: "table", "store" (the engine's local image store,
+    # Settings.image_users) or "assumed" (neither knows the image: root, as Docker's default).
+    user_source: str = "table"
 
 
 def pragma_above(dockerfile: Dockerfile, line: int) -> bool:
@@ -108,13 +111,19 @@ def runtime_view(dockerfile: Dockerfile, settings: Settings) -> Runtime:
     return Runtime(stages, runtime_stage(stages, settings), args, dockerfile.escape)
 
 
-def base_of(runtime: Runtime) -> Base:
+def base_of(runtime: Runtime, settings: Settings) -> Base:
     """The base image, its family and why fixuser believes it: the image table, unless the
-    file's own RUN steps prove another family."""
+    file's own RUN steps prove another family; its default user from the table, else from
+    the local image store (``settings.image_users``), else assumed root."""
     root_stage = runtime.chain[-1]
     name = reference_name(root_stage.from_instruction.value)
     unresolved = root_stage.unresolved if root_stage.unresolved and "$" in name else ""
     image = lookup("" if unresolved else root_stage.image)
+    user_source = "table"
+    if not image.known and not unresolved:
+        stored = dict(settings.image_users).get(root_stage.image)
+        user_source = "assumed" if stored is None else "store"
+        image = image._replace(user=stored or "root") if stored is not None else image
     family, evidence = detect_family(runtime, image)
     overruled = None
     if image.known:
@@ -127,13 +136,15 @@ def base_of(runtime: Runtime) -> Base:
             )
             family, evidence = contradiction
             image = generic(family, evidence)
-    return Base(root_stage.image, unresolved, image, family, evidence, overruled)
+    return Base(root_stage.image, unresolved, image, family, evidence, overruled, user_source)
 
 
 def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader | None) -> Facts:
     runtime = runtime_view(dockerfile, settings)
-    base = base_of(runtime)
+    base = base_of(runtime, settings)
     stage = runtime.stage
+    setting = runtime.last_user()
+    assumed = base.user_source == "assumed" and setting.instruction is None
 
     def result(
         verdict: Verdict, user: str, reason: str = "", warnings: tuple[WarningText, ...] = ()
@@ -148,13 +159,13 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
             user,
             reason,
             (base.overruled, *warnings) if base.overruled else warnings,
+            assumed=assumed and verdict is not Verdict.IGNORED,
         )
         return Facts(analysis, runtime, base.image, base.family)
 
     ignored = ignored_because(dockerfile, stage)
     if ignored:
         return result(Verdict.IGNORED, "", ignored)
-    setting = runtime.last_user()
     unknown = unknown_because(setting, base)
     if unknown:
         return result(Verdict.UNKNOWN, setting.value, unknown)
@@ -206,6 +217,13 @@ def unknown_because(setting: UserSetting, base: Base) -> str:
     return ""
 
 
+DEFAULT_SOURCES = {
+    "table": "the base image's default",
+    "store": "the base image's default, read from the local image store",
+    "assumed": "assumed root: base image not in fixuser's table",
+}
+
+
 def runs_as(setting: UserSetting, base: Base) -> tuple[str, str]:
     """The user the stage runs as, and that user described with where it comes from."""
     if setting.instruction is not None:
@@ -216,7 +234,7 @@ def runs_as(setting: UserSetting, base: Base) -> tuple[str, str]:
             source += f": USER {setting.instruction.value} is empty, which runs as root"
     else:
         user = base.image.user
-        source = "the base image's default"
+        source = DEFAULT_SOURCES[base.user_source]
     return user, f"{user or '(nothing)'} ({source})"
 
 
