@@ -40,6 +40,29 @@ DROP_RE = re.compile(
 )
 
 
+# s6-overlay: /init runs as PID 1 (as root), prepares, and its services drop with s6-setuidgid.
+# The evidence that /init is s6-overlay's: the file installs or configures it.
+S6_INIT = "/init"
+S6_RE = re.compile(r"s6-overlay|\bS6_[A-Z_]+|s6-rc\.d|/etc/services\.d|s6-setuidgid")
+S6_NOTE = (
+    "s6-overlay's /init starts as root and its services drop with s6-setuidgid; images built "
+    "so remap that user's UID/GID from variables at start (PUID/PGID on linuxserver.io "
+    "images, USERMAP_UID/USERMAP_GID on paperless-ngx): set those, not a USER, which skips "
+    "the remapping"
+)
+
+
+def installs_s6(runtime: Runtime) -> bool:
+    """The chain installs or configures s6-overlay (its tarballs, S6_ variables, service
+    directories): the /init it starts is s6-overlay's."""
+    return any(
+        S6_RE.search(i.value)
+        for link in runtime.chain
+        for keyword in ("ARG", "ENV", "ADD", "COPY", "RUN")
+        for i in link.of(keyword)
+    )
+
+
 INSTALLS_DROP_RE = re.compile("(" + command("gosu", "su-exec") + r")(?![\w-])")
 
 
@@ -114,6 +137,8 @@ def privileges(
     dropping = DROP_RE.search(text)
     if dropping:
         return Verdict.DROPS_PRIVILEGES, f"{where}: the entrypoint execs {dropping.group(0)}"
+    if words and words[0] == S6_INIT and installs_s6(runtime):
+        return Verdict.DROPS_PRIVILEGES, f"{where}: {S6_NOTE}"
     scripts = [w for w in words if w not in WRAPPERS and not w.startswith("-")][:2]
     located = locate_scripts(runtime, scripts, context)
     for script, (source, body) in located.items():
@@ -143,8 +168,9 @@ def privileges(
         return Verdict.DROPS_PRIVILEGES, daemon
     entry_overridden = runtime.effective("ENTRYPOINT") is not None
     if image.entrypoint == "drops-privileges" and not entry_overridden:
+        note = f"; {image.remedy}" if image.remedy else ""
         return Verdict.DROPS_PRIVILEGES, (
-            f"the base image's own entrypoint drops privileges ({image.evidence})"
+            f"the base image's own entrypoint drops privileges ({image.evidence}){note}"
         )
     if image.entrypoint == "needs-root" and not entry_overridden:
         return Verdict.NEEDS_ROOT, f"the base image needs root ({image.evidence}): {image.remedy}"
