@@ -7,7 +7,13 @@ from typing import NamedTuple
 
 from fixuser.analysis.family import contradicting_evidence, detect_family, generic
 from fixuser.analysis.privileges import lives_under_root, privileges
-from fixuser.analysis.users import CreatedUser, created_users, earlier_non_root
+from fixuser.analysis.users import (
+    CreatedUser,
+    Prepared,
+    created_users,
+    earlier_non_root,
+    prepared_owner,
+)
 from fixuser.analysis.warnings import other_stage_warnings, stage_warnings
 from fixuser.dockerfile.parse import Dockerfile
 from fixuser.dockerfile.stages import Runtime, Stage, UserSetting, build_stages, global_args
@@ -31,7 +37,16 @@ class Facts:
     """Everything plan needs, beyond the public Analysis: the runtime stage's view, what the
     image table knows of its base, its family."""
 
-    __slots__ = ("_created", "_earlier_user", "analysis", "family", "image", "prepares", "runtime")
+    __slots__ = (
+        "_created",
+        "_earlier_user",
+        "_prepared",
+        "analysis",
+        "family",
+        "image",
+        "prepares",
+        "runtime",
+    )
 
     def __init__(self, analysis: Analysis, runtime: Runtime, image: ImageInfo, family: str) -> None:
         self.analysis = analysis
@@ -40,6 +55,7 @@ class Facts:
         self.family = family
         self._earlier_user: str | None = None
         self._created: tuple[CreatedUser, ...] | None = None
+        self._prepared: tuple[Prepared | None] | None = None  # None: not looked for yet
         # What the entrypoint prepares as root at start (the paths it chowns, the directories
         # of the config files it writes), when that is all it needs root for: a needs-root
         # stage that fix --strategy entrypoint can fix.
@@ -59,6 +75,13 @@ class Facts:
         if self._created is None:
             self._created = tuple(created_users(self.runtime))
         return self._created
+
+    @property
+    def prepared(self) -> Prepared | None:
+        """The owner the chain gives its files to without switching to it, or None."""
+        if self._prepared is None:
+            self._prepared = (prepared_owner(self.runtime),)
+        return self._prepared[0]
 
 
 class Base(NamedTuple):
