@@ -122,6 +122,8 @@ def test_the_config_user_of_a_local_image_is_read(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    if running_engine.name not in store.ENGINES:
+        pytest.skip(f"{running_engine.name}: --inspect-images asks docker or podman")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     tag = build_tagged(
         running_engine,
@@ -132,4 +134,6 @@ def test_the_config_user_of_a_local_image_is_read(
     )
     found = store.image_users(["fixuser-test/store-nonroot:1"], (running_engine.name,))
     assert found == (("fixuser-test/store-nonroot:1", "12345"),)
-    assert tag
+    image_id = running_engine.command(["image", "inspect", "--format", "{{.Id}}", tag]).stdout
+    cached = tmp_path / "cache" / "fixuser" / store.CACHE / image_id.strip().removeprefix("sha256:")
+    assert cached.read_text() == "12345"
