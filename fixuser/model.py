@@ -122,6 +122,9 @@ class Analysis(NamedTuple):
     # Every stage the repository ships, when something names one (compose, CI, bake...): the
     # fields above are the worst of them.
     targets: tuple[Shipped, ...] = ()
+    # True when the user is root only because the base image is neither in the image table nor
+    # in a local image store fixuser was allowed to read: an assumption, not a fact.
+    assumed: bool = False
 
 
 class Change(NamedTuple):

@@ -41,6 +41,10 @@ class SettingsFields(NamedTuple):
     # gitignore-like globs over repository-relative paths: Dockerfiles no run considers
     # (fixuser.tree.exclude)
     exclude: tuple[str, ...] = ()
+    # (image reference, its config User) for base images the image table does not know, read
+    # by the command layer from an engine's local image store (check --inspect-images); ""
+    # is root. Not a [tool.fixuser] key: the store, not a file, says it.
+    image_users: tuple[tuple[str, str], ...] = ()
 
 
 class Settings(SettingsFields):
@@ -61,6 +65,7 @@ class Settings(SettingsFields):
             raise SettingsError(f"strategy must be user or entrypoint, not {self.strategy!r}")
         if not isinstance(self.lock_users, bool):
             raise SettingsError(f"lock-users must be true or false, not {self.lock_users!r}")
+        validate_image_users(self.image_users)
         paths = validate_writable(self.writable)
         exclude = validate_exclude(self.exclude)
         # A list (from [tool.fixuser] or argparse), "/data/", or an id given as text (a flag)
@@ -83,7 +88,7 @@ class Settings(SettingsFields):
         return Settings(**{**self._asdict(), **changes})
 
 
-FIELDS = frozenset(SettingsFields._fields)
+FIELDS = frozenset(SettingsFields._fields) - {"image_users"}
 
 
 def validate_user_name(name: object) -> None:
@@ -113,6 +118,13 @@ def validate_id(value: object, what: str) -> None:
 
 
 WRITABLE_RE = re.compile(r"/[A-Za-z0-9._@+/-]*\Z")
+
+
+def validate_image_users(pairs: object) -> None:
+    if not isinstance(pairs, tuple) or not all(
+        isinstance(p, tuple) and len(p) == 2 and all(isinstance(v, str) for v in p) for p in pairs
+    ):
+        raise SettingsError(f"image users must be (image, user) pairs, not {pairs!r}")
 
 
 def validate_writable(paths: object) -> tuple[str, ...]:

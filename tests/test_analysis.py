@@ -337,3 +337,15 @@ def test_an_exec_form_run_creates_the_user_its_argv_names(run: str, user: str) -
 def test_an_exec_form_run_that_only_prints_useradd_creates_nobody() -> None:
     output = fix(b'FROM debian:12\nRUN ["echo", "useradd app"]\n', Settings()).output
     assert b"\nUSER app" not in output
+
+
+def test_a_file_that_only_copies_onto_grafana_k6_is_compliant() -> None:
+    # grafana/k6 runs as 12345: a user block inserted there would fail (addgroup as non-root).
+    assert verdict("FROM grafana/k6:1.0\nCOPY script.js /scripts/\n") == Verdict.COMPLIANT
+
+
+@pytest.mark.parametrize("image", ["hashicorp/consul:1.20", "hashicorp/vault:1.17"])
+def test_consul_and_vault_drop_privileges_in_their_own_entrypoint(image: str) -> None:
+    # Their entrypoints su-exec from root: fixing them with a USER would stop them starting.
+    source = f"FROM {image}\nUSER root\nRUN apk add --no-cache curl\n"
+    assert verdict(source) == Verdict.DROPS_PRIVILEGES

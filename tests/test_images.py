@@ -145,3 +145,43 @@ def test_name_globs_mean_what_the_regex_means(pattern: str, name: str) -> None:
 @given(st.text(alphabet="ab-*", max_size=8), st.text(alphabet="ab-", max_size=8))
 def test_tag_globs_mean_what_fnmatch_means(pattern: str, tag: str) -> None:
     assert star_match(pattern, tag) == fnmatch.fnmatchcase(tag, pattern)
+
+
+# What the issue 22 trial showed, each read in the image's own Dockerfile.
+@pytest.mark.parametrize(
+    ("ref", "family", "user", "users", "entrypoint"),
+    [
+        ("grafana/k6:1.0.0", "alpine", "12345", ["k6:12345:12345"], ""),
+        ("docker.io/grafana/k6:2.2.0-with-browser", "alpine", "12345", ["k6:12345:12345"], ""),
+        ("grafana/grafana:11.2.0", "alpine", "472", ["grafana:472:0"], ""),
+        ("grafana/grafana-oss:11.2.0-ubuntu", "debian", "472", ["grafana:472:0"], ""),
+        ("sonarqube:10-community", "debian", "sonarqube", ["sonarqube:1000:0"], ""),
+        ("hashicorp/consul:1.20", "alpine", "root", [], "drops-privileges"),
+        ("consul:1.15", "alpine", "root", [], "drops-privileges"),
+        ("hashicorp/vault:1.17", "alpine", "root", [], "drops-privileges"),
+        ("vault:1.13.3", "alpine", "root", [], "drops-privileges"),
+        ("hashicorp/consul:1.20-ubi", "rhel-minimal", "100", [], ""),
+        ("cypress/included:13.6.0", "debian", "root", ["node:1000:1000"], ""),
+        ("cypress/base:20.11.0", "debian", "root", ["node:1000:1000"], ""),
+        ("prom/prometheus:v2.53.0", "alpine", "nobody", ["nobody:65534:65534"], ""),
+        ("quay.io/prometheus/alertmanager", "alpine", "nobody", ["nobody:65534:65534"], ""),
+        ("quay.io/prometheus/busybox:glibc", "alpine", "root", [], ""),
+        ("quay.io/prometheus/busybox-linux-amd64:glibc", "alpine", "root", [], ""),
+    ],
+)
+def test_images_the_trial_met_have_their_real_default_user(
+    ref: str, family: str, user: str, users: list[str], entrypoint: str
+) -> None:
+    info = lookup(ref)
+    assert info.known
+    assert (info.family, info.user, info.entrypoint) == (family, user, entrypoint)
+    assert [f"{u.name}:{u.uid}:{u.gid}" for u in info.users] == users
+
+
+def test_no_image_but_the_prometheus_ones_defaults_to_nobody() -> None:
+    """Every ``nobody`` default was checked against the image's Dockerfile: only the
+    prometheus images switch to it; sonarqube, grafana, consul and vault do not."""
+    from fixuser.knowledge.images import table
+
+    nobody = {name for e in table() if e.data.get("user") == "nobody" for name in e.names}
+    assert all(name.startswith(("prom/", "quay.io/prometheus/")) for name in nobody)

@@ -7,7 +7,13 @@ from typing import NamedTuple
 
 from fixuser.analysis.family import contradicting_evidence, detect_family, generic
 from fixuser.analysis.privileges import lives_under_root, privileges
-from fixuser.analysis.users import CreatedUser, created_users, earlier_non_root
+from fixuser.analysis.users import (
+    CreatedUser,
+    Prepared,
+    created_users,
+    earlier_non_root,
+    prepared_owner,
+)
 from fixuser.analysis.warnings import other_stage_warnings, stage_warnings
 from fixuser.dockerfile.parse import Dockerfile
 from fixuser.dockerfile.stages import Runtime, Stage, UserSetting, build_stages, global_args
@@ -31,7 +37,16 @@ class Facts:
     """Everything plan needs, beyond the public Analysis: the runtime stage's view, what the
     image table knows of its base, its family."""
 
-    __slots__ = ("_created", "_earlier_user", "analysis", "family", "image", "prepares", "runtime")
+    __slots__ = (
+        "_created",
+        "_earlier_user",
+        "_prepared",
+        "analysis",
+        "family",
+        "image",
+        "prepares",
+        "runtime",
+    )
 
     def __init__(self, analysis: Analysis, runtime: Runtime, image: ImageInfo, family: str) -> None:
         self.analysis = analysis
@@ -40,6 +55,7 @@ class Facts:
         self.family = family
         self._earlier_user: str | None = None
         self._created: tuple[CreatedUser, ...] | None = None
+        self._prepared: tuple[Prepared | None] | None = None  # None: not looked for yet
         # What the entrypoint prepares as root at start (the paths it chowns, the directories
         # of the config files it writes), when that is all it needs root for: a needs-root
         # stage that fix --strategy entrypoint can fix.
@@ -60,6 +76,13 @@ class Facts:
             self._created = tuple(created_users(self.runtime))
         return self._created
 
+    @property
+    def prepared(self) -> Prepared | None:
+        """The owner the chain gives its files to without switching to it, or None."""
+        if self._prepared is None:
+            self._prepared = (prepared_owner(self.runtime),)
+        return self._prepared[0]
+
 
 class Base(NamedTuple):
     """What fixuser knows of the image the runtime stage is built on."""
@@ -70,6 +93,9 @@ class Base(NamedTuple):
     family: str
     evidence: str
     overruled: WarningText | None  # the table entry the file's own evidence contradicts
+    # Where the default user comes from: "table", "store" (the engine's local image store,
+    # Settings.image_users) or "assumed" (neither knows the image: root, as Docker's default).
+    user_source: str = "table"
 
 
 def pragma_above(dockerfile: Dockerfile, line: int) -> bool:
@@ -108,13 +134,19 @@ def runtime_view(dockerfile: Dockerfile, settings: Settings) -> Runtime:
     return Runtime(stages, runtime_stage(stages, settings), args, dockerfile.escape)
 
 
-def base_of(runtime: Runtime) -> Base:
+def base_of(runtime: Runtime, settings: Settings) -> Base:
     """The base image, its family and why fixuser believes it: the image table, unless the
-    file's own RUN steps prove another family."""
+    file's own RUN steps prove another family; its default user from the table, else from
+    the local image store (``settings.image_users``), else assumed root."""
     root_stage = runtime.chain[-1]
     name = reference_name(root_stage.from_instruction.value)
     unresolved = root_stage.unresolved if root_stage.unresolved and "$" in name else ""
     image = lookup("" if unresolved else root_stage.image)
+    user_source = "table"
+    if not image.known and not unresolved:
+        stored = dict(settings.image_users).get(root_stage.image)
+        user_source = "assumed" if stored is None else "store"
+        image = image._replace(user=stored or "root") if stored is not None else image
     family, evidence = detect_family(runtime, image)
     overruled = None
     if image.known:
@@ -127,13 +159,15 @@ def base_of(runtime: Runtime) -> Base:
             )
             family, evidence = contradiction
             image = generic(family, evidence)
-    return Base(root_stage.image, unresolved, image, family, evidence, overruled)
+    return Base(root_stage.image, unresolved, image, family, evidence, overruled, user_source)
 
 
 def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader | None) -> Facts:
     runtime = runtime_view(dockerfile, settings)
-    base = base_of(runtime)
+    base = base_of(runtime, settings)
     stage = runtime.stage
+    setting = runtime.last_user()
+    assumed = base.user_source == "assumed" and setting.instruction is None
 
     def result(
         verdict: Verdict, user: str, reason: str = "", warnings: tuple[WarningText, ...] = ()
@@ -148,6 +182,7 @@ def analyze(dockerfile: Dockerfile, settings: Settings, context: ContextReader |
             user,
             reason,
             (base.overruled, *warnings) if base.overruled else warnings,
+            assumed=assumed and verdict is not Verdict.IGNORED,
         )
         return Facts(analysis, runtime, base.image, base.family)
 
@@ -210,6 +245,13 @@ def unknown_because(setting: UserSetting, base: Base) -> str:
     return ""
 
 
+DEFAULT_SOURCES = {
+    "table": "the base image's default",
+    "store": "the base image's default, read from the local image store",
+    "assumed": "assumed root: base image not in fixuser's table",
+}
+
+
 def runs_as(setting: UserSetting, base: Base) -> tuple[str, str]:
     """The user the stage runs as, and that user described with where it comes from."""
     if setting.instruction is not None:
@@ -220,7 +262,7 @@ def runs_as(setting: UserSetting, base: Base) -> tuple[str, str]:
             source += f": USER {setting.instruction.value} is empty, which runs as root"
     else:
         user = base.image.user
-        source = "the base image's default"
+        source = DEFAULT_SOURCES[base.user_source]
     return user, f"{user or '(nothing)'} ({source})"
 
 

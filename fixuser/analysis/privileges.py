@@ -20,7 +20,7 @@ from fixuser.analysis.runs import (
 from fixuser.analysis.scripts import copied_configs, copied_from_context, locate_scripts
 from fixuser.dockerfile.stages import Runtime
 from fixuser.dockerfile.users import is_root_user
-from fixuser.dockerfile.words import substitute
+from fixuser.dockerfile.words import split_flags, substitute
 from fixuser.knowledge.images import ImageInfo
 from fixuser.knowledge.programs import (
     PROGRAM_TABLES,
@@ -38,6 +38,29 @@ DROP_RE = re.compile(
     + r")(?![\w-])"
     r"|chroot\s+--userspec"
 )
+
+
+# s6-overlay: /init runs as PID 1 (as root), prepares, and its services drop with s6-setuidgid.
+# The evidence that /init is s6-overlay's: the file installs or configures it.
+S6_INIT = "/init"
+S6_RE = re.compile(r"s6-overlay|\bS6_[A-Z_]+|s6-rc\.d|/etc/services\.d|s6-setuidgid")
+S6_NOTE = (
+    "s6-overlay's /init starts as root and its services drop with s6-setuidgid; images built "
+    "so remap that user's UID/GID from variables at start (PUID/PGID on linuxserver.io "
+    "images, USERMAP_UID/USERMAP_GID on paperless-ngx): set those, not a USER, which skips "
+    "the remapping"
+)
+
+
+def installs_s6(runtime: Runtime) -> bool:
+    """The chain installs or configures s6-overlay (its tarballs, S6_ variables, service
+    directories): the /init it starts is s6-overlay's."""
+    return any(
+        S6_RE.search(i.value)
+        for link in runtime.chain
+        for keyword in ("ARG", "ENV", "ADD", "COPY", "RUN")
+        for i in link.of(keyword)
+    )
 
 
 INSTALLS_DROP_RE = re.compile("(" + command("gosu", "su-exec") + r")(?![\w-])")
@@ -114,6 +137,8 @@ def privileges(
     dropping = DROP_RE.search(text)
     if dropping:
         return Verdict.DROPS_PRIVILEGES, f"{where}: the entrypoint execs {dropping.group(0)}"
+    if words and words[0] == S6_INIT and installs_s6(runtime):
+        return Verdict.DROPS_PRIVILEGES, f"{where}: {S6_NOTE}"
     scripts = [w for w in words if w not in WRAPPERS and not w.startswith("-")][:2]
     located = locate_scripts(runtime, scripts, context)
     for script, (source, body) in located.items():
@@ -143,8 +168,9 @@ def privileges(
         return Verdict.DROPS_PRIVILEGES, daemon
     entry_overridden = runtime.effective("ENTRYPOINT") is not None
     if image.entrypoint == "drops-privileges" and not entry_overridden:
+        note = f"; {image.remedy}" if image.remedy else ""
         return Verdict.DROPS_PRIVILEGES, (
-            f"the base image's own entrypoint drops privileges ({image.evidence})"
+            f"the base image's own entrypoint drops privileges ({image.evidence}){note}"
         )
     if image.entrypoint == "needs-root" and not entry_overridden:
         return Verdict.NEEDS_ROOT, f"the base image needs root ({image.evidence}): {image.remedy}"
@@ -368,13 +394,14 @@ def scripts_start_server(located: dict[str, tuple[str | None, str | None]]) -> s
 
 
 def lives_under_root(runtime: Runtime) -> str:
-    """The application lives in root's home (its WORKDIR, or the program it starts): /root is
-    mode 0700 on Debian, Ubuntu and Alpine, so no other user can even enter it. The reason,
-    or ""."""
+    """The application lives in root's home: its WORKDIR, a COPY/ADD destination (not a
+    dotfile: ``/root/.npmrc`` configures root's own tools), or a path its ENTRYPOINT/CMD
+    starts or names (``rpmbuild -ba /root/rpmbuild/SPECS/x.spec``). /root is mode 0700 on
+    Debian, Ubuntu and Alpine, so no other user can even enter it. The reason, or ""."""
     values = [
         i.value
         for link in runtime.chain
-        for keyword in ("WORKDIR", "ENTRYPOINT", "CMD")
+        for keyword in ("WORKDIR", "ENTRYPOINT", "CMD", "COPY", "ADD")
         for i in link.of(keyword)
     ]
     joined = "\n".join(values)
@@ -385,15 +412,49 @@ def lives_under_root(runtime: Runtime) -> str:
     words, instruction = entry_words(runtime)
     program = next((w for w in words if w not in WRAPPERS and not w.startswith("-")), "")
     program = substitute(program, env)
+    named = next(
+        (m.group(1) for w in words for m in [ROOT_PATH_RE.search(substitute(w, env))] if m), ""
+    )
+    line = instruction.lineno if instruction else 0
     if workdir == "/root" or workdir.startswith("/root/"):
         what = f"its WORKDIR is {workdir}"
     elif program.startswith(("/root/", "~/")):
-        what = f"line {instruction.lineno if instruction else 0}: it starts {program}"
+        what = f"line {line}: it starts {program}"
+    elif named:
+        what = f"line {line}: its command uses {named}"
     else:
-        return ""
+        copied = copied_under_root(runtime)
+        if not copied:
+            return ""
+        what = copied
     return (
         f"the application lives under /root ({what}), which is mode 0700: a non-root user "
         "can reach nothing below it by path (the runtime may still start it there, but every "
         "absolute path into /root fails); remedy: move it to its own directory (WORKDIR "
         "/app, COPY into /app), then run fixuser fix"
     )
+
+
+# A path below /root in a word of ENTRYPOINT/CMD: the word itself, or an option's value.
+ROOT_PATH_RE = re.compile(r"(?:^|=)(/root/[^\s\"']+)")
+
+
+def copied_under_root(runtime: Runtime) -> str:
+    """``line N: COPY into /root/app``: the last COPY/ADD of the chain into /root, not of a
+    dotfile (root's own configuration), or ""."""
+    env = runtime.env
+    for link in runtime.chain:
+        for instruction in reversed([*link.of("COPY"), *link.of("ADD")]):
+            _, words = split_flags(instruction.value)
+            if len(words) < 2 or "root" not in words[-1]:
+                continue
+            *sources, dest = (substitute(w, env) for w in words)
+            dest = posixpath.normpath(dest) if dest.startswith("/") else ""
+            if dest == "/root":
+                names = [posixpath.basename(s.rstrip("/")) for s in sources]
+                if all(name.startswith(".") for name in names):
+                    continue
+            elif not dest.startswith("/root/") or dest[len("/root/") :].startswith("."):
+                continue
+            return f"line {instruction.lineno}: {instruction.keyword} into {dest}"
+    return ""

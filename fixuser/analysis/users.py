@@ -12,7 +12,7 @@ from fixuser.dockerfile.lex import LexError, Unresolved
 from fixuser.dockerfile.parse import Instruction
 from fixuser.dockerfile.stages import Runtime, run_text, user_value
 from fixuser.dockerfile.users import is_root_user, misspelled_root, user_is_root
-from fixuser.dockerfile.words import substitute
+from fixuser.dockerfile.words import split_flags, substitute
 
 # Accounts made for a daemon's own bookkeeping, not for running an application as.
 SERVICE_ACCOUNTS = frozenset(
@@ -159,3 +159,74 @@ def earlier_non_root(runtime: Runtime) -> str:
             if not user_is_root(value) and not misspelled_root(value):
                 return value
     return ""
+
+
+class Prepared(NamedTuple):
+    """The owner the file gives its files to (``chown nobody /app``, ``COPY --chown=nobody``)
+    without switching to it: the user it prepared for the application."""
+
+    user: str  # a name or a UID, as written (variables expanded)
+    group: str  # "" when none was given
+    instruction: Instruction
+
+
+CHOWN_RE = re.compile(r"(?<![\w/-])chown\s+((?:-[\w-]+\s+)*)([^\s;&|]+)")
+
+
+def prepared_owner(runtime: Runtime) -> Prepared | None:
+    """The last non-root owner a COPY/ADD ``--chown`` or a RUN ``chown`` of the chain gives,
+    or None. Owners whose variables have no value, and ``--reference``, say nothing."""
+    for link in runtime.chain:
+        env = runtime.env_of(link)
+        for instruction in reversed(link.instructions):
+            for owner in owners(instruction):
+                try:
+                    owner = substitute(owner, env, strict=True)
+                except Unresolved:
+                    continue
+                # chown's older user.group form, when there is no ':'
+                user, _, group = owner.partition(":" if ":" in owner else ".")
+                if ownable(user):
+                    return Prepared(user, group, instruction)
+    return None
+
+
+# The base system's own accounts (Debian's base-passwd, Fedora's setup): files given to them are
+# the system's, not prepared for an application. So are UIDs below 100 given by number.
+SYSTEM_ACCOUNTS = frozenset(
+    {"bin", "daemon", "sys", "adm", "lp", "sync", "shutdown", "halt", "operator", "games", "man"}
+    | {"uucp", "news", "proxy", "backup", "list", "irc", "gnats", "ftp", "utmp", "tty", "disk"}
+)
+
+
+def ownable(user: str) -> bool:
+    """A user the file may have prepared for its application: a name useradd accepts or a UID
+    of 100 and up; never root, never one of the base system's own accounts."""
+    if user.isascii() and user.isdigit():
+        return int(user) >= 100
+    named = USER_NAME_RE.match(user) is not None
+    return (
+        named
+        and not is_root_user(user)
+        and not misspelled_root(user)
+        and user not in SYSTEM_ACCOUNTS
+        and user not in SERVICE_ACCOUNTS - {"nobody"}
+    )
+
+
+def owners(instruction: Instruction) -> list[str]:
+    """The owners an instruction gives files to, last first."""
+    if instruction.keyword in ("COPY", "ADD"):
+        owner = split_flags(instruction.value)[0].get("chown", "")
+        return [owner] if owner else []
+    if instruction.keyword != "RUN":
+        return []
+    text = run_text(instruction)
+    if "chown" not in text:
+        return []
+    found = [
+        m.group(2)
+        for m in CHOWN_RE.finditer(text.replace("\\\n", " "))
+        if "--reference" not in m.group(1)
+    ]
+    return found[::-1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from fixuser.commands.images import add_inspect_argument, with_local_images
 from fixuser.commands.options import add_jobs_argument, add_settings_arguments, settings_from_args
 from fixuser.report.findings import Outcome, Report
 from fixuser.report.formats import FORMATS, write
@@ -21,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "report); github (workflow commands: annotations in a GitHub Actions run)",
     )
     add_jobs_argument(parser)
+    add_inspect_argument(parser)
     add_settings_arguments(parser)
 
 
@@ -29,7 +31,7 @@ def quick_exit(args: argparse.Namespace) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
+    settings = with_local_images(args, settings_from_args(args))
     report = Report()
     tree = WorkTree(args.paths, context=settings.target is None)
     for item in fix_all(tree, settings, fix=False, jobs=args.jobs):

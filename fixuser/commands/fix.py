@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from fixuser import core, diff
+from fixuser.commands.images import add_inspect_argument, with_local_images
 from fixuser.commands.options import (
     add_commit_arguments,
     add_jobs_argument,
@@ -43,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="prove each fix with a real build and run before writing it (see fixuser verify)",
     )
     add_jobs_argument(parser)
+    add_inspect_argument(parser)
     add_settings_arguments(parser)
     add_commit_arguments(parser)
 
@@ -98,7 +100,7 @@ def quick_exit(args: argparse.Namespace) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args)
+    settings = with_local_images(args, settings_from_args(args))
     if args.paths == ["-"]:
         return fix_stdin(settings)
     if args.commit:

@@ -218,7 +218,7 @@ UNKNOWN = ImageInfo(
     shell=True,
     entrypoint="",
     remedy="",
-    evidence="not in the image table (an image's default user is root unless it says otherwise)",
+    evidence="not in the image table",
     known=False,
 )
 

@@ -4,6 +4,7 @@ base image ships, else a new one (settings.user/uid/gid), never an account of UI
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import NamedTuple
 
 from fixuser.analysis.analyze import Facts
@@ -76,6 +77,8 @@ def choose_user(facts: Facts, settings: Settings, warnings: list[WarningText]) -
         return reuse(
             user.name, user.uid, user.gid, f"line {user.instruction.lineno} creates {user.name}"
         )
+    if facts.prepared is not None and facts.prepared.user not in root and family != "windows":
+        return prepared_user(facts, reuse)
     users = [u for u in image.users if u.uid != 0]
     if users and family != "windows":
         user = users[0]
@@ -104,6 +107,35 @@ def choose_user(facts: Facts, settings: Settings, warnings: list[WarningText]) -
             else "distroless images ship nonroot (65532)",
         )
     return new_user(image, settings, warnings)
+
+
+# Accounts every image of these families ships with the same IDs (Debian's nogroup and
+# Alpine's nobody group are 65534), so a fix can write them as numbers.
+WELL_KNOWN = {
+    "nobody": ((65534, 65534), frozenset({"debian", "alpine", "distroless"})),
+    "www-data": ((33, 33), frozenset({"debian"})),  # base-passwd's fixed IDs
+}
+
+
+def prepared_user(
+    facts: Facts, reuse: Callable[[str, int | None, int | None, str], Choice]
+) -> Choice:
+    """The user the file gives its files to (``chown nobody /app``, ``COPY --chown=nobody``)
+    without switching to it: switch to it rather than create a second one."""
+    prepared = facts.prepared
+    assert prepared is not None
+    why = f"line {prepared.instruction.lineno} gives files to {prepared.user}"
+    if prepared.user.isdigit():
+        gid = int(prepared.group) if prepared.group.isascii() and prepared.group.isdigit() else None
+        return reuse("", int(prepared.user), gid, why)
+    known: list[CreatedUser | KnownUser] = [*facts.created, *facts.image.users]
+    for user in known:
+        if user.name == prepared.user:
+            return reuse(user.name, user.uid, user.gid, why)
+    ids, families = WELL_KNOWN.get(prepared.user, (None, frozenset()))
+    if ids is not None and facts.family in families:
+        return reuse(prepared.user, *ids, why)
+    return Choice(prepared.user, prepared.user, False, prepared.user, None, None, why)
 
 
 def root_names(facts: Facts) -> frozenset[str]:
