@@ -101,6 +101,8 @@ def values(path: str, result: FixResult) -> dict[str, Any]:
         "handed": change.handed,
         # What the repository builds of the file (compose, workflows, ...), when it says.
         "targets": [{"stage": t.stage, "source": t.source} for t in analysis.targets],
+        # What the image is for (fixuser.project.roles): shown when something says it.
+        "role": analysis.role._asdict(),
     }
 
 

@@ -14,6 +14,7 @@ SETTINGS_FLAGS = (
     *("user", "uid", "gid", "user_format", "target", "ownership", "openshift", "force"),
     *("strategy", "writable"),
     "lock_users",
+    *("fix_roles", "roles"),
 )
 
 
@@ -72,6 +73,23 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="one RUN more: every account with a login shell but root and the container's "
         "user gets nologin (CIS 4.1: no unneeded accounts; see fixuser audit --users)",
+    )
+    group.add_argument(
+        "--roles",
+        dest="fix_roles",
+        default=None,
+        metavar="LIST",
+        help="the roles fix fixes and check fails on, comma-separated (default: service,dev; "
+        "also test, tool): see docs/roles.md",
+    )
+    group.add_argument(
+        "--role",
+        dest="roles",
+        action="append",
+        default=None,
+        metavar="ROLE=GLOB",
+        help="the role of the Dockerfiles whose repository path matches GLOB (repeatable): "
+        "service, tool, build-base, test, dev or artifact",
     )
 
 

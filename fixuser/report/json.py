@@ -7,7 +7,7 @@ from typing import Any, TextIO
 
 from fixuser import __version__
 from fixuser.escape import utf8_data
-from fixuser.report.findings import Report, targets_json
+from fixuser.report.findings import Report, role_json, targets_json
 
 
 def as_json(report: Report) -> dict[str, Any]:
@@ -21,6 +21,7 @@ def as_json(report: Report) -> dict[str, Any]:
         entry["verdict"] = str(outcome.analysis.verdict)
         entry["warnings"] = list(outcome.analysis.warnings)
         entry["targets"] = targets_json(outcome.analysis)
+        entry["role"] = role_json(outcome.analysis)
         files.append(entry)
     overrides = [
         {"path": o.path, "line": o.line, "rule": o.rule, "message": o.message}

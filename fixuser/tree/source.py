@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from fixuser.model import ContextReader, Target
+from fixuser.model import ContextReader, Role, Target
 from fixuser.tree import fileio
 from fixuser.tree.discover import ContextWalk, DiscoveryError, discover, git_root
 
@@ -75,8 +75,10 @@ class WorkTree:
         if self.contexts is None:
             return None
         root, context = self.contexts.of(path)
-        if context is None:
-            return None
+        if context is None:  # nothing named like a context file: the path alone says a role
+            from fixuser.project.model import RepoContext
+
+            context = RepoContext()
         relative = os.path.relpath(os.path.abspath(path), root)
         return Repository(relative.replace(os.sep, "/"), context)
 
@@ -99,6 +101,31 @@ def targets_of(source: Source, path: str, target: str | None) -> tuple[Target, .
     if found is None or not found.context.builders:
         return ()
     return tuple(found.context.targets(found.path))
+
+
+def role_of(source: Source, path: str, overrides: Sequence[tuple[str, str]] = ()) -> Role:
+    """The role of the Dockerfile at ``path`` from its repository (fixuser.project.roles), by
+    its repository path; by the path as given when nothing is known of a repository. The
+    default ``service`` when nothing says otherwise (the core may still tell from the
+    Dockerfile itself)."""
+    found = source.repository(path)
+    if found is None:
+        relative = os.path.relpath(os.path.abspath(path)) if os.path.isabs(path) else path
+        if not overrides and not any(
+            part in ROLE_DIRS or part.startswith("test") for part in relative.split(os.sep)[:-1]
+        ):
+            return Role()  # the readers (fixuser.project) stay unloaded
+        from fixuser.project.roles import from_context
+
+        return from_context(relative.replace(os.sep, "/"), None, overrides)
+    from fixuser.project.roles import from_context
+
+    return from_context(found.path, found.context, overrides)
+
+
+# Directories that say a role by their name alone (fixuser.project.roles.TEST_DIRS and
+# .devcontainer): a Dockerfile outside them, without a repository context, is a service.
+ROLE_DIRS = frozenset({".ci", "ci", ".github", "e2e", "cypress", "playwright", ".devcontainer"})
 
 
 class Contexts:
