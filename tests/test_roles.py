@@ -295,3 +295,10 @@ def test_a_script_tag_without_a_run_is_no_tool() -> None:
     context = read_context([("build.sh", script)])
     assert context.builders == ()  # a script's builds are not builders
     assert from_context("services/api/Dockerfile", context).name == "service"
+
+
+def test_fix_roles_in_the_table_chooses_what_fix_fixes(repo: Path) -> None:
+    (repo / "pyproject.toml").write_text('[tool.fixuser]\nfix-roles = ["test"]\n')
+    done = fixuser(repo, "fix", "--diff", ".")
+    assert "+++ b/e2e/Dockerfile" in done.stdout
+    assert "+++ b/services/api/Dockerfile" not in done.stdout
