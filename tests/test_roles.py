@@ -302,3 +302,9 @@ def test_fix_roles_in_the_table_chooses_what_fix_fixes(repo: Path) -> None:
     done = fixuser(repo, "fix", "--diff", ".")
     assert "+++ b/e2e/Dockerfile" in done.stdout
     assert "+++ b/services/api/Dockerfile" not in done.stdout
+
+
+def test_evidence_is_shown_from_the_current_directory(repo: Path) -> None:
+    done = fixuser(repo / "services", "check", "..")
+    assert "role tool (../Makefile:3)" in done.stdout
+    assert "on the docker run at ../Makefile:3" in done.stderr

@@ -29,6 +29,7 @@ class Repository(NamedTuple):
 
     path: str
     context: RepoContext
+    root: str = ""  # its directory, when on disk: paths in what it says are shown from here
 
 
 class Source(Protocol):
@@ -80,7 +81,7 @@ class WorkTree:
 
             context = RepoContext()
         relative = os.path.relpath(os.path.abspath(path), root)
-        return Repository(relative.replace(os.sep, "/"), context)
+        return Repository(relative.replace(os.sep, "/"), context, root)
 
     def overrides(self) -> list[Override]:
         return self.contexts.overrides() if self.contexts else []
@@ -120,7 +121,14 @@ def role_of(source: Source, path: str, overrides: Sequence[tuple[str, str]] = ()
         return from_context(relative.replace(os.sep, "/"), None, overrides)
     from fixuser.project.roles import from_context
 
-    return from_context(found.path, found.context, overrides)
+    role = from_context(found.path, found.context, overrides)
+    if found.root and role.evidence and role.evidence != "settings":
+        # as the user would type it from here, like the overrides (Contexts.overrides)
+        file, colon, line = role.evidence.rpartition(":")
+        file, line = (file, colon + line) if colon and line.isdigit() else (role.evidence, "")
+        shown = os.path.relpath(os.path.join(found.root, file)).replace(os.sep, "/")
+        role = role._replace(evidence=shown + line)
+    return role
 
 
 # Directories that say a role by their name alone (fixuser.project.roles.TEST_DIRS and
