@@ -106,19 +106,16 @@ def targets_of(source: Source, path: str, target: str | None) -> tuple[Target, .
 
 def role_of(source: Source, path: str, overrides: Sequence[tuple[str, str]] = ()) -> Role:
     """The role of the Dockerfile at ``path`` from its repository (fixuser.project.roles), by
-    its repository path; by the path as given when nothing is known of a repository. The
-    default ``service`` when nothing says otherwise (the core may still tell from the
-    Dockerfile itself)."""
+    its repository path. Nothing is known of a repository with --target (the stage is named):
+    then only ``overrides`` (--role, by the path as given) can say a role. The default
+    ``service`` when nothing says otherwise (the core may still tell from the Dockerfile)."""
     found = source.repository(path)
     if found is None:
-        relative = os.path.relpath(os.path.abspath(path)) if os.path.isabs(path) else path
-        if not overrides and not any(
-            part in ROLE_DIRS or part.startswith("test") for part in relative.split(os.sep)[:-1]
-        ):
+        if not overrides:
             return Role()  # the readers (fixuser.project) stay unloaded
-        from fixuser.project.roles import from_context
+        from fixuser.project.roles import overridden
 
-        return from_context(relative.replace(os.sep, "/"), None, overrides)
+        return overridden(path.replace(os.sep, "/"), overrides) or Role()
     from fixuser.project.roles import from_context
 
     role = from_context(found.path, found.context, overrides)
@@ -129,11 +126,6 @@ def role_of(source: Source, path: str, overrides: Sequence[tuple[str, str]] = ()
         shown = os.path.relpath(os.path.join(found.root, file)).replace(os.sep, "/")
         role = role._replace(evidence=shown + line)
     return role
-
-
-# Directories that say a role by their name alone (fixuser.project.roles.TEST_DIRS and
-# .devcontainer): a Dockerfile outside them, without a repository context, is a service.
-ROLE_DIRS = frozenset({".ci", "ci", ".github", "e2e", "cypress", "playwright", ".devcontainer"})
 
 
 class Contexts:
