@@ -159,12 +159,20 @@ def role_json(analysis: Analysis) -> dict[str, str]:
 
 
 def summary_line(report: Report) -> str:
-    """``2 files: 1 compliant, 1 root``: the count of each verdict (and of errors)."""
-    counts: dict[str, int] = {}
+    """``2 files: 1 compliant, 1 root``: the count of each verdict (and of errors), and how
+    many findings are of roles fix leaves alone (--roles): ``(1 of roles not fixed: notes)``."""
+    tally: dict[str, int] = {}
     for outcome in report.outcomes:
         key = "error" if outcome.error else str(outcome.analysis.verdict)  # type: ignore[union-attr]
-        counts[key] = counts.get(key, 0) + 1
-    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        tally[key] = tally.get(key, 0) + 1
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(tally.items()))
+    left = sum(
+        1
+        for o in report.outcomes
+        if o.analysis and o.analysis.verdict.is_finding and not counts(o.analysis, report.roles)
+    )
+    if left:  # findings of roles fix leaves alone: they do not fail the run
+        summary += f" ({left} of roles not fixed: notes)"
     n = len(report.outcomes)
     return f"{n} file{'' if n == 1 else 's'}: {summary or 'none found'}\n"
 
