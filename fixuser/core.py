@@ -9,12 +9,15 @@ from fixuser.analysis import analyze as analysis_mod
 from fixuser.dockerfile.parse import Dockerfile, encode, parse
 from fixuser.edits import Edit
 from fixuser.model import (
+    NEVER_FIXED,
+    SERVICE,
     SEVERITY,
     Analysis,
     Change,
     ContextReader,
     ExtraFile,
     FixResult,
+    Role,
     Shipped,
     Target,
     Verdict,
@@ -36,15 +39,38 @@ def check(
     path: str = "-",
     context: ContextReader | None = None,
     targets: Sequence[Target] = (),
+    role: Role = SERVICE,
 ) -> Analysis:
     """Analyse ``source``: its last stage, ``settings.target``, or every stage of ``targets``
-    (what the repository builds), then the worst of them. Raises DockerfileError on bad
+    (what the repository builds), then the worst of them, with its ``role`` (what the
+    repository does with it: fixuser.project.roles) made final. Raises DockerfileError on bad
     input."""
     dockerfile = parse(source)
     shipped = shipped_stages(dockerfile, settings, targets)
     if not shipped:
-        return analysis_mod.analyze(dockerfile, settings, context).analysis
-    return worst(dockerfile, settings, context, shipped)
+        found = analysis_mod.analyze(dockerfile, settings, context).analysis
+    else:
+        found = worst(dockerfile, settings, context, shipped)
+    return with_role(found, dockerfile, role, path)
+
+
+def with_role(analysis: Analysis, dockerfile: Dockerfile, role: Role, path: str) -> Analysis:
+    """``analysis`` with its role: ``role``, or what the Dockerfile says of itself when the
+    repository said nothing. A development container devcontainer.json runs as a non-root
+    user is compliant whatever its Dockerfile's last USER."""
+    from fixuser.project.roles import from_dockerfile
+
+    role = from_dockerfile(role, dockerfile, path)
+    if role.name == "dev" and role.detail and analysis.verdict.is_finding:
+        why = f"devcontainer.json sets {role.why.rpartition('; ')[2]}: it runs as a non-root user"
+        return analysis._replace(verdict=Verdict.COMPLIANT, reason=why, role=role)
+    return analysis._replace(role=role)
+
+
+def fixes_role(role: Role, settings: Settings) -> bool:
+    """Whether fix changes an image of this role: one of --roles, and one that runs as the
+    image's own user (a tool, a base, an artifact never take a USER)."""
+    return role.name in settings.fix_roles and role.name not in NEVER_FIXED
 
 
 def shipped_stages(
@@ -100,8 +126,10 @@ def fix(
     path: str = "-",
     context: ContextReader | None = None,
     targets: Sequence[Target] = (),
+    role: Role = SERVICE,
 ) -> FixResult:
-    """Analyse and, when the runtime stage runs as root, rewrite ``source``; with ``targets``,
+    """Analyse and, when the runtime stage runs as root and its ``role`` is one fix fixes
+    (``fixes_role``), rewrite ``source``; with ``targets``,
     every stage the repository ships, one after the other (earlier stages first, so a stage
     built FROM a fixed one sees its user, and its RUN steps keep running as root).
 
@@ -110,10 +138,18 @@ def fix(
     """
     dockerfile = parse(source)
     shipped = shipped_stages(dockerfile, settings, targets)
+    if shipped or role != SERVICE:
+        found = check(source, settings, path=path, context=context, targets=targets, role=role)
+        if not fixes_role(found.role, settings) or found.verdict is Verdict.COMPLIANT:
+            return FixResult(source, found, None)
+        role = found.role
     if shipped:
-        return fix_shipped(source, dockerfile, settings, context, shipped, path)
+        result = fix_shipped(source, dockerfile, settings, context, shipped, path)
+        return result._replace(analysis=result.analysis._replace(role=role))
     facts = analysis_mod.analyze(dockerfile, settings, context)
-    found = facts.analysis
+    found = with_role(facts.analysis, dockerfile, role, path)
+    if not fixes_role(found.role, settings):
+        return FixResult(source, found, None)
     # A stage that needs root only to prepare (a chown, a config file) at start: the
     # entrypoint strategy's wrapper does that as root, then drops (fixuser.plan.entrypoint).
     prepares = settings.strategy == "entrypoint" and bool(facts.prepares)

@@ -108,6 +108,29 @@ class WarningText(str):
         return WarningText, (self.rule, str(self))
 
 
+ROLES = ("service", "tool", "build-base", "test", "dev", "artifact")
+# Roles fixuser fixes (and check fails on) unless --roles says otherwise.
+DEFAULT_ROLES = ("service", "dev")
+# Roles never given a USER: a tool writes into its caller's files; a base or an artifact is
+# never run.
+NEVER_FIXED = frozenset({"tool", "build-base", "artifact"})
+
+
+class Role(NamedTuple):
+    """What a Dockerfile's image is for (fixuser.project.roles), and why fixuser thinks so."""
+
+    name: str = "service"  # one of ROLES
+    evidence: str = ""  # "scripts/gen.sh:4": where the repository says it; "" by default
+    why: str = "nothing says otherwise"
+    # dev: the non-root user devcontainer.json runs it as (remoteUser/containerUser), or "".
+    # tool: the run's mount as written.
+    detail: str = ""
+
+
+# A service nothing in the repository names: today's behaviour.
+SERVICE = Role()
+
+
 class Analysis(NamedTuple):
     verdict: Verdict
     stage: str  # the runtime stage: its name, or its index as a string ("0", "1", ...)
@@ -125,6 +148,7 @@ class Analysis(NamedTuple):
     # True when the user is root only because the base image is neither in the image table nor
     # in a local image store fixuser was allowed to read: an assumption, not a fact.
     assumed: bool = False
+    role: Role = SERVICE
 
 
 class Change(NamedTuple):

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any, Literal, NamedTuple
 
 from fixuser.errors import FixuserError
+from fixuser.model import DEFAULT_ROLES, ROLES
 
 UserFormat = Literal["numeric", "name"]
 Ownership = Literal["app", "read-only"]
@@ -45,6 +46,11 @@ class SettingsFields(NamedTuple):
     # by the command layer from an engine's local image store (check --inspect-images); ""
     # is root. Not a [tool.fixuser] key: the store, not a file, says it.
     image_users: tuple[tuple[str, str], ...] = ()
+    # The roles fix fixes and check fails on (--roles); fixuser.model.ROLES names them all.
+    fix_roles: tuple[str, ...] = DEFAULT_ROLES
+    # (glob, role): the role of the Dockerfiles whose repository path matches (--role
+    # ROLE=GLOB, ``roles = {GLOB = ROLE}``); the last match wins.
+    roles: tuple[tuple[str, str], ...] = ()
 
 
 class Settings(SettingsFields):
@@ -68,15 +74,20 @@ class Settings(SettingsFields):
         validate_image_users(self.image_users)
         paths = validate_writable(self.writable)
         exclude = validate_exclude(self.exclude)
+        fix_roles = validate_fix_roles(self.fix_roles)
+        roles = validate_roles(self.roles)
         # A list (from [tool.fixuser] or argparse), "/data/", or an id given as text (a flag)
         if (
             paths != self.writable
             or exclude != self.exclude
             or uid is not self.uid
             or gid is not self.gid
+            or fix_roles != self.fix_roles
+            or roles != self.roles
         ):
-            changed = {"writable": paths, "exclude": exclude, "uid": uid, "gid": gid}
-            return super().__new__(cls, **{**self._asdict(), **changed})
+            values = {"writable": paths, "exclude": exclude, "uid": uid, "gid": gid}
+            values.update(fix_roles=fix_roles, roles=roles)
+            return super().__new__(cls, **{**self._asdict(), **values})
         return self
 
     @property
@@ -115,6 +126,45 @@ def parse_id(value: object, what: str) -> int:
 def validate_id(value: object, what: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_ID:
         raise SettingsError(f"{what} must be a whole number from 1 to {MAX_ID}, not {value!r}")
+
+
+def validate_fix_roles(value: object) -> tuple[str, ...]:
+    """``--roles service,dev,test`` or a list of role names."""
+    names = value.split(",") if isinstance(value, str) else value
+    if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+        raise SettingsError(f"roles to fix must be a list of role names, not {value!r}")
+    out = tuple(dict.fromkeys(n.strip() for n in names if n.strip()))
+    for name in out:
+        if name not in ROLES:
+            raise SettingsError(f"role {name!r} is not one of {', '.join(ROLES)}")
+    return out
+
+
+def validate_roles(value: object) -> tuple[tuple[str, str], ...]:
+    """Role overrides: ``{GLOB = ROLE}`` ([tool.fixuser] roles), ``ROLE=GLOB`` texts (each
+    --role), or (glob, role) pairs; as (glob, role) pairs."""
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    elif isinstance(value, list | tuple):
+        pairs = []
+        for item in value:
+            if isinstance(item, str):
+                role, equals, glob = item.partition("=")
+                if not equals or not glob:
+                    raise SettingsError(f"--role takes ROLE=GLOB, not {item!r}")
+                pairs.append((glob, role))
+            elif isinstance(item, list | tuple) and len(item) == 2:
+                pairs.append((item[0], item[1]))
+            else:
+                raise SettingsError(f"a role override must be ROLE=GLOB, not {item!r}")
+    else:
+        raise SettingsError(f"roles must be a table of GLOB = ROLE, not {value!r}")
+    for glob, role in pairs:
+        if not isinstance(glob, str) or not glob or role not in ROLES:
+            raise SettingsError(
+                f"role override {glob!r} = {role!r}: the role is one of {', '.join(ROLES)}"
+            )
+    return tuple((str(glob), str(role)) for glob, role in pairs)
 
 
 WRITABLE_RE = re.compile(r"/[A-Za-z0-9._@+/-]*\Z")

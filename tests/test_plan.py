@@ -145,7 +145,7 @@ def test_fix_output_checks_as_not_root() -> None:
     for source in (
         "FROM debian:12\nRUN x\nUSER root\n",
         "FROM alpine:3.20\nVOLUME /d\nRUN x\n",
-        "FROM scratch\nCOPY a /a\n",
+        'FROM scratch\nCOPY a /a\nENTRYPOINT ["/a"]\n',
         "ARG U=root\nFROM debian:12\nARG U\nUSER ${U}\n",
     ):
         out = fix(source.encode(), Settings()).output

@@ -167,6 +167,7 @@ def file_records(plan: repo.RepoPlan, base: git.Commit) -> tuple[FileRecord, ...
                 changed=change is not None,
                 reason=analysis.reason,
                 targets=tuple((t.stage, t.source) for t in analysis.targets),
+                role=analysis.role[:3] if analysis.role.evidence else ("", "", ""),
             )
         )
     if plan.errors:  # rare: only then walk the tree again for the files that could not be read

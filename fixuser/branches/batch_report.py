@@ -54,6 +54,9 @@ class FileRecord:
     # The stages the repository ships of the file, each ``{"stage", "source"}`` (as check's
     # JSON); empty, and no key, when nothing in the repository names one (the last ships).
     targets: tuple[tuple[str, str], ...] = ()
+    # Its role (fixuser.project.roles): (name, evidence, why); empty, and no key, for a
+    # service nothing in the repository names (and in a record of an older fixuser).
+    role: tuple[str, str, str] = ("", "", "")
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -68,6 +71,8 @@ class FileRecord:
             data["reason"] = self.reason
         if self.targets:
             data["targets"] = [{"stage": s, "source": src} for s, src in self.targets]
+        if self.role[0]:
+            data["role"] = dict(zip(("name", "evidence", "why"), self.role, strict=True))
         return data
 
     @classmethod
@@ -89,6 +94,7 @@ class FileRecord:
                 for t in data.get("targets") or ()
                 if isinstance(t, dict)
             ),
+            role=role_of(data.get("role")),
         )
 
 
@@ -233,6 +239,13 @@ def verdict_name(verdict: str) -> str:
     return md_text(verdict or "not recorded")  # a record of an older fixuser: the path alone
 
 
+def role_of(data: Any) -> tuple[str, str, str]:
+    if not isinstance(data, dict):
+        return ("", "", "")
+    name, evidence, why = (str(data.get(key) or "") for key in ("name", "evidence", "why"))
+    return (name, evidence, why)
+
+
 def file_line(f: FileRecord) -> list[str]:
     """One list item per file, its warnings nested under it."""
     family = f" ({md_text(f.family)})" if f.family else ""
@@ -245,6 +258,9 @@ def file_line(f: FileRecord) -> list[str]:
     if f.targets:
         ships = ", ".join(f"{md_code(s)} ({md_text(src)})" for s, src in f.targets)
         lines.append("  - ships: " + ships)
+    if f.role[0]:
+        name, evidence, why = f.role
+        lines.append(f"  - role: {md_code(name)} ({md_code(evidence)}: {md_text(why)})")
     lines += [f"  - warning: {md_text(w)}" for w in f.warnings]
     return lines
 

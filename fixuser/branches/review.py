@@ -107,6 +107,8 @@ def values(path: str, result: FixResult) -> dict[str, Any]:
         "targets": [{"stage": t.stage, "source": t.source} for t in analysis.targets],
         # the session's "keep as root": a pragma added, no user (fixuser.core.keep)
         "kept": change.strategy == "keep",
+        # What the image is for (fixuser.project.roles): shown when something says it.
+        "role": analysis.role._asdict(),
     }
 
 

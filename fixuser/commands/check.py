@@ -33,6 +33,7 @@ def quick_exit(args: argparse.Namespace) -> bool:
 def run(args: argparse.Namespace) -> int:
     settings = with_local_images(args, settings_from_args(args))
     report = Report()
+    report.roles = settings.fix_roles
     tree = WorkTree(args.paths, context=settings.target is None)
     for item in fix_all(tree, settings, fix=False, jobs=args.jobs):
         if item.error:

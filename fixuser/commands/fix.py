@@ -17,8 +17,8 @@ from fixuser.commands.options import (
 )
 from fixuser.core import builds
 from fixuser.errors import EXIT_ERROR, EXIT_FINDING, EXIT_OK
-from fixuser.model import DockerfileError, FixResult, Verdict
-from fixuser.report.findings import Outcome, Report
+from fixuser.model import DEFAULT_ROLES, DockerfileError, FixResult, Verdict
+from fixuser.report.findings import Outcome, Report, role_note, role_part
 from fixuser.report.stream import Blocks, Writer, error_line
 from fixuser.settings import Settings
 from fixuser.tree.fileio import FileProblem, existing
@@ -59,17 +59,26 @@ def unified_diff(path: str, result: FixResult) -> str:
 
 
 def explain(
-    path: str, result: FixResult, *, written: bool = True, err: Writer | None = None
+    path: str,
+    result: FixResult,
+    *,
+    written: bool = True,
+    err: Writer | None = None,
+    roles: tuple[str, ...] = DEFAULT_ROLES,
 ) -> None:
-    """One line on stderr for what fix did, or why it left the file alone."""
+    """One line on stderr for what fix did, or why it left the file alone (``roles``: those
+    fix fixes, --roles)."""
     analysis = result.analysis
-    if result.change is not None:
+    note = role_note(analysis, roles) if analysis.verdict.is_finding else None
+    if result.change is None and note is not None:
+        error_line(path, f"left alone: {note.removeprefix('note: ')}", err)
+    elif result.change is not None:
         created = f", created {result.change.created_user}" if result.change.created_user else ""
         done = "fixed" if written else "would fix"
         how = f"USER {result.change.user}"
         if result.change.strategy == "entrypoint":
             how = f"starts as root, {result.change.wrapper} drops to {result.change.user}"
-        error_line(path, f"{done}: {how} ({analysis.family}{created})", err)
+        error_line(path, f"{done}: {how} ({analysis.family}{created}){role_part(analysis)}", err)
     elif analysis.verdict is not Verdict.COMPLIANT and analysis.verdict is not Verdict.ROOT:
         error_line(path, f"left alone: {analysis.verdict}: {analysis.reason}", err)
     for warning in analysis.warnings:
@@ -120,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
             no_verify=args.no_verify,
         )
     report = Report()
+    report.roles = settings.fix_roles
     # Only --diff is held in blocks: it writes nothing else, while a fix in place writes (and
     # fsyncs) each file and --verify builds images, so each line should say so when it happens.
     blocks = Blocks(sys.stdout, sys.stderr, live=args.verify or not args.diff)
@@ -154,7 +164,7 @@ def fix_one(
             error_line(path, line, blocks.err)
             report.add(Outcome(path, result.analysis, error=error))
             return
-    explain(path, result, written=not as_diff, err=blocks.err)
+    explain(path, result, written=not as_diff, err=blocks.err, roles=report.roles)
     report.add(Outcome(path, result.analysis, changed=result.changed))
 
 

@@ -120,7 +120,16 @@ def coloured_diff(path: str, before: bytes, after: bytes, colour: bool) -> str:
 
 def describe(f: FileFix) -> str:
     a = f.result.analysis
-    return printable(f"{f.path}  [{a.verdict.value}]  {a.family}, {a.base_image}")
+    role = f"  role {a.role.name} ({a.role.evidence})" if a.role.evidence else ""
+    return printable(f"{f.path}  [{a.verdict.value}]  {a.family}, {a.base_image}{role}")
+
+
+def not_fixed(f: FileFix) -> str:
+    """Why a file cannot be picked: nothing to fix, or a role fix leaves alone."""
+    a = f.result.analysis
+    if a.verdict.is_finding and a.role.name != "service":
+        return f"{a.role.name}: left alone (see --roles)"
+    return "nothing to fix"
 
 
 def free_branch_name(taken: Callable[[str], bool]) -> str:
@@ -155,7 +164,7 @@ class Session:
                 describe(f),
                 value=f.path,
                 checked=f.result.changed,
-                disabled=None if f.result.changed else "nothing to fix",
+                disabled=None if f.result.changed else not_fixed(f),
             )
             for f in plan.findings
         ]

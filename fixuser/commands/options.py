@@ -14,6 +14,7 @@ SETTINGS_FLAGS = (
     *("user", "uid", "gid", "user_format", "target", "ownership", "openshift", "force"),
     *("strategy", "writable"),
     *("lock_users", "exclude"),
+    *("fix_roles", "roles"),
 )
 
 
@@ -81,6 +82,23 @@ def add_settings_arguments(parser: argparse.ArgumentParser) -> None:
         help="leave out Dockerfiles whose path from the repository root matches (repeatable; "
         "gitignore-like: '**' crosses directories, a name alone matches at any depth); "
         "adds to exclude in [tool.fixuser]",
+    )
+    group.add_argument(
+        "--roles",
+        dest="fix_roles",
+        default=None,
+        metavar="LIST",
+        help="the roles fix fixes and check fails on, comma-separated (default: service,dev; "
+        "also test, tool): see docs/roles.md",
+    )
+    group.add_argument(
+        "--role",
+        dest="roles",
+        action="append",
+        default=None,
+        metavar="ROLE=GLOB",
+        help="the role of the Dockerfiles whose repository path matches GLOB (repeatable): "
+        "service, tool, build-base, test, dev or artifact",
     )
 
 

@@ -9,9 +9,12 @@ import re
 from typing import NamedTuple
 
 from fixuser.project import hcl
-from fixuser.project.model import Found
+from fixuser.project.model import BaseTarget, Found
 from fixuser.project.paths import is_remote, join
 from fixuser.project.yaml import entries, get, line_of, load_yaml, scalar, scalars
+
+# A context of another target: ``contexts = { base = "target:base" }``.
+TARGET_CONTEXT_RE = re.compile(r"""["']target:([A-Za-z0-9_.-]+)["']""")
 
 # A target's attributes: name -> (value, or None when not a plain string; its line).
 Attributes = dict[str, tuple[str | None, int]]
@@ -99,6 +102,14 @@ def read_bake_hcl(path: str, text: str, found: Found) -> None:
     for line, problem in bake.problems:
         found.note(path, line, problem)
     bake_targets(path, bake, found)
+    base_targets(path, text, found)
+
+
+def base_targets(path: str, text: str, found: Found) -> None:
+    """The targets others build FROM (``target:NAME`` contexts): base images."""
+    for match in TARGET_CONTEXT_RE.finditer(text):
+        line = text.count("\n", 0, match.start()) + 1
+        found.base_targets.append(BaseTarget(match.group(1), path, line))
 
 
 def read_bake_json(path: str, text: str, found: Found) -> None:
@@ -122,6 +133,7 @@ def read_bake_json(path: str, text: str, found: Found) -> None:
             if default is not None:
                 variables[name] = default
     bake_targets(path, Bake(targets, groups, variables, ()), found)
+    base_targets(path, text, found)
 
 
 def bake_targets(path: str, bake: Bake, found: Found) -> None:

@@ -14,8 +14,9 @@ import shlex
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import NamedTuple
 
-from fixuser.project.model import Found
+from fixuser.project.model import Found, Run, Tag
 from fixuser.project.paths import is_remote, join, resolve
+from fixuser.project.runcmd import RunOf, image_name, run_arguments
 
 ENGINES = frozenset({"docker", "podman", "buildah", "nerdctl"})
 # Each engine's build sub-commands, after its global flags.
@@ -78,6 +79,7 @@ class Build(NamedTuple):
     engine: str
     dockerfile: str  # relative to the repository root
     target: str | None
+    tags: tuple[str, ...] = ()  # its -t names, without tag or digest
 
 
 class Chdir(NamedTuple):
@@ -106,10 +108,10 @@ def logical_lines(lines: Sequence[tuple[int, str]]) -> Iterator[tuple[int, str]]
 
 
 def may_build(command: str) -> bool:
-    """A cheap test before any splitting: most lines of a script build nothing."""
-    return ("build" in command or "bud" in command or "executor" in command) and (
-        any(engine in command for engine in ENGINES) or "kaniko" in command
-    )
+    """A cheap test before any splitting: most lines of a script build (or run) nothing."""
+    return (
+        "build" in command or "bud" in command or "executor" in command or "run" in command
+    ) and (any(engine in command for engine in ENGINES) or "kaniko" in command)
 
 
 def words_of(command: str) -> list[str]:
@@ -155,8 +157,9 @@ def commands(
     cwd: str | None,
     env: Mapping[str, str],
     exists: Callable[[str], bool] | None = None,
-) -> Iterator[Build | Chdir | Unresolved]:
-    """What one shell line does that matters here: each ``cd`` and each build."""
+) -> Iterator[Build | Chdir | Unresolved | RunOf]:
+    """What one shell line does that matters here: each ``cd``, each build, each run of an
+    image with the checkout mounted."""
     if env and "$" in command:
 
         def known(match: re.Match[str]) -> str:
@@ -178,6 +181,10 @@ def commands(
         parsed = build_arguments(words)
         if parsed is not None:
             yield locate(parsed, cwd, exists)
+            continue
+        ran = run_arguments(words)
+        if ran is not None:
+            yield ran
 
 
 class Arguments(NamedTuple):
@@ -185,6 +192,7 @@ class Arguments(NamedTuple):
     file: str | None
     target: str | None
     context: str | None
+    tags: tuple[str, ...] = ()
 
 
 def build_arguments(words: list[str]) -> Arguments | None:
@@ -207,6 +215,7 @@ def build_arguments(words: list[str]) -> Arguments | None:
     else:
         return None
     file = target = context = None
+    tags: list[str] = []
     positional: list[str] = []
     index = 0
     while index < len(rest):
@@ -239,11 +248,13 @@ def build_arguments(words: list[str]) -> Arguments | None:
             file = value
         elif name == "--target":
             target = value
+        elif name in ("-t", "--tag") and value and "$" not in value:
+            tags.append(image_name(value))
         elif engine == "kaniko" and name in CONTEXT_FLAGS:
             context = value.removeprefix("dir://")
     if engine != "kaniko" and positional:
         context = positional[0]
-    return Arguments(engine, file, target, context)
+    return Arguments(engine, file, target, context, tuple(tags))
 
 
 def locate(
@@ -252,7 +263,7 @@ def locate(
     """The Dockerfile a build reads, relative to the repository root. docker reads ``-f``
     from the current directory; podman, buildah and kaniko from there when it exists there,
     else from the context."""
-    engine, file, target, context = arguments
+    engine, file, target, context, tags = arguments
     if context is None and engine in ("podman", "buildah"):
         context = posixpath.dirname(file) or "." if file else "."
     if context is None:
@@ -278,12 +289,13 @@ def locate(
             here = there
         if here is None:
             return Unresolved(engine, f"{file} is outside the repository")
-        return Build(engine, here, target or None)
+        return Build(engine, here, target or None, tags)
     name = "Dockerfile"
     containerfile = posixpath.join(context_dir, "Containerfile")
     if engine in CONTEXT_RELATIVE and exists is not None and exists(containerfile):
         name = "Containerfile"
-    return Build(engine, posixpath.normpath(posixpath.join(context_dir, name)), target or None)
+    dockerfile = posixpath.normpath(posixpath.join(context_dir, name))
+    return Build(engine, dockerfile, target or None, tags)
 
 
 def scan_commands(
@@ -293,9 +305,12 @@ def scan_commands(
     found: Found,
     env: Mapping[str, str],
     persist: bool = True,
+    builds: bool = True,
 ) -> None:
     """Each build command in shell ``lines`` (continuations joined), the current directory
-    followed through ``cd`` (within a line only, unless ``persist``: one shell for all)."""
+    followed through ``cd`` (within a line only, unless ``persist``: one shell for all), and
+    each run of an image with the checkout mounted. ``builds``: False for a script, whose
+    builds only name images (its tags); what it builds ships by what else builds it."""
     start = cwd
     for number, command in logical_lines(lines):
         if not persist:
@@ -305,9 +320,14 @@ def scan_commands(
         for outcome in commands(command, cwd, env, found.exists):
             if isinstance(outcome, Chdir):
                 cwd = outcome.directory
+            elif isinstance(outcome, RunOf):
+                found.runs.append(Run(outcome.image, path, number, outcome.mount))
             elif isinstance(outcome, Unresolved):
-                found.note(path, number, f"{outcome.engine} build: {outcome.reason}, skipped")
+                if builds:
+                    found.note(path, number, f"{outcome.engine} build: {outcome.reason}, skipped")
             else:
-                found.build(
-                    outcome.dockerfile, outcome.target, path, number, f"{outcome.engine} build"
-                )
+                found.tags += [Tag(t, outcome.dockerfile, path, number) for t in outcome.tags]
+                if builds:
+                    found.build(
+                        outcome.dockerfile, outcome.target, path, number, f"{outcome.engine} build"
+                    )

@@ -90,6 +90,7 @@ def read_compose(path: str, text: str, found: Found) -> None:
                     cap_add=tuple(scalars(get(node, "cap_add"))),
                     mounts=tuple(compose_mounts(path, base, name, get(node, "volumes"))),
                     ports=tuple(compose_ports(path, name, get(node, "ports"))),
+                    profiles=tuple(scalars(get(node, "profiles"))),
                 )
             )
 

@@ -82,3 +82,13 @@ def read_justfile(path: str, text: str, found: Found) -> None:
 
     expanded = [(n, JUST_INTERPOLATION_RE.sub(known, line)) for n, line in recipe]
     scan_commands(path, expanded, posixpath.dirname(path), found, {}, persist=False)
+
+
+def read_script(path: str, text: str, found: Found) -> None:
+    """A shell script (``*.sh``), run from the repository root as a rule (``./scripts/gen.sh``):
+    the images it tags and runs with the checkout mounted (fixuser.project.runcmd). What it
+    builds is not a builder of its own: a script may never run in CI."""
+    if "run" not in text and "build" not in text:
+        return
+    lines = list(enumerate(text.split("\n"), 1))
+    scan_commands(path, lines, "", found, {}, persist=True, builds=False)

@@ -108,6 +108,47 @@ class Service(NamedTuple):
     cap_add: tuple[str, ...]
     mounts: tuple[Mount, ...]
     ports: tuple[Port, ...]  # every published container port
+    profiles: tuple[str, ...] = ()  # its ``profiles``: started only when asked for
+
+
+class Tag(NamedTuple):
+    """An image name a build command gives the Dockerfile it builds (``-t gen:latest``)."""
+
+    name: str  # without its tag or digest: "gen", "registry.example/team/gen"
+    dockerfile: str
+    path: str
+    line: int
+
+
+class Run(NamedTuple):
+    """A ``docker run``/``podman run`` of an image with the checkout bind-mounted into it
+    (``-v "$(pwd)":/src``, ``--volume .:/x``): a tool run on the caller's files."""
+
+    image: str  # without its tag or digest
+    path: str
+    line: int
+    mount: str  # the mount as written: "$(pwd):/build"
+
+
+class Devcontainer(NamedTuple):
+    """A devcontainer.json and what it says of the container's user."""
+
+    path: str
+    dockerfile: str | None  # its build.dockerfile, relative to the root
+    service: str | None  # its compose ``service``, when it uses dockerComposeFile
+    remote_user: str | None
+    container_user: str | None
+    user_line: int  # the line of remoteUser/containerUser (of the file's top when neither)
+    update_uid: bool = True
+
+
+class BaseTarget(NamedTuple):
+    """A bake target another target uses as a build context (``target:base``): a base
+    image, built to be built FROM."""
+
+    name: str
+    path: str
+    line: int
 
 
 class Note(NamedTuple):
@@ -134,6 +175,10 @@ class RepoContext(NamedTuple):
     overrides: tuple[Override, ...] = ()
     notes: tuple[Note, ...] = ()
     files: tuple[str, ...] = ()  # the context files read
+    tags: tuple[Tag, ...] = ()
+    runs: tuple[Run, ...] = ()
+    devcontainers: tuple[Devcontainer, ...] = ()
+    base_targets: tuple[BaseTarget, ...] = ()
 
     def targets(self, dockerfile: str) -> list[Target]:
         """The stages of ``dockerfile`` (relative to the root) that something builds, each with
@@ -171,6 +216,10 @@ class Found:
         self.notes: list[Note] = []
         # each file's lines, as its reader reads it: where ``# fixuser: ignore`` is looked for
         self.lines: dict[str, list[str]] = {}
+        self.tags: list[Tag] = []
+        self.runs: list[Run] = []
+        self.devcontainers: list[Devcontainer] = []
+        self.base_targets: list[BaseTarget] = []
 
     def note(self, path: str, line: int, message: str) -> None:
         self.notes.append(Note(path, line, message))
@@ -203,4 +252,8 @@ class Found:
             overrides=tuple(sorted(dict.fromkeys(self.overrides), key=where)),
             notes=tuple(sorted([*notes, *dict.fromkeys(self.notes)], key=where)),
             files=tuple(files),
+            tags=tuple(dict.fromkeys(self.tags)),
+            runs=tuple(dict.fromkeys(self.runs)),
+            devcontainers=tuple(self.devcontainers),
+            base_targets=tuple(dict.fromkeys(self.base_targets)),
         )

@@ -22,7 +22,8 @@ COMPOSE_PREFIXES = ("docker-compose", "compose.")  # docker-compose.prod.yml, co
 MAKEFILES = frozenset({"Makefile", "makefile", "GNUmakefile"})
 JUSTFILES = frozenset({"justfile", "Justfile", "JUSTFILE", ".justfile"})
 NAMED = MAKEFILES | JUSTFILES
-OTHER_SUFFIXES = (".mk", ".just")
+OTHER_SUFFIXES = (".mk", ".just", ".sh")  # .sh: scripts, read for docker run and tags
+DEVCONTAINER_NAMES = frozenset({"devcontainer.json", ".devcontainer.json"})
 BAKE_PREFIX = "docker-bake"  # docker-bake.hcl, docker-bake.override.json
 GITLAB_NAMES = frozenset({".gitlab-ci.yml", ".gitlab-ci.yaml"})
 SKAFFOLD_NAMES = frozenset({"skaffold.yaml", "skaffold.yml"})
@@ -34,6 +35,7 @@ def is_context_name(name: str) -> bool:
     return (
         name.endswith(YAML_SUFFIXES)
         or name in NAMED
+        or name in DEVCONTAINER_NAMES
         or name.endswith(OTHER_SUFFIXES)
         or name.startswith(BAKE_PREFIX)
     )
@@ -41,6 +43,7 @@ def is_context_name(name: str) -> bool:
 
 # --- which reader reads which file --------------------------------------------------------
 
+SCRIPT, DEVCONTAINER = "script", "devcontainer"
 COMPOSE, BAKE_HCL, BAKE_JSON, WORKFLOW, GITLAB, MAKE, JUST, SKAFFOLD, HELM, MANIFEST = (
     "compose",
     "bake-hcl",
@@ -84,6 +87,10 @@ def kind_of(path: str, charts: set[str]) -> str | None:
         return JUST
     if name in SKAFFOLD_NAMES:
         return SKAFFOLD
+    if name.endswith(".sh"):
+        return SCRIPT
+    if name in DEVCONTAINER_NAMES:
+        return DEVCONTAINER
     if not name.endswith(YAML_SUFFIXES):
         return None
     if directory == ".github/workflows" or directory.endswith("/.github/workflows"):

@@ -17,18 +17,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 
-from fixuser.project import bake, ci, compose, kubernetes, make
+from fixuser.project import bake, ci, compose, devcontainer, kubernetes, make
 from fixuser.project.kubernetes import looks_like_manifest
 from fixuser.project.model import Found, Note, RepoContext
 from fixuser.project.names import (
     BAKE_HCL,
     BAKE_JSON,
     COMPOSE,
+    DEVCONTAINER,
     GITLAB,
     HELM,
     JUST,
     MAKE,
     MANIFEST,
+    SCRIPT,
     SKAFFOLD,
     WORKFLOW,
     chart_dirs,
@@ -50,6 +52,8 @@ READERS: Mapping[str, Callable[[str, str, Found], None]] = {
     SKAFFOLD: ci.read_skaffold,
     HELM: kubernetes.read_helm,
     MANIFEST: kubernetes.read_manifest,
+    SCRIPT: make.read_script,
+    DEVCONTAINER: devcontainer.read_devcontainer,
 }
 
 

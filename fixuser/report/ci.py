@@ -8,7 +8,15 @@ from typing import Any, NamedTuple, TextIO
 
 from fixuser.escape import printable
 from fixuser.model import Verdict
-from fixuser.report.findings import RULE_ID, Report, ci_path, finding_line, ships, summary_line
+from fixuser.report.findings import (
+    RULE_ID,
+    Report,
+    ci_path,
+    counts,
+    finding_line,
+    ships,
+    summary_line,
+)
 from fixuser.report.json import json_text
 
 # GitLab's severities (info, minor, major, critical, blocker) by what the finding is: a stage
@@ -58,12 +66,15 @@ def issues(report: Report) -> list[Issue]:
             found.append(Issue(path, line, ERROR_RULE, "error", "major", message, text))
             continue
         analysis = outcome.analysis
-        finding = finding_line(analysis)
+        finding = finding_line(analysis, report.roles)
         if finding:
             severity = VERDICT_SEVERITY.get(analysis.verdict, "critical")
+            level = "error"
+            if not counts(analysis, report.roles):  # a role fix leaves alone: a note
+                level, severity = "warning", "info"
             line, identity = max(analysis.stage_line, 1), f"stage {analysis.stage}: {finding}"
             message = finding + ships(analysis)
-            found.append(Issue(path, line, RULE_ID, "error", severity, message, identity))
+            found.append(Issue(path, line, RULE_ID, level, severity, message, identity))
         for warning in analysis.warnings:
             line, text = split_line(warning, analysis.stage_line)
             found.append(Issue(path, line, warning.rule, "warning", "minor", text, text))

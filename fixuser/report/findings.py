@@ -8,7 +8,7 @@ import os
 from typing import TYPE_CHECKING, NamedTuple
 
 from fixuser.errors import EXIT_ERROR, EXIT_FINDING, EXIT_OK
-from fixuser.model import Analysis, Verdict
+from fixuser.model import DEFAULT_ROLES, Analysis, Role, Verdict
 
 if TYPE_CHECKING:
     from fixuser.project.model import Override
@@ -31,6 +31,8 @@ class Report:
         # it could not read.
         self.overrides: list[Override] = []
         self.notes: list[tuple[str, str]] = []  # (path, problem)
+        # The roles whose findings fail the run (--roles): the others are notes.
+        self.roles: tuple[str, ...] = DEFAULT_ROLES
 
     def add(self, outcome: Outcome) -> None:
         self.outcomes.append(outcome)
@@ -44,7 +46,7 @@ class Report:
             return EXIT_ERROR
         if any(not o.accepted for o in self.overrides):
             return EXIT_FINDING
-        if any(o.analysis and o.analysis.verdict.is_finding for o in self.outcomes):
+        if any(o.analysis and counts(o.analysis, self.roles) for o in self.outcomes):
             return EXIT_FINDING
         return EXIT_OK
 
@@ -53,14 +55,65 @@ class Report:
             return EXIT_ERROR
         # A USER that names no user cannot be fixed by guessing: it fails like a change would.
         if any(
-            o.changed or (o.analysis and o.analysis.verdict is Verdict.INVALID_USER)
+            o.changed
+            or (
+                o.analysis
+                and o.analysis.verdict is Verdict.INVALID_USER
+                and counts(o.analysis, self.roles)
+            )
             for o in self.outcomes
         ):
             return EXIT_FINDING
         return EXIT_OK
 
 
-def finding_line(analysis: Analysis) -> str | None:
+# Roles no one runs as a container: never a finding, whatever --roles says.
+NOT_RUN = frozenset({"build-base", "artifact"})
+
+
+def counts(analysis: Analysis, roles: tuple[str, ...] = DEFAULT_ROLES) -> bool:
+    """Whether the file's verdict fails the run: a finding, of a role among ``roles``."""
+    name = analysis.role.name
+    return analysis.verdict.is_finding and name in roles and name not in NOT_RUN
+
+
+def tool_remedy(role: Role) -> str:
+    """What makes a tool image safe where it runs: the caller's own UID, and a HOME any UID
+    can write."""
+    site = f"on the docker run at {role.evidence}" if ":" in role.evidence else "where it is run"
+    return (
+        f'run it with --user "$(id -u):$(id -g)" {site}, and make HOME and the caches it '
+        "writes writable for any UID (ENV HOME=/tmp, or a world-writable cache directory)"
+    )
+
+
+def role_text(role: Role) -> str:
+    """``tool (scripts/gen.sh:4: run with the checkout mounted ...)``."""
+    return f"{role.name} ({role.evidence}: {role.why})" if role.evidence else role.name
+
+
+def role_note(analysis: Analysis, roles: tuple[str, ...]) -> str | None:
+    """What is said of a root verdict of a role fix leaves alone (or of a tool, which is
+    never given a USER); None for the roles fixed as a service is."""
+    role = analysis.role
+    if role.name in NOT_RUN:
+        return f"not run, not fixed: {role_text(role)}"
+    if role.name == "tool":
+        head = "runs as root (CIS Docker 4.1)" if counts(analysis, roles) else "note"
+        return (
+            f"{head}: {role_text(role)}: not given a USER (files it writes into the mount "
+            f"would belong to another user); {tool_remedy(role)}"
+        )
+    if role.name not in roles:
+        return f"note: {role_text(role)}: fixed only with --roles {role.name}"
+    return None
+
+
+def finding_line(analysis: Analysis, roles: tuple[str, ...] = DEFAULT_ROLES) -> str | None:
+    if analysis.verdict.is_finding:
+        note = role_note(analysis, roles)
+        if note is not None:
+            return note
     if analysis.verdict is Verdict.ROOT:
         return f"runs as root (CIS Docker 4.1): user {analysis.user}"
     if analysis.verdict is Verdict.ROOT_BY_DESIGN:
@@ -80,6 +133,13 @@ def ships(analysis: Analysis) -> str:
     return "; ships " + ", ".join(f"{t.stage} ({t.source}) {t.verdict}" for t in analysis.targets)
 
 
+def role_part(analysis: Analysis) -> str:
+    """``; role tool (scripts/gen.sh:4)``: the role, when something in the repository (or the
+    Dockerfile) says it; "" for the default, a service nothing names."""
+    role = analysis.role
+    return f"; role {role.name} ({role.evidence})" if role.evidence else ""
+
+
 def targets_json(analysis: Analysis) -> list[dict[str, str]]:
     """The stages the repository ships, each with what builds it; the last stage alone
     ("default") when nothing names one."""
@@ -92,13 +152,27 @@ def targets_json(analysis: Analysis) -> list[dict[str, str]]:
     ]
 
 
+def role_json(analysis: Analysis) -> dict[str, str]:
+    """``{"name": "tool", "evidence": "scripts/gen.sh:4", "why": "..."}``."""
+    role = analysis.role
+    return {"name": role.name, "evidence": role.evidence, "why": role.why}
+
+
 def summary_line(report: Report) -> str:
-    """``2 files: 1 compliant, 1 root``: the count of each verdict (and of errors)."""
-    counts: dict[str, int] = {}
+    """``2 files: 1 compliant, 1 root``: the count of each verdict (and of errors), and how
+    many findings are of roles fix leaves alone (--roles): ``(1 of roles not fixed: notes)``."""
+    tally: dict[str, int] = {}
     for outcome in report.outcomes:
         key = "error" if outcome.error else str(outcome.analysis.verdict)  # type: ignore[union-attr]
-        counts[key] = counts.get(key, 0) + 1
-    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        tally[key] = tally.get(key, 0) + 1
+    summary = ", ".join(f"{n} {k}" for k, n in sorted(tally.items()))
+    left = sum(
+        1
+        for o in report.outcomes
+        if o.analysis and o.analysis.verdict.is_finding and not counts(o.analysis, report.roles)
+    )
+    if left:  # findings of roles fix leaves alone: they do not fail the run
+        summary += f" ({left} of roles not fixed: notes)"
     n = len(report.outcomes)
     return f"{n} file{'' if n == 1 else 's'}: {summary or 'none found'}\n"
 

@@ -8,7 +8,7 @@ from typing import Any, TextIO
 from fixuser import __version__
 from fixuser.escape import utf8_data
 from fixuser.model import Verdict
-from fixuser.report.findings import Report, targets_json
+from fixuser.report.findings import Report, role_json, targets_json
 
 
 def as_json(report: Report) -> dict[str, Any]:
@@ -24,6 +24,7 @@ def as_json(report: Report) -> dict[str, Any]:
         entry["targets"] = targets_json(outcome.analysis)
         if outcome.analysis.verdict is Verdict.IGNORED:  # a pragma keeps it: "reason" says which
             entry["accepted"] = True
+        entry["role"] = role_json(outcome.analysis)
         files.append(entry)
     overrides = [
         {"path": o.path, "line": o.line, "rule": o.rule, "message": o.message}

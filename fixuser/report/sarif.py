@@ -7,7 +7,15 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from fixuser import __version__
 from fixuser.model import Analysis, Verdict, WarningRule, WarningText
-from fixuser.report.findings import RULE_ID, Report, ci_path, finding_line, targets_json
+from fixuser.report.findings import (
+    RULE_ID,
+    Report,
+    ci_path,
+    counts,
+    finding_line,
+    role_json,
+    targets_json,
+)
 from fixuser.report.json import json_text
 
 if TYPE_CHECKING:
@@ -80,14 +88,18 @@ def sarif_location(path: str, line: int) -> Json:
     }
 
 
-def verdict_result(analysis: Analysis, location: Json, index: dict[str, int]) -> Json:
-    """The file's verdict: a failing result when it is a finding, a passing one otherwise."""
-    failing = analysis.verdict.is_finding
-    message = finding_line(analysis) or f"{analysis.verdict}: user {analysis.user}"
+def verdict_result(
+    analysis: Analysis, location: Json, index: dict[str, int], roles: tuple[str, ...]
+) -> Json:
+    """The file's verdict: a failing result when it is a finding of a role fixuser fixes
+    (``roles``), one to review when of another role, a passing one otherwise."""
+    failing = counts(analysis, roles)
+    message = finding_line(analysis, roles) or f"{analysis.verdict}: user {analysis.user}"
+    kind = "fail" if failing else "review" if analysis.verdict.is_finding else "pass"
     result: Json = {
         "ruleId": RULE_ID,
         "ruleIndex": index[RULE_ID],
-        "kind": "fail" if failing else "pass",
+        "kind": kind,
         "level": "error" if failing else "none",
         "message": {"text": message},
         "locations": [location],
@@ -96,6 +108,7 @@ def verdict_result(analysis: Analysis, location: Json, index: dict[str, int]) ->
             "verdict": str(analysis.verdict),
             "family": analysis.family,
             "baseImage": analysis.base_image,
+            "role": role_json(analysis),
         },
     }
     if analysis.verdict is Verdict.IGNORED:  # accepted in the file itself, by its pragma
@@ -128,7 +141,7 @@ def results(report: Report, index: dict[str, int]) -> list[Json]:
             continue
         analysis = outcome.analysis
         location = sarif_location(outcome.path, analysis.stage_line)
-        found.append(verdict_result(analysis, location, index))
+        found.append(verdict_result(analysis, location, index, report.roles))
         found += [warning_result(w, location, index) for w in analysis.warnings]
     found += [override_result(override, index) for override in report.overrides]
     return found

@@ -7,7 +7,7 @@ from typing import TextIO
 
 from fixuser.escape import printable
 from fixuser.model import Analysis, Verdict
-from fixuser.report.findings import Report, finding_line, ships, summary_line
+from fixuser.report.findings import Report, finding_line, role_part, ships, summary_line
 from fixuser.report.stream import problem_line
 
 # Verdicts whose finding line already carries the reason.
@@ -16,10 +16,14 @@ REASON_IN_FINDING = frozenset({Verdict.ROOT_BY_DESIGN, Verdict.NEEDS_ROOT, Verdi
 
 def describe(analysis: Analysis) -> str:
     return (
-        f"{analysis.verdict}: stage {analysis.stage} (line {analysis.stage_line}) "
-        f"FROM {analysis.base_image or '?'}, {analysis.family} ({analysis.evidence}), "
-        f"user {analysis.user or '-'}"
-    ) + ships(analysis)
+        (
+            f"{analysis.verdict}: stage {analysis.stage} (line {analysis.stage_line}) "
+            f"FROM {analysis.base_image or '?'}, {analysis.family} ({analysis.evidence}), "
+            f"user {analysis.user or '-'}"
+        )
+        + ships(analysis)
+        + role_part(analysis)
+    )
 
 
 def write_text(report: Report, out: TextIO, err: TextIO) -> None:
@@ -38,7 +42,7 @@ def write_text(report: Report, out: TextIO, err: TextIO) -> None:
         if analysis.reason and analysis.verdict not in REASON_IN_FINDING:
             line += f" — {analysis.reason}"
         lines.append(printable(line) + "\n")
-        finding = finding_line(analysis)
+        finding = finding_line(analysis, report.roles)
         if finding:
             problems.append(problem_line(outcome.path, finding))
         problems += [problem_line(outcome.path, f"warning: {w}") for w in analysis.warnings]

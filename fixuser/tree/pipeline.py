@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import NamedTuple
 
 from fixuser import core
-from fixuser.model import DockerfileError, FixResult, Target
+from fixuser.model import DockerfileError, FixResult, Role, Target
 from fixuser.settings import Settings
 from fixuser.tree.discover import DiscoveryError
 from fixuser.tree.exclude import excluded
 from fixuser.tree.fileio import FileProblem
-from fixuser.tree.source import Source, targets_of
+from fixuser.tree.source import Source, role_of, targets_of
 
 
 class Processed(NamedTuple):
@@ -72,12 +72,14 @@ def kept(source: Source, settings_for: Callable[[str], Settings]) -> Iterator[st
             yield found
 
 
-Task = tuple[str, Settings, tuple[Target, ...]]
+Task = tuple[str, Settings, tuple[Target, ...], Role]
 
 
 def task(source: Source, path: str, settings: Settings) -> Task:
-    """A Dockerfile with its settings and the stages to fix (fixuser.tree.source.targets_of)."""
-    return path, settings, targets_of(source, path, settings.target)
+    """A Dockerfile with its settings, the stages to fix (fixuser.tree.source.targets_of) and
+    its role (fixuser.tree.source.role_of)."""
+    targets = targets_of(source, path, settings.target)
+    return path, settings, targets, role_of(source, path, settings.roles)
 
 
 def run_chunk(source: Source, fix: bool, chunk: Sequence[Task]) -> list[Processed]:
@@ -86,14 +88,18 @@ def run_chunk(source: Source, fix: bool, chunk: Sequence[Task]) -> list[Processe
 
 
 def run_one(source: Source, fix: bool, one: Task) -> Processed:
-    found, settings, targets = one
+    found, settings, targets, role = one
     try:
         data = source.read(found)
         reader = source.context_reader(found)
         if fix:
-            result = core.fix(data, settings, path=found, context=reader, targets=targets)
+            result = core.fix(
+                data, settings, path=found, context=reader, targets=targets, role=role
+            )
         else:
-            analysis = core.check(data, settings, path=found, context=reader, targets=targets)
+            analysis = core.check(
+                data, settings, path=found, context=reader, targets=targets, role=role
+            )
             result = FixResult(data, analysis, None)
     except (FileProblem, DockerfileError) as e:
         return Processed(found, error=str(e))

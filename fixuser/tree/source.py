@@ -16,7 +16,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
-from fixuser.model import ContextReader, Target
+from fixuser.model import ContextReader, Role, Target
 from fixuser.tree import fileio
 from fixuser.tree.discover import ContextWalk, DiscoveryError, discover, git_root
 
@@ -29,6 +29,7 @@ class Repository(NamedTuple):
 
     path: str
     context: RepoContext
+    root: str = ""  # its directory, when on disk: paths in what it says are shown from here
 
 
 class Source(Protocol):
@@ -81,10 +82,12 @@ class WorkTree:
         if self.contexts is None:
             return None
         root, context = self.contexts.of(path)
-        if context is None:
-            return None
+        if context is None:  # nothing named like a context file: the path alone says a role
+            from fixuser.project.model import RepoContext
+
+            context = RepoContext()
         relative = os.path.relpath(os.path.abspath(path), root)
-        return Repository(relative.replace(os.sep, "/"), context)
+        return Repository(relative.replace(os.sep, "/"), context, root)
 
     def from_root(self, path: str) -> str:
         root = self.roots.root(os.path.dirname(os.path.abspath(path)))
@@ -109,6 +112,30 @@ def targets_of(source: Source, path: str, target: str | None) -> tuple[Target, .
     if found is None or not found.context.builders:
         return ()
     return tuple(found.context.targets(found.path))
+
+
+def role_of(source: Source, path: str, overrides: Sequence[tuple[str, str]] = ()) -> Role:
+    """The role of the Dockerfile at ``path`` from its repository (fixuser.project.roles), by
+    its repository path. Nothing is known of a repository with --target (the stage is named):
+    then only ``overrides`` (--role, by the path as given) can say a role. The default
+    ``service`` when nothing says otherwise (the core may still tell from the Dockerfile)."""
+    found = source.repository(path)
+    if found is None:
+        if not overrides:
+            return Role()  # the readers (fixuser.project) stay unloaded
+        from fixuser.project.roles import overridden
+
+        return overridden(path.replace(os.sep, "/"), overrides) or Role()
+    from fixuser.project.roles import from_context
+
+    role = from_context(found.path, found.context, overrides)
+    if found.root and role.evidence and role.evidence != "settings":
+        # as the user would type it from here, like the overrides (Contexts.overrides)
+        file, colon, line = role.evidence.rpartition(":")
+        file, line = (file, colon + line) if colon and line.isdigit() else (role.evidence, "")
+        shown = os.path.relpath(os.path.join(found.root, file)).replace(os.sep, "/")
+        role = role._replace(evidence=shown + line)
+    return role
 
 
 class Contexts:
