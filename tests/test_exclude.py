@@ -89,7 +89,7 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     files = {
         "svc/api/Dockerfile": COMPLIANT,
         "legacy/old/Dockerfile": ROOT,
-        "e2e/Dockerfile": ROOT,
+        "worker/Dockerfile": ROOT,
         "app/run": b"#!/bin/sh\n",
         "pyproject.toml": b'[tool.fixuser]\nexclude = ["legacy/"]\n',
     }
@@ -97,29 +97,30 @@ def tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_check_leaves_out_the_tables_globs_and_the_flags(tree: Path) -> None:
-    proc = fixuser("check", "--format", "json", "--exclude", "**/e2e/**", cwd=tree)
+    proc = fixuser("check", "--format", "json", "--exclude", "**/worker/**", cwd=tree)
     assert proc.returncode == 0, proc.stderr
     assert [f["path"] for f in json.loads(proc.stdout)["files"]] == ["svc/api/Dockerfile"]
-    # without the flag the e2e image is a finding; the table's glob still holds
+    # without the flag the worker image is a finding; the table's glob still holds
     proc = fixuser("check", "--format", "sarif", cwd=tree)
     assert proc.returncode == 1
     uris = {
         r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
         for r in json.loads(proc.stdout)["runs"][0]["results"]
     }
-    assert uris == {"svc/api/Dockerfile", "e2e/Dockerfile"}
+    assert uris == {"svc/api/Dockerfile", "worker/Dockerfile"}
 
 
 def test_globs_match_from_the_repository_root_wherever_fixuser_runs(tree: Path) -> None:
-    proc = fixuser("check", "--exclude", "e2e/Dockerfile", "../legacy", "../e2e", cwd=tree / "svc")
-    assert proc.returncode == 0, proc.stderr  # ../e2e named, and still excluded
+    args = ("--exclude", "worker/Dockerfile", "../legacy", "../worker")
+    proc = fixuser("check", *args, cwd=tree / "svc")
+    assert proc.returncode == 0, proc.stderr  # ../worker named, and still excluded
     assert "0 files" in proc.stdout
 
 
 def test_fix_writes_nothing_in_an_excluded_path(tree: Path) -> None:
-    proc = fixuser("fix", "--exclude", "e2e", cwd=tree)
+    proc = fixuser("fix", "--exclude", "worker", cwd=tree)
     assert proc.returncode == 0, proc.stderr
-    assert (tree / "e2e" / "Dockerfile").read_bytes() == ROOT
+    assert (tree / "worker" / "Dockerfile").read_bytes() == ROOT
     assert (tree / "legacy" / "old" / "Dockerfile").read_bytes() == ROOT
 
 
@@ -128,7 +129,7 @@ def test_fix_commit_fixes_only_what_is_not_excluded(tree: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     branch = next(b for b in branches(tree) if b != "main")
     assert blob(tree, branch, "legacy/old/Dockerfile") == ROOT
-    assert b"USER" in blob(tree, branch, "e2e/Dockerfile")
+    assert b"USER" in blob(tree, branch, "worker/Dockerfile")
 
 
 def test_batch_reads_each_repositorys_own_exclude(
