@@ -60,3 +60,21 @@ def test_make_expands_its_own_variables_and_leaves_the_rest() -> None:
     assert make_expand("$(DOCKER) build -f $(A) ${B} $$HOME $(shell pwd)", variables) == (
         "docker build -f b/x b $HOME $(shell pwd)"
     )
+
+
+def test_a_build_that_exports_files_ships_no_stage(tmp_path: Path) -> None:
+    # `--output type=local` (or tar, or a bare destination) writes the stage's files out: no
+    # container runs from it, so it is not a stage that ships. An image build still is.
+    files = {
+        "Makefile": """\
+            dist:
+            \tdocker buildx build --target export --output type=local,dest=dist .
+            \tdocker build --target bundle -o out .
+            \tdocker build --target archive --output type=tar,dest=out.tar .
+            image:
+            \tdocker buildx build --target prod --output type=image,name=app .
+        """,
+        "Dockerfile": DOCKERFILE,
+    }
+    context = repo(tmp_path, files)
+    assert context.targets("Dockerfile") == [Target("prod", where(files, "Makefile", "type=image"))]

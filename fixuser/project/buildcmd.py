@@ -80,6 +80,7 @@ class Build(NamedTuple):
     dockerfile: str  # relative to the repository root
     target: str | None
     tags: tuple[str, ...] = ()  # its -t names, without tag or digest
+    exports: bool = False  # --output type=local|tar (or a path): files out, no image to run
 
 
 class Chdir(NamedTuple):
@@ -193,6 +194,17 @@ class Arguments(NamedTuple):
     target: str | None
     context: str | None
     tags: tuple[str, ...] = ()
+    exports: bool = False
+
+
+def exports_files(output: str) -> bool:
+    """``--output``/``-o`` writes the build's files out (``type=local``, ``type=tar`` or a
+    bare destination: BuildKit's shorthand for local), not an image anyone runs."""
+    fields = dict(field.partition("=")[::2] for field in output.split(",") if "=" in field)
+    kind = fields.get("type")
+    if kind is None:
+        return output not in ("", "-") and "=" not in output  # ``-o dist``: local
+    return kind in ("local", "tar")
 
 
 def build_arguments(words: list[str]) -> Arguments | None:
@@ -215,6 +227,7 @@ def build_arguments(words: list[str]) -> Arguments | None:
     else:
         return None
     file = target = context = None
+    exports = False
     tags: list[str] = []
     positional: list[str] = []
     index = 0
@@ -248,13 +261,15 @@ def build_arguments(words: list[str]) -> Arguments | None:
             file = value
         elif name == "--target":
             target = value
+        elif name in ("--output", "-o") and engine != "kaniko":
+            exports = exports or exports_files(value)
         elif name in ("-t", "--tag") and value and "$" not in value:
             tags.append(image_name(value))
         elif engine == "kaniko" and name in CONTEXT_FLAGS:
             context = value.removeprefix("dir://")
     if engine != "kaniko" and positional:
         context = positional[0]
-    return Arguments(engine, file, target, context, tuple(tags))
+    return Arguments(engine, file, target, context, tuple(tags), exports)
 
 
 def locate(
@@ -263,7 +278,7 @@ def locate(
     """The Dockerfile a build reads, relative to the repository root. docker reads ``-f``
     from the current directory; podman, buildah and kaniko from there when it exists there,
     else from the context."""
-    engine, file, target, context, tags = arguments
+    engine, file, target, context, tags, exports = arguments
     if context is None and engine in ("podman", "buildah"):
         context = posixpath.dirname(file) or "." if file else "."
     if context is None:
@@ -289,13 +304,13 @@ def locate(
             here = there
         if here is None:
             return Unresolved(engine, f"{file} is outside the repository")
-        return Build(engine, here, target or None, tags)
+        return Build(engine, here, target or None, tags, exports)
     name = "Dockerfile"
     containerfile = posixpath.join(context_dir, "Containerfile")
     if engine in CONTEXT_RELATIVE and exists is not None and exists(containerfile):
         name = "Containerfile"
     dockerfile = posixpath.normpath(posixpath.join(context_dir, name))
-    return Build(engine, dockerfile, target or None, tags)
+    return Build(engine, dockerfile, target or None, tags, exports)
 
 
 def scan_commands(
@@ -327,7 +342,7 @@ def scan_commands(
                     found.note(path, number, f"{outcome.engine} build: {outcome.reason}, skipped")
             else:
                 found.tags += [Tag(t, outcome.dockerfile, path, number) for t in outcome.tags]
-                if builds:
+                if builds and not outcome.exports:  # an export ships files, not a container
                     found.build(
                         outcome.dockerfile, outcome.target, path, number, f"{outcome.engine} build"
                     )
