@@ -9,6 +9,8 @@
 - ``testing.preserve``: what a fix must keep of the input (lines, instructions).
 - ``testing.fuzzgen``: the grammar of generated Dockerfiles and the judge of fixuser's output.
 - ``testing.disk``: a real full disk (a tiny tmpfs).
+- ``testing.repos``: whole fixture repositories written by code, with each Dockerfile's role
+  (tests/test_repos_fixtures.py, bench/repos.py).
 
 tests/conftest.py registers the modules that hold fixtures as pytest plugins and has pytest
 rewrite the asserts of the whole package; pyproject.toml puts the repository on sys.path, so
