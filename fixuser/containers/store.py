@@ -13,11 +13,12 @@ repository takes, and an engine that is installed but not running may hang until
 
 from __future__ import annotations
 
+import os
 import shutil
-import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 
 from fixuser import usercache
+from fixuser.containers.engine import Engine, EngineError
 from fixuser.knowledge.images import parse_reference
 
 CACHE = "image-users"
@@ -27,20 +28,14 @@ ENGINES = ("docker", "podman")
 
 
 def run(argv: Sequence[str]) -> str | None:
-    """The command's stdout, or None when it cannot run or fails."""
+    """The command's stdout, or None when it cannot run or fails (Engine.command runs it)."""
+    executable, *args = argv
+    engine = Engine(os.path.basename(executable), executable)
     try:
-        proc = subprocess.run(
-            list(argv),
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=TIMEOUT,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        done = engine.command(args, timeout=TIMEOUT, check=False)
+    except EngineError:  # it cannot run, or timed out
         return None
-    return proc.stdout if proc.returncode == 0 else None
+    return done.stdout if done.returncode == 0 else None
 
 
 def key(reference: str) -> str:
