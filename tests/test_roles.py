@@ -309,3 +309,15 @@ def test_evidence_is_shown_from_the_current_directory(repo: Path) -> None:
     done = fixuser(repo / "services", "check", "..")
     assert "role tool (../Makefile:3)" in done.stdout
     assert "on the docker run at ../Makefile:3" in done.stderr
+
+
+def test_a_tool_named_by_its_own_entrypoint_is_not_sent_to_a_docker_run(tmp_path: Path) -> None:
+    # The evidence is the Dockerfile's ENTRYPOINT line: there is no docker run to point at.
+    (tmp_path / "Dockerfile").write_text('FROM alpine:3.20\nENTRYPOINT ["protoc"]\n')
+    done = subprocess.run(
+        [sys.executable, "-m", "fixuser", "check", str(tmp_path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert "role tool" in done.stdout, done.stdout
+    assert '--user "$(id -u):$(id -g)" where it is run' in done.stderr
+    assert "on the docker run at" not in done.stderr

@@ -80,7 +80,9 @@ def counts(analysis: Analysis, roles: tuple[str, ...] = DEFAULT_ROLES) -> bool:
 def tool_remedy(role: Role) -> str:
     """What makes a tool image safe where it runs: the caller's own UID, and a HOME any UID
     can write."""
-    site = f"on the docker run at {role.evidence}" if ":" in role.evidence else "where it is run"
+    # Role.detail holds the mount of a docker run that makes it a tool: then the evidence is
+    # that run's line; a program in the Dockerfile or a compose service names no run.
+    site = f"on the docker run at {role.evidence}" if role.detail else "where it is run"
     return (
         f'run it with --user "$(id -u):$(id -g)" {site}, and make HOME and the caches it '
         "writes writable for any UID (ENV HOME=/tmp, or a world-writable cache directory)"
